@@ -1,0 +1,21 @@
+//! Warden's domain: users, sessions, passwords and tokens.
+//!
+//! This crate knows nothing about HTTP or SQL. It defines the [`Store`] trait
+//! that storage backends implement, and [`Warden`], the service that every
+//! front end (the tutorial's `/auth/*` API, BetterAuth's `/api/auth/*` API,
+//! library users' own handlers) calls.
+
+mod error;
+mod model;
+pub mod password;
+mod service;
+mod store;
+pub mod token;
+pub mod validate;
+
+pub use error::AuthError;
+pub use model::{now, Credential, RequestMeta, Session, Timestamp, User, UserUpdate};
+pub use password::{Argon2Settings, PasswordHasher, PasswordPolicy};
+pub use service::{Authenticated, SessionSettings, SignUp, SignedIn, Warden, WardenSettings};
+pub use store::{Store, StoreError};
+pub use token::{SessionToken, TokenHash};

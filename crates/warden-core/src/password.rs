@@ -1,0 +1,298 @@
+//! Password policy, hashing and verification.
+//!
+//! New hashes are argon2id. BetterAuth's scrypt hashes (`<salt>:<key>`) are
+//! verified as BetterAuth computes them, so a BetterAuth database works
+//! unchanged; they are upgraded to argon2id on the next successful sign-in.
+//!
+//! All hashing runs on tokio's blocking pool, bounded by a semaphore (at most
+//! `max_concurrent` at once, at most `max_queued` waiting), never on the async
+//! workers.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use rand::rngs::OsRng;
+use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
+use unicode_normalization::UnicodeNormalization;
+
+use crate::error::AuthError;
+
+/// Length limits, counted in Unicode characters of the password as sent.
+#[derive(Clone, Debug)]
+pub struct PasswordPolicy {
+    pub min_length: usize,
+    pub max_length: usize,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        PasswordPolicy {
+            min_length: 8,
+            max_length: 128,
+        }
+    }
+}
+
+impl PasswordPolicy {
+    /// Checks a new password (sign-up, change, reset).
+    pub fn check_new(&self, password: &str) -> Result<(), AuthError> {
+        let n = password.chars().count();
+        if n < self.min_length {
+            return Err(AuthError::invalid(
+                "password",
+                format!("must be at least {} characters", self.min_length),
+            ));
+        }
+        self.check_max(password)
+    }
+
+    /// Checks a password offered at sign-in: only the upper bound, which
+    /// keeps hashing work bounded.
+    pub fn check_max(&self, password: &str) -> Result<(), AuthError> {
+        if password.is_empty() {
+            return Err(AuthError::invalid("password", "must not be empty"));
+        }
+        if password.chars().count() > self.max_length {
+            return Err(AuthError::invalid(
+                "password",
+                format!("must be at most {} characters", self.max_length),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// argon2id cost parameters. The defaults are OWASP's (m=19 MiB, t=2, p=1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Argon2Settings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Settings {
+    fn default() -> Self {
+        Argon2Settings {
+            memory_kib: 19456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+/// What verifying a password found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    pub ok: bool,
+    /// The stored hash is legacy (scrypt) or uses other argon2 parameters:
+    /// store a fresh hash now that we know the password.
+    pub needs_rehash: bool,
+}
+
+pub struct PasswordHasher {
+    params: Params,
+    permits: Arc<Semaphore>,
+    queued: AtomicUsize,
+    max_queued: usize,
+    /// A real hash of a random password, verified against when the user does
+    /// not exist so that unknown emails cost the same time as wrong passwords.
+    dummy_hash: String,
+}
+
+impl PasswordHasher {
+    pub fn new(
+        settings: &Argon2Settings,
+        max_concurrent: usize,
+        max_queued: usize,
+    ) -> Result<Self, AuthError> {
+        let params = Params::new(
+            settings.memory_kib,
+            settings.iterations,
+            settings.parallelism,
+            None,
+        )
+        .map_err(|e| AuthError::Internal(format!("invalid argon2 parameters: {e}")))?;
+        let dummy_hash = hash_blocking(&params, &crate::token::random_string(24))?;
+        Ok(PasswordHasher {
+            params,
+            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            queued: AtomicUsize::new(0),
+            max_queued,
+            dummy_hash,
+        })
+    }
+
+    /// Hashes a new password with argon2id.
+    pub async fn hash(&self, password: &str) -> Result<String, AuthError> {
+        let params = self.params.clone();
+        let password = password.to_owned();
+        self.run(move || hash_blocking(&params, &password)).await?
+    }
+
+    /// Verifies `password` against a stored hash. With `stored = None` (no
+    /// such user, or no password) it does the same work and answers false.
+    pub async fn verify(
+        &self,
+        password: &str,
+        stored: Option<&str>,
+    ) -> Result<Verified, AuthError> {
+        let params = self.params.clone();
+        let password = password.to_owned();
+        let (stored, real) = match stored {
+            Some(s) => (s.to_owned(), true),
+            None => (self.dummy_hash.clone(), false),
+        };
+        let verified = self
+            .run(move || verify_blocking(&params, &password, &stored))
+            .await?;
+        Ok(Verified {
+            ok: verified.ok && real,
+            needs_rehash: verified.needs_rehash && real,
+        })
+    }
+
+    /// Runs `f` on the blocking pool, at most `max_concurrent` at once.
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AuthError> {
+        if self.queued.fetch_add(1, Ordering::AcqRel) >= self.max_queued {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(AuthError::Busy);
+        }
+        let permit = self.permits.clone().acquire_owned().await;
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+        let permit = permit.map_err(|_| AuthError::Internal("hasher closed".into()))?;
+        tokio::task::spawn_blocking(move || {
+            let out = f();
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|e| AuthError::Internal(format!("hashing task failed: {e}")))
+    }
+}
+
+fn normalize(password: &str) -> String {
+    password.nfkc().collect()
+}
+
+fn argon2(params: &Params) -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+}
+
+fn hash_blocking(params: &Params, password: &str) -> Result<String, AuthError> {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2(params)
+        .hash_password(normalize(password).as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AuthError::Internal(format!("argon2 hashing failed: {e}")))
+}
+
+fn verify_blocking(params: &Params, password: &str, stored: &str) -> Verified {
+    let password = normalize(password);
+    if stored.starts_with('$') {
+        let Ok(parsed) = PasswordHash::new(stored) else {
+            return Verified {
+                ok: false,
+                needs_rehash: false,
+            };
+        };
+        let ok = argon2(params)
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
+        let current = parsed.algorithm.as_str() == "argon2id"
+            && Params::try_from(&parsed).is_ok_and(|p| {
+                p.m_cost() == params.m_cost()
+                    && p.t_cost() == params.t_cost()
+                    && p.p_cost() == params.p_cost()
+            });
+        Verified {
+            ok,
+            needs_rehash: ok && !current,
+        }
+    } else {
+        let ok = verify_betterauth_scrypt(&password, stored);
+        Verified {
+            ok,
+            needs_rehash: ok,
+        }
+    }
+}
+
+/// BetterAuth's scrypt format: `<salt>:<key>`, both hex. scrypt N=16384,
+/// r=16, p=1, dkLen=64, over the NFKC-normalised password, with the salt's hex
+/// *string* (not the decoded bytes) as the scrypt salt.
+pub fn verify_betterauth_scrypt(normalized_password: &str, stored: &str) -> bool {
+    let Some((salt, key_hex)) = stored.split_once(':') else {
+        return false;
+    };
+    let Ok(expected) = hex::decode(key_hex) else {
+        return false;
+    };
+    if salt.is_empty() || expected.len() != 64 {
+        return false;
+    }
+    let Ok(params) = scrypt::Params::new(14, 16, 1, 64) else {
+        return false;
+    };
+    let mut key = [0u8; 64];
+    if scrypt::scrypt(
+        normalized_password.as_bytes(),
+        salt.as_bytes(),
+        &params,
+        &mut key,
+    )
+    .is_err()
+    {
+        return false;
+    }
+    key.ct_eq(expected.as_slice()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap() -> Argon2Settings {
+        Argon2Settings {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn argon2_round_trip_and_nfkc() {
+        let h = PasswordHasher::new(&cheap(), 2, 16).unwrap();
+        // U+FB01 (the "fi" ligature) normalises to "fi" under NFKC.
+        let stored = h.hash("pass\u{FB01}word1").await.unwrap();
+        assert!(stored.starts_with("$argon2id$"));
+        assert!(h.verify("passfiword1", Some(&stored)).await.unwrap().ok);
+        assert!(!h.verify("passfiword2", Some(&stored)).await.unwrap().ok);
+        assert!(!h.verify("passfiword1", None).await.unwrap().ok);
+    }
+
+    #[tokio::test]
+    async fn other_argon2_params_need_rehash() {
+        let old = PasswordHasher::new(&cheap(), 1, 4).unwrap();
+        let stored = old.hash("correct horse").await.unwrap();
+        let mut s = cheap();
+        s.iterations = 2;
+        let new = PasswordHasher::new(&s, 1, 4).unwrap();
+        let v = new.verify("correct horse", Some(&stored)).await.unwrap();
+        assert!(v.ok && v.needs_rehash);
+    }
+
+    #[test]
+    fn policy_limits() {
+        let p = PasswordPolicy::default();
+        assert!(p.check_new("1234567").is_err());
+        assert!(p.check_new("12345678").is_ok());
+        assert!(p.check_new(&"é".repeat(128)).is_ok());
+        assert!(p.check_new(&"é".repeat(129)).is_err());
+    }
+}

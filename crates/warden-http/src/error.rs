@@ -1,0 +1,111 @@
+//! Encore's error wire format: `{"code": "...", "message": "...", "details": null}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use warden_core::AuthError;
+
+/// Encore's (gRPC's) error codes, with their HTTP statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrCode {
+    InvalidArgument,
+    Unauthenticated,
+    PermissionDenied,
+    NotFound,
+    AlreadyExists,
+    ResourceExhausted,
+    Internal,
+    Unavailable,
+}
+
+impl ErrCode {
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrCode::InvalidArgument => StatusCode::BAD_REQUEST,
+            ErrCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrCode::PermissionDenied => StatusCode::FORBIDDEN,
+            ErrCode::NotFound => StatusCode::NOT_FOUND,
+            ErrCode::AlreadyExists => StatusCode::CONFLICT,
+            ErrCode::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+            ErrCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+/// An error as the client sees it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ApiError {
+    pub code: ErrCode,
+    pub message: String,
+    /// Always null for now; kept for Encore clients.
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<serde_json::Value>,
+}
+
+/// Encore's message for a request without credentials on an `auth: true` endpoint.
+pub const NO_CREDENTIALS: &str =
+    "the request does not have valid authentication credentials for the operation";
+
+impl ApiError {
+    pub fn new(code: ErrCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrCode::InvalidArgument, message)
+    }
+
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(ErrCode::Unauthenticated, message)
+    }
+
+    pub fn internal() -> Self {
+        Self::new(ErrCode::Internal, "an internal error occurred")
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Invalid { field, message } => {
+                ApiError::invalid(format!("{field}: {message}"))
+            }
+            AuthError::InvalidCredentials => ApiError::unauthenticated("invalid email or password"),
+            AuthError::EmailTaken => ApiError::new(
+                ErrCode::AlreadyExists,
+                "a user with this email already exists",
+            ),
+            AuthError::InvalidSession => ApiError::unauthenticated("invalid session"),
+            AuthError::SessionExpired => ApiError::unauthenticated("session expired"),
+            AuthError::SessionNotFound => ApiError::new(ErrCode::NotFound, "session not found"),
+            AuthError::UserNotFound => ApiError::unauthenticated("invalid session"),
+            AuthError::Busy => ApiError::new(
+                ErrCode::Unavailable,
+                "too many password operations in progress, retry shortly",
+            ),
+            // Detail goes to the log, never to the client.
+            AuthError::Store(e) => {
+                tracing::error!(error = %e, "storage error");
+                ApiError::new(ErrCode::Unavailable, "the database is unavailable")
+            }
+            AuthError::Internal(e) => {
+                tracing::error!(error = %e, "internal error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.code.status(), Json(self)).into_response()
+    }
+}

@@ -1,0 +1,166 @@
+//! Warden's HTTP layer: the axum router, handlers, the [`AuthUser`]
+//! extractor and the OpenAPI document. Only this crate knows about status
+//! codes, headers and cookies.
+//!
+//! Embedding Warden in your own axum app:
+//!
+//! ```ignore
+//! use axum::{extract::FromRef, routing::get, Router};
+//! use warden_http::{AppState, AuthUser};
+//!
+//! async fn whoami(user: AuthUser) -> String {
+//!     format!("hello {}", user.user.email)
+//! }
+//!
+//! let app: Router = Router::new()
+//!     .route("/whoami", get(whoami))
+//!     .with_state(state.clone())
+//!     .merge(warden_http::router(state));
+//! ```
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, StatusCode};
+use axum::response::IntoResponse;
+use axum::{Json, Router};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use warden_core::Warden;
+
+pub mod cors;
+mod error;
+mod extract;
+mod middleware;
+pub mod routes;
+mod time;
+
+pub use cors::{CorsConfigError, CorsSettings, OriginPattern};
+pub use error::{ApiError, ErrCode};
+pub use extract::{ApiJson, AuthUser, ClientMeta};
+
+/// HTTP-level settings.
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    pub cors: CorsSettings,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// Behind a reverse proxy: the header carrying the client's address
+    /// (the last entry is used). Unset: the peer address.
+    pub client_ip_header: Option<HeaderName>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            cors: CorsSettings::default(),
+            body_limit: 64 * 1024,
+            client_ip_header: None,
+        }
+    }
+}
+
+/// What handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub warden: Arc<Warden>,
+    pub settings: Arc<HttpSettings>,
+}
+
+impl AppState {
+    pub fn new(warden: Arc<Warden>, settings: HttpSettings) -> Self {
+        AppState {
+            warden,
+            settings: Arc::new(settings),
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Warden",
+        description = "Authentication server: sign-up, sign-in, sessions and profiles.",
+        license(name = "Apache-2.0")
+    ),
+    servers((url = "http://localhost:4000", description = "Local development")),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "auth", description = "Sign-up, sign-in and sign-out"),
+        (name = "profile", description = "The signed-in user's profile"),
+        (name = "sessions", description = "The signed-in user's sessions"),
+        (name = "health", description = "Liveness and readiness"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearerAuth",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The API routes and their OpenAPI document, built from the same list so
+/// that neither can miss a route.
+fn api() -> (Router<AppState>, OpenApiDoc) {
+    use routes::{auth, health, profile, sessions};
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::sign_up))
+        .routes(routes!(auth::sign_in))
+        .routes(routes!(auth::sign_out))
+        .routes(routes!(profile::get_profile, profile::update_profile))
+        .routes(routes!(sessions::list_sessions))
+        .routes(routes!(sessions::revoke_session))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .split_for_parts()
+}
+
+/// The OpenAPI 3.1 document of every route.
+pub fn openapi() -> OpenApiDoc {
+    api().1
+}
+
+/// The complete Warden router, with CORS, body limit, request ids and the
+/// access log.
+pub fn router(state: AppState) -> Router {
+    let (api, doc) = api();
+    let doc = Arc::new(doc);
+    let settings = state.settings.clone();
+    api.route(
+        "/openapi.json",
+        axum::routing::get(move || {
+            let doc = doc.clone();
+            async move { Json(doc.as_ref().clone()) }
+        }),
+    )
+    .fallback(not_found)
+    .method_not_allowed_fallback(method_not_allowed)
+    .with_state(state)
+    .layer(DefaultBodyLimit::max(settings.body_limit))
+    .layer(settings.cors.layer())
+    .layer(axum::middleware::from_fn(middleware::access_log))
+}
+
+async fn not_found() -> impl IntoResponse {
+    ApiError::new(ErrCode::NotFound, "endpoint not found")
+}
+
+async fn method_not_allowed() -> impl IntoResponse {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(ApiError::new(
+            ErrCode::InvalidArgument,
+            "method not allowed for this endpoint",
+        )),
+    )
+}

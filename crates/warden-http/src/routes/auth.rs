@@ -1,0 +1,158 @@
+//! The tutorial's `/auth/*` endpoints.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use warden_core::{SignUp, SignedIn, Timestamp};
+
+use crate::error::{ApiError, NO_CREDENTIALS};
+use crate::extract::{bearer_token, parse_json, ApiJson, ClientMeta, Credentials};
+use crate::AppState;
+
+#[derive(Deserialize, ToSchema)]
+pub struct SignUpRequest {
+    #[schema(example = "john@example.com")]
+    pub email: String,
+    /// 8 to 128 characters by default.
+    #[schema(example = "SecurePass123!")]
+    pub password: String,
+    #[schema(example = "John Doe")]
+    pub name: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SignInRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct SignOutRequest {
+    /// The session token, if not sent as `Authorization: Bearer`.
+    pub token: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuthUserInfo {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionInfo {
+    /// The bearer token. Shown once; the server keeps only its hash.
+    pub token: String,
+    /// When the session expires unless it is used (sliding refresh).
+    #[serde(serialize_with = "crate::time::serialize")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: Timestamp,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuthResponse {
+    pub user: AuthUserInfo,
+    pub session: SessionInfo,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SuccessResponse {
+    pub success: bool,
+}
+
+impl From<SignedIn> for AuthResponse {
+    fn from(s: SignedIn) -> Self {
+        AuthResponse {
+            user: AuthUserInfo {
+                id: s.user.id,
+                email: s.user.email,
+                name: s.user.name,
+            },
+            session: SessionInfo {
+                token: s.token.expose().to_owned(),
+                expires_at: s.session.expires_at,
+            },
+        }
+    }
+}
+
+/// Register a new user and start a session.
+#[utoipa::path(post, path = "/auth/signup", tag = "auth", operation_id = "signUp",
+    request_body = SignUpRequest,
+    responses(
+        (status = 200, description = "User created and signed in", body = AuthResponse),
+        (status = 400, description = "Invalid input", body = ApiError),
+        (status = 409, description = "Email already registered", body = ApiError),
+    ))]
+pub async fn sign_up(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    ApiJson(req): ApiJson<SignUpRequest>,
+) -> Result<Json<AuthResponse>, ApiError> {
+    let signed_in = state
+        .warden
+        .sign_up(
+            SignUp {
+                email: req.email,
+                password: req.password,
+                name: req.name,
+                image: None,
+            },
+            meta,
+        )
+        .await?;
+    Ok(Json(signed_in.into()))
+}
+
+/// Sign in with email and password.
+#[utoipa::path(post, path = "/auth/signin", tag = "auth", operation_id = "signIn",
+    request_body = SignInRequest,
+    responses(
+        (status = 200, description = "Signed in", body = AuthResponse),
+        (status = 400, description = "Invalid input", body = ApiError),
+        (status = 401, description = "Invalid email or password", body = ApiError),
+    ))]
+pub async fn sign_in(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    ApiJson(req): ApiJson<SignInRequest>,
+) -> Result<Json<AuthResponse>, ApiError> {
+    let signed_in = state
+        .warden
+        .sign_in(&req.email, &req.password, meta)
+        .await?;
+    Ok(Json(signed_in.into()))
+}
+
+/// Revoke a session: the one in `Authorization: Bearer`, or `{token}` in the body.
+#[utoipa::path(post, path = "/auth/signout", tag = "auth", operation_id = "signOut",
+    request_body(content = Option<SignOutRequest>, description = "Optional when a bearer token is sent"),
+    security((), ("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Signed out (also for an unknown token)", body = SuccessResponse),
+        (status = 400, description = "Malformed body", body = ApiError),
+        (status = 401, description = "No token given", body = ApiError),
+    ))]
+pub async fn sign_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<SuccessResponse>, ApiError> {
+    let from_body = if body.iter().all(u8::is_ascii_whitespace) {
+        SignOutRequest::default()
+    } else {
+        parse_json::<SignOutRequest>(&headers, &body)?
+    };
+    let token = match (bearer_token(&headers), from_body.token) {
+        (Credentials::Token(t), _) => t,
+        (Credentials::Malformed(why), _) => return Err(ApiError::unauthenticated(why)),
+        (Credentials::Missing, Some(t)) if !t.trim().is_empty() => t.trim().to_owned(),
+        (Credentials::Missing, _) => return Err(ApiError::unauthenticated(NO_CREDENTIALS)),
+    };
+    state.warden.sign_out(&token).await?;
+    Ok(Json(SuccessResponse { success: true }))
+}

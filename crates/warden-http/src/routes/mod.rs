@@ -1,0 +1,15 @@
+pub mod auth;
+pub mod health;
+pub mod profile;
+pub mod sessions;
+
+use serde::{Deserialize, Deserializer};
+
+/// For optional, nullable fields: absent -> `None`, `null` -> `Some(None)`.
+pub(crate) fn double_option<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(de).map(Some)
+}

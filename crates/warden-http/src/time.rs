@@ -1,0 +1,10 @@
+//! Timestamps on the wire: RFC 3339 UTC with milliseconds, as JavaScript's
+//! `Date.prototype.toISOString` writes them.
+
+use chrono::SecondsFormat;
+use serde::Serializer;
+use warden_core::Timestamp;
+
+pub fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
+}

@@ -1,0 +1,103 @@
+//! Storage backends for Warden: one module per database, each with its own
+//! embedded SQL migrations. Only this crate knows SQL.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use warden_core::{Store, StoreError};
+
+mod postgres;
+mod sqlite;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("unsupported database URL scheme in {0:?}: use sqlite:PATH or postgres://...")]
+    UnsupportedUrl(String),
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+/// Connection-pool settings.
+#[derive(Clone, Debug)]
+pub struct PoolOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        PoolOptions {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Which backend a URL names.
+pub fn is_sqlite(url: &str) -> bool {
+    url.starts_with("sqlite:")
+}
+
+/// Opens the database named by `url` (`sqlite:warden.db`,
+/// `sqlite::memory:`, `postgres://user@host/db`), creating a SQLite file if
+/// needed, and applies pending migrations when `migrate` is true.
+pub async fn open(
+    url: &str,
+    pool: &PoolOptions,
+    migrate: bool,
+) -> Result<Arc<dyn Store>, OpenError> {
+    if is_sqlite(url) {
+        let store = SqliteStore::connect(url, pool).await?;
+        if migrate {
+            store.migrate().await?;
+        }
+        Ok(Arc::new(store))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = PgStore::connect(url, pool).await?;
+        if migrate {
+            store.migrate().await?;
+        }
+        Ok(Arc::new(store))
+    } else {
+        Err(OpenError::UnsupportedUrl(redact_url(url)))
+    }
+}
+
+/// A URL with any password replaced, safe for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn backend(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            super::redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(super::redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact_url("sqlite:warden.db"), "sqlite:warden.db");
+    }
+}

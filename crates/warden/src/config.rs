@@ -1,0 +1,282 @@
+//! Configuration: built-in defaults, then `warden.toml` (or `--config FILE`
+//! / `WARDEN_CONFIG`), then `WARDEN_*` environment variables (nested keys
+//! with `__`: `WARDEN_SESSION__EXPIRES_IN=2d`) and `DATABASE_URL`, then
+//! command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// `sqlite:PATH` (created if missing) or `postgres://user@host/db`.
+    pub database_url: String,
+    /// The server's public URL.
+    pub base_url: String,
+    /// `development` or `production` (also `WARDEN_ENV`).
+    pub env: Environment,
+    /// Where `warden secret set` keeps development secrets.
+    pub secrets_file: PathBuf,
+    pub session: SessionConfig,
+    pub password: PasswordConfig,
+    pub cors: CorsConfig,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    #[serde(with = "humantime_serde")]
+    pub expires_in: Duration,
+    #[serde(with = "humantime_serde")]
+    pub update_age: Duration,
+    /// Serve validated sessions from memory for this long ("0s": off).
+    #[serde(with = "humantime_serde")]
+    pub cache_ttl: Duration,
+    /// How often expired sessions are deleted.
+    #[serde(with = "humantime_serde")]
+    pub cleanup_interval: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordConfig {
+    pub min_length: usize,
+    pub max_length: usize,
+    pub argon2: Argon2Config,
+    /// Hashes computed at once; 0 means one per core.
+    pub hash_concurrency: usize,
+    /// Password operations that may wait for a slot before the server
+    /// answers 503.
+    pub hash_queue: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Argon2Config {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorsConfig {
+    pub allow_origins_with_credentials: Vec<String>,
+    pub allow_origins_without_credentials: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Largest request body, in bytes.
+    pub body_limit: usize,
+    /// Header with the client address when behind a proxy (e.g. "x-forwarded-for").
+    pub client_ip_header: Option<String>,
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:4000".parse().expect("valid address"),
+            database_url: "sqlite:warden.db".into(),
+            base_url: "http://localhost:4000".into(),
+            env: Environment::Development,
+            secrets_file: ".warden/secrets.json".into(),
+            session: SessionConfig::default(),
+            password: PasswordConfig::default(),
+            cors: CorsConfig::default(),
+            http: HttpConfig::default(),
+            database: DatabaseConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            expires_in: Duration::from_secs(7 * 24 * 3600),
+            update_age: Duration::from_secs(24 * 3600),
+            cache_ttl: Duration::ZERO,
+            cleanup_interval: Duration::from_secs(600),
+        }
+    }
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        PasswordConfig {
+            min_length: 8,
+            max_length: 128,
+            argon2: Argon2Config::default(),
+            hash_concurrency: 0,
+            hash_queue: 1024,
+        }
+    }
+}
+
+impl Default for Argon2Config {
+    fn default() -> Self {
+        Argon2Config {
+            memory_kib: 19456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+impl Default for CorsConfig {
+    fn default() -> Self {
+        CorsConfig {
+            allow_origins_with_credentials: vec!["http://localhost:5173".into()],
+            allow_origins_without_credentials: vec!["*".into()],
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            body_limit: 64 * 1024,
+            client_ip_header: None,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            max_connections: 16,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Pretty,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} not found")]
+    Missing(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    #[error("invalid configuration: {0}")]
+    Rule(String),
+}
+
+/// Overrides from the command line.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub database_url: Option<String>,
+}
+
+impl Config {
+    /// Loads the configuration. `file` is the explicit config file (which
+    /// must then exist); without it `./warden.toml` is read if present.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(f) if !f.exists() => return Err(ConfigError::Missing(f.to_owned())),
+            Some(f) => figment = figment.merge(Toml::file_exact(f)),
+            None if Path::new("warden.toml").exists() => {
+                figment = figment.merge(Toml::file_exact("warden.toml"))
+            }
+            None => {}
+        }
+        figment = figment
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL"])
+                    .map(|_| "database_url".into()),
+            )
+            .merge(
+                Env::prefixed("WARDEN_")
+                    .ignore(&["CONFIG", "SECRET", "SECRET_FILE"])
+                    .split("__"),
+            );
+        if let Some(l) = overrides.listen {
+            figment = figment.merge(("listen", l.to_string()));
+        }
+        if let Some(d) = &overrides.database_url {
+            figment = figment.merge(("database_url", d));
+        }
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let p = &self.password;
+        if p.min_length == 0 || p.min_length > p.max_length {
+            return Err(ConfigError::Rule(format!(
+                "password.min_length ({}) must be between 1 and password.max_length ({})",
+                p.min_length, p.max_length
+            )));
+        }
+        if p.max_length > 1024 {
+            return Err(ConfigError::Rule(
+                "password.max_length must be at most 1024".into(),
+            ));
+        }
+        if self.session.expires_in.is_zero() {
+            return Err(ConfigError::Rule(
+                "session.expires_in must be positive".into(),
+            ));
+        }
+        if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://")) {
+            return Err(ConfigError::Rule(format!(
+                "base_url {:?} must start with http:// or https://",
+                self.base_url
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,206 @@
+//! The Warden server: configuration, secrets, logging and start-up. The
+//! `warden` binary is a thin CLI over this.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::http::HeaderName;
+use axum::Router;
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tower_http::timeout::TimeoutLayer;
+use warden_core::{Argon2Settings, PasswordPolicy, SessionSettings, Warden, WardenSettings};
+use warden_http::{AppState, CorsSettings, HttpSettings};
+
+pub mod config;
+pub mod secrets;
+pub mod telemetry;
+
+pub use config::Config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Secret(#[from] secrets::SecretError),
+    #[error(transparent)]
+    Store(#[from] warden_store::OpenError),
+    #[error("invalid CORS configuration: {0}")]
+    Cors(#[from] warden_http::CorsConfigError),
+    #[error("invalid http.client_ip_header {0:?}")]
+    IpHeader(String),
+    #[error("{0}")]
+    Core(#[from] warden_core::AuthError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// The domain settings a configuration describes.
+pub fn warden_settings(config: &Config) -> WardenSettings {
+    let p = &config.password;
+    let defaults = WardenSettings::default();
+    WardenSettings {
+        session: SessionSettings {
+            expires_in: config.session.expires_in,
+            update_age: config.session.update_age,
+            cache_ttl: config.session.cache_ttl,
+        },
+        password: PasswordPolicy {
+            min_length: p.min_length,
+            max_length: p.max_length,
+        },
+        argon2: Argon2Settings {
+            memory_kib: p.argon2.memory_kib,
+            iterations: p.argon2.iterations,
+            parallelism: p.argon2.parallelism,
+        },
+        hash_concurrency: if p.hash_concurrency == 0 {
+            defaults.hash_concurrency
+        } else {
+            p.hash_concurrency
+        },
+        hash_queue: p.hash_queue,
+    }
+}
+
+/// Opens the database and applies pending migrations.
+pub async fn migrate(config: &Config) -> Result<(), StartError> {
+    warden_store::open(&config.database_url, &pool_options(config), true).await?;
+    Ok(())
+}
+
+fn pool_options(config: &Config) -> warden_store::PoolOptions {
+    warden_store::PoolOptions {
+        max_connections: config.database.max_connections,
+        ..Default::default()
+    }
+}
+
+/// A server that is bound and migrated, ready to run.
+pub struct Server {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    cleanup_interval: std::time::Duration,
+    _secret: SecretString,
+}
+
+impl Server {
+    /// Loads the secret, opens and migrates the database, and binds the
+    /// listener. Every misconfiguration is reported here, before serving.
+    pub async fn build(config: &Config) -> Result<Server, StartError> {
+        let secret =
+            secrets::server_secret(config.env, &secrets::SecretsFile::new(&config.secrets_file))?;
+        let cors = CorsSettings::new(
+            &config.cors.allow_origins_with_credentials,
+            &config.cors.allow_origins_without_credentials,
+        )?;
+        let client_ip_header = config
+            .http
+            .client_ip_header
+            .as_deref()
+            .map(|h| HeaderName::try_from(h).map_err(|_| StartError::IpHeader(h.to_owned())))
+            .transpose()?;
+        let store = warden_store::open(&config.database_url, &pool_options(config), true).await?;
+        tracing::info!(
+            database = %warden_store::redact_url(&config.database_url),
+            "database ready, migrations applied"
+        );
+        let warden = Arc::new(Warden::new(store, warden_settings(config))?);
+        let state = AppState::new(
+            warden,
+            HttpSettings {
+                cors,
+                body_limit: config.http.body_limit,
+                client_ip_header,
+            },
+        );
+        let router = warden_http::router(state.clone()).layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            config.http.request_timeout,
+        ));
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        Ok(Server {
+            listener,
+            router,
+            state,
+            cleanup_interval: config.session.cleanup_interval,
+            _secret: secret,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let warden = self.state.warden.clone();
+        let interval = self.cleanup_interval;
+        let cleanup = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval.max(std::time::Duration::from_secs(1)));
+            loop {
+                tick.tick().await;
+                match warden.purge_expired().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(count = n, "deleted expired sessions"),
+                    Err(e) => tracing::warn!(error = %e, "expired-session cleanup failed"),
+                }
+            }
+        });
+        tracing::info!(address = %self.local_addr(), "warden listening");
+        let result = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        cleanup.abort();
+        tracing::info!("warden stopped");
+        result
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received, finishing in-flight requests");
+}

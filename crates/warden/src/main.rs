@@ -1,0 +1,159 @@
+use std::io::{IsTerminal, Read};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use secrecy::SecretString;
+use warden::config::{Config, Overrides};
+use warden::secrets::SecretsFile;
+use warden::{telemetry, Server};
+
+/// Warden: an authentication server.
+#[derive(Parser)]
+#[command(name = "warden", version, about)]
+struct Cli {
+    /// Configuration file (default: ./warden.toml if it exists).
+    #[arg(long, global = true, env = "WARDEN_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve {
+        /// Address to listen on (WARDEN_LISTEN; default 127.0.0.1:4000).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// sqlite:PATH or postgres://... (DATABASE_URL; default sqlite:warden.db).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate {
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Manage development secrets.
+    Secret {
+        #[command(subcommand)]
+        command: SecretCommand,
+    },
+    /// Time one password hash with the configured argon2id parameters.
+    #[command(hide = true)]
+    BenchHash {
+        #[arg(long, default_value_t = 20)]
+        iterations: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum SecretCommand {
+    /// Store a development secret (prompted for, or read from stdin).
+    Set { name: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    let command = cli.command.unwrap_or(Command::Serve {
+        listen: None,
+        database_url: None,
+    });
+    let overrides = match &command {
+        Command::Serve {
+            listen,
+            database_url,
+        } => Overrides {
+            listen: *listen,
+            database_url: database_url.clone(),
+        },
+        Command::Migrate { database_url } => Overrides {
+            listen: None,
+            database_url: database_url.clone(),
+        },
+        _ => Overrides::default(),
+    };
+    let config = Config::load(cli.config.as_deref(), &overrides)?;
+    telemetry::init(&config.log);
+    match command {
+        Command::Serve { .. } => {
+            let server = Server::build(&config).await?;
+            server.run(warden::shutdown_signal()).await?;
+        }
+        Command::Migrate { .. } => {
+            warden::migrate(&config).await?;
+            println!(
+                "migrations applied to {}",
+                warden_store::redact_url(&config.database_url)
+            );
+        }
+        Command::Secret {
+            command: SecretCommand::Set { name },
+        } => {
+            warden::secrets::check_name(&name)?;
+            let value = read_secret(&name)?;
+            let file = SecretsFile::new(&config.secrets_file);
+            file.set(&name, &value)?;
+            println!("secret {name} stored in {}", file.path().display());
+        }
+        Command::BenchHash { iterations } => bench_hash(&config, iterations).await?,
+    }
+    Ok(())
+}
+
+fn read_secret(name: &str) -> Result<SecretString, Box<dyn std::error::Error>> {
+    let value = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(format!("Enter the value of {name}: "))?
+    } else {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s)?;
+        s.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    if value.is_empty() {
+        return Err("the secret value is empty".into());
+    }
+    Ok(value.into())
+}
+
+async fn bench_hash(config: &Config, iterations: u32) -> Result<(), Box<dyn std::error::Error>> {
+    let settings = warden::warden_settings(config);
+    let hasher = warden_core::PasswordHasher::new(&settings.argon2, 1, 16)?;
+    hasher.hash("warm-up password").await?;
+    let start = Instant::now();
+    for _ in 0..iterations {
+        hasher.hash("correct horse battery staple").await?;
+    }
+    let per_hash = start.elapsed().as_secs_f64() / f64::from(iterations.max(1));
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!(
+        "argon2id m={}KiB t={} p={}",
+        settings.argon2.memory_kib, settings.argon2.iterations, settings.argon2.parallelism
+    );
+    println!("single_hash_ms={:.2}", per_hash * 1000.0);
+    println!("cores={cores}");
+    println!("hash_ceiling_per_s={:.1}", cores as f64 / per_hash);
+    Ok(())
+}

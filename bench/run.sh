@@ -1,0 +1,349 @@
+#!/usr/bin/env bash
+# Warden load benchmark: builds the release binary, then for each backend
+# (SQLite, PostgreSQL) starts a fresh server and measures GET /healthz,
+# GET /profile and POST /auth/signin with wrk. See bench/README.md.
+#
+# Environment:
+#   BENCH_DURATION   wrk duration of each load (default 10s)
+#   BENCH_BACKENDS   backends to run (default "sqlite postgres")
+#   BENCH_PG_HOST / BENCH_PG_PORT / BENCH_PG_USER / BENCH_PG_ADMIN_DB
+#                    PostgreSQL server used for the postgres backend
+#                    (default 127.0.0.1 / 5432 / postgres / test)
+# Any other variable (e.g. WARDEN_SESSION__CACHE_TTL=5s) is inherited by the
+# server unchanged. The server always runs with RUST_LOG=warn.
+#
+# Exit status: 0 when every run completed (targets missed or not), non-zero
+# when the build, the server start or a setup request fails.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH_DIR="$ROOT/bench"
+BIN="$ROOT/target/release/warden"
+
+DURATION=${BENCH_DURATION:-10s}
+BACKENDS=${BENCH_BACKENDS:-sqlite postgres}
+PG_HOST=${BENCH_PG_HOST:-127.0.0.1}
+PG_PORT=${BENCH_PG_PORT:-5432}
+PG_USER=${BENCH_PG_USER:-postgres}
+PG_ADMIN_DB=${BENCH_PG_ADMIN_DB:-test}
+
+READY_TIMEOUT=30     # seconds to wait for /healthz after starting the server
+STOP_TIMEOUT=10      # seconds to wait for a graceful shutdown before SIGKILL
+TARGET_PROFILE_RATIO=0.5
+TARGET_SIGNIN_RATIO=0.90
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+warn() { printf '[bench] WARNING: %s\n' "$*" >&2; }
+die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- cleanup ---
+
+SERVER_PID=""
+PG_DB=""
+TMP_DIRS=()
+
+stop_server() {
+  local pid=$SERVER_PID
+  [[ -n $pid ]] || return 0
+  SERVER_PID=""
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    local i
+    for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      warn "server (pid $pid) did not stop within ${STOP_TIMEOUT}s; sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+psql_admin() {
+  psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d "$PG_ADMIN_DB" \
+    -v ON_ERROR_STOP=1 -X -q -t -A "$@"
+}
+
+drop_pg_db() {
+  local db=$PG_DB
+  [[ -n $db ]] || return 0
+  PG_DB=""
+  psql_admin -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 \
+    || warn "could not drop PostgreSQL database $db"
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stop_server
+  drop_pg_db
+  local d
+  for d in "${TMP_DIRS[@]+"${TMP_DIRS[@]}"}"; do
+    rm -rf -- "$d"
+  done
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT
+trap 'log "terminated"; exit 143' TERM
+
+# new_tmp_dir: creates a temp dir (removed on exit) and stores it in NEW_TMP.
+# (Not called as $(new_tmp_dir): the registration must happen in this shell.)
+NEW_TMP=""
+new_tmp_dir() {
+  NEW_TMP=$(mktemp -d "${TMPDIR:-/tmp}/warden-bench.XXXXXX") || die "mktemp failed"
+  TMP_DIRS+=("$NEW_TMP")
+}
+
+# ---------------------------------------------------------------- helpers ---
+
+free_port() {
+  python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+# json_get FILE KEY.PATH: prints a value from a JSON file, fails if absent.
+json_get() {
+  python3 - "$1" "$2" <<'EOF'
+import json, sys
+value = json.load(open(sys.argv[1]))
+for key in sys.argv[2].split("."):
+    value = value[key]
+print(value)
+EOF
+}
+
+# Float helpers (awk does the arithmetic).
+fdiv() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "nan"; else printf "%.2f", a / b }'; }
+fge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "nan" && a + 0 >= b + 0) }'; }
+verdict() { if fge "$1" "$2"; then echo PASS; else echo MISS; fi; }
+
+# to_ms VALUE: converts a wrk duration (e.g. 350.00us, 1.20ms, 2.01s, 1.00m) to ms.
+to_ms() {
+  awk -v v="$1" 'BEGIN {
+    if (v == "") { print "n/a"; exit }
+    n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+    if (u == "us") n /= 1000
+    else if (u == "ms") n = n
+    else if (u == "s") n *= 1000
+    else if (u == "m") n *= 60000
+    else if (u == "h") n *= 3600000
+    else { print "n/a"; exit }
+    printf "%.2f", n
+  }'
+}
+
+# -------------------------------------------------------------- load runs ---
+
+# Results of the last run_wrk call.
+R_RPS="" R_P50="" R_P99="" R_NOTE=""
+
+# run_wrk NAME OUTFILE CONNECTIONS URL [wrk options...]
+run_wrk() {
+  local name=$1 out=$2 conns=$3 url=$4
+  shift 4
+  log "  $name: wrk -t2 -c$conns -d$DURATION $url"
+  if ! wrk --latency -t2 -c"$conns" -d"$DURATION" "$@" "$url" >"$out" 2>&1; then
+    cat "$out" >&2
+    die "wrk failed for $name"
+  fi
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    cat "$out" >&2
+    die "the server died during the $name load (log: see above and $SERVER_LOG)"
+  fi
+
+  R_RPS=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+  R_P50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
+  R_P99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
+  [[ -n $R_RPS ]] || R_RPS="n/a"
+
+  local total non2xx sock status_line
+  total=$(awk '/ requests in / { print $1 }' "$out")
+  non2xx=$(awk -F: '/Non-2xx or 3xx responses/ { gsub(/ /, "", $2); print $2 }' "$out")
+  non2xx=${non2xx:-0}
+  # "Socket errors: connect 0, read 0, write 0, timeout 0"
+  sock=$(awk '/Socket errors:/ { gsub(/,/, ""); print "connect=" $4, "read=" $6, "write=" $8, "timeout=" $10 }' "$out")
+  R_NOTE=""
+  if [[ $non2xx != 0 ]]; then
+    R_NOTE="$non2xx of ${total:-?} responses were not 2xx/3xx"
+  fi
+  status_line=$(awk '/^bench_status / { print }' "$out")
+  if [[ -n $status_line ]] && ! grep -q ' non200=0 ' <<<"$status_line"; then
+    R_NOTE="${R_NOTE:+$R_NOTE; }statuses: ${status_line#bench_status }"
+  fi
+  if [[ -n $sock ]]; then
+    R_NOTE="${R_NOTE:+$R_NOTE; }socket errors: $sock"
+  fi
+  if [[ -n $R_NOTE ]]; then
+    warn "$name: $R_NOTE"
+  fi
+}
+
+# ------------------------------------------------------------- per backend ---
+
+SUMMARY=()
+SERVER_LOG=""
+
+bench_backend() {
+  local backend=$1 n=$2
+  local tmp url port
+  new_tmp_dir
+  tmp=$NEW_TMP
+  case $backend in
+    sqlite)
+      url="sqlite:$tmp/warden.db"
+      ;;
+    postgres)
+      if ! psql_admin -c 'select 1' >/dev/null 2>&1; then
+        log "skipping postgres: cannot connect with psql -h $PG_HOST -p $PG_PORT -U $PG_USER -d $PG_ADMIN_DB"
+        SUMMARY+=("== postgres ==" "skipped (PostgreSQL not reachable)")
+        return 0
+      fi
+      PG_DB="warden_bench_$$_${n}_$RANDOM"
+      psql_admin -c "CREATE DATABASE \"$PG_DB\"" >/dev/null \
+        || { PG_DB=""; die "cannot create PostgreSQL database"; }
+      url="postgres://$PG_USER@$PG_HOST:$PG_PORT/$PG_DB"
+      ;;
+    *)
+      die "unknown backend '$backend' (expected sqlite or postgres)"
+      ;;
+  esac
+
+  port=$(free_port)
+  local base="http://127.0.0.1:$port"
+  SERVER_LOG="$tmp/server.log"
+  log "== $backend: starting server on $base (dir $tmp)"
+  (cd "$tmp" && RUST_LOG=warn exec "$BIN" serve --listen "127.0.0.1:$port" --database-url "$url") \
+    >"$SERVER_LOG" 2>&1 </dev/null &
+  SERVER_PID=$!
+
+  local deadline=$((SECONDS + READY_TIMEOUT))
+  until curl -fsS -o /dev/null --max-time 1 "$base/healthz" 2>/dev/null; do
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      local status=0
+      wait "$SERVER_PID" || status=$?
+      SERVER_PID=""
+      sed 's/^/  server: /' "$SERVER_LOG" >&2
+      die "the $backend server exited during start-up (status $status)"
+    fi
+    if ((SECONDS >= deadline)); then
+      sed 's/^/  server: /' "$SERVER_LOG" >&2
+      die "the $backend server was not ready within ${READY_TIMEOUT}s"
+    fi
+    sleep 0.1
+  done
+
+  # Setup: one user, its session token, and one checked request per load.
+  local email="bench-$$-$n@example.com" password="bench-password-$$-$RANDOM"
+  local body="$tmp/setup.json" code token
+  code=$(curl -sS -o "$body" -w '%{http_code}' --max-time 10 -X POST "$base/auth/signup" \
+    -H 'Content-Type: application/json' \
+    -d "{\"email\":\"$email\",\"password\":\"$password\",\"name\":\"Bench User\"}") \
+    || die "signup request failed"
+  [[ $code == 2?? ]] || die "signup returned HTTP $code: $(head -c 500 "$body")"
+  token=$(json_get "$body" session.token 2>/dev/null) \
+    || die "signup response has no session.token: $(head -c 500 "$body")"
+
+  code=$(curl -sS -o "$body" -w '%{http_code}' --max-time 10 "$base/profile" \
+    -H "Authorization: Bearer $token") || die "profile request failed"
+  [[ $code == 200 ]] || die "GET /profile returned HTTP $code: $(head -c 500 "$body")"
+
+  code=$(curl -sS -o "$body" -w '%{http_code}' --max-time 10 -X POST "$base/auth/signin" \
+    -H 'Content-Type: application/json' \
+    -d "{\"email\":\"$email\",\"password\":\"$password\"}") || die "signin request failed"
+  [[ $code == 200 ]] || die "POST /auth/signin returned HTTP $code: $(head -c 500 "$body")"
+
+  # Loads.
+  local h_rps h_p50 h_p99 p_rps p_p50 p_p99 s_rps s_p50 s_p99 notes=()
+  run_wrk healthz "$tmp/wrk-healthz.txt" 32 "$base/healthz"
+  h_rps=$R_RPS h_p50=$R_P50 h_p99=$R_P99
+  [[ -z $R_NOTE ]] || notes+=("WARNING healthz: $R_NOTE")
+
+  run_wrk profile "$tmp/wrk-profile.txt" 32 "$base/profile" -H "Authorization: Bearer $token"
+  p_rps=$R_RPS p_p50=$R_P50 p_p99=$R_P99
+  [[ -z $R_NOTE ]] || notes+=("WARNING profile: $R_NOTE")
+
+  BENCH_EMAIL=$email BENCH_PASSWORD=$password \
+    run_wrk signin "$tmp/wrk-signin.txt" 8 "$base/auth/signin" -s "$BENCH_DIR/signin.lua"
+  s_rps=$R_RPS s_p50=$R_P50 s_p99=$R_P99
+  [[ -z $R_NOTE ]] || notes+=("WARNING signin: $R_NOTE")
+
+  # Peak RSS of the server process (high-water mark over the whole run).
+  local hwm_kb rss="n/a"
+  hwm_kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$SERVER_PID/status" 2>/dev/null || true)
+  [[ -z $hwm_kb ]] || rss=$(awk -v k="$hwm_kb" 'BEGIN { printf "%.1f", k / 1024 }')
+
+  stop_server
+  drop_pg_db
+
+  local errors
+  errors=$(grep -cE 'ERROR|panicked' "$SERVER_LOG" || true)
+  [[ $errors == 0 ]] || notes+=("WARNING server log has $errors ERROR/panic lines, first: $(grep -m1 -E 'ERROR|panicked' "$SERVER_LOG" | cut -c1-300)")
+
+  local ratio sratio
+  ratio=$(fdiv "$p_rps" "$h_rps")
+  sratio=$(fdiv "$s_rps" "$HASH_CEILING")
+
+  local lines=(
+    "== $backend =="
+    "$(printf '%-9s rps=%-10s p50=%-9s p99=%s' healthz "$h_rps" "${h_p50}ms" "${h_p99}ms")"
+    "$(printf '%-9s rps=%-10s p50=%-9s p99=%s' profile "$p_rps" "${p_p50}ms" "${p_p99}ms")"
+    "$(printf '%-9s rps=%-10s p50=%-9s p99=%s' signin "$s_rps" "${s_p50}ms" "${s_p99}ms")"
+    "profile/healthz ratio = $ratio (target >= $TARGET_PROFILE_RATIO) $(verdict "$ratio" "$TARGET_PROFILE_RATIO")"
+    "signin vs hash ceiling = $s_rps / $HASH_CEILING = $sratio (target >= $TARGET_SIGNIN_RATIO) $(verdict "$sratio" "$TARGET_SIGNIN_RATIO")"
+    "peak RSS = $rss MiB"
+  )
+  lines+=("${notes[@]+"${notes[@]}"}")
+  printf '%s\n' "${lines[@]}"
+  echo
+  SUMMARY+=("${lines[@]}")
+}
+
+# ------------------------------------------------------------------- main ---
+
+command -v curl >/dev/null || die "curl is required"
+command -v python3 >/dev/null || die "python3 is required"
+
+log "building: cargo build --release -p warden"
+(cd "$ROOT" && cargo build --release -p warden) || die "cargo build failed"
+[[ -x $BIN ]] || die "$BIN not found after the build"
+
+if ! command -v wrk >/dev/null; then
+  log "wrk not found; installing it with apt-get"
+  if ! apt-get install -y wrk >/dev/null 2>&1; then
+    apt-get update >/dev/null || die "apt-get update failed"
+    apt-get install -y wrk >/dev/null || die "apt-get install -y wrk failed"
+  fi
+  command -v wrk >/dev/null || die "wrk is still not available after installing it"
+fi
+
+# Theoretical sign-in ceiling, measured once while the machine is idle.
+new_tmp_dir
+hash_dir=$NEW_TMP
+log "measuring the argon2id hash time: warden bench-hash --iterations 20"
+hash_out=$(cd "$hash_dir" && RUST_LOG=warn "$BIN" bench-hash --iterations 20) \
+  || die "warden bench-hash failed"
+HASH_CEILING=$(awk -F= '$1 == "hash_ceiling_per_s" { print $2 }' <<<"$hash_out")
+SINGLE_HASH_MS=$(awk -F= '$1 == "single_hash_ms" { print $2 }' <<<"$hash_out")
+CORES=$(awk -F= '$1 == "cores" { print $2 }' <<<"$hash_out")
+HASH_PARAMS=$(grep -m1 '^argon2id' <<<"$hash_out" || true)
+[[ -n $HASH_CEILING ]] || die "could not parse hash_ceiling_per_s from bench-hash output: $hash_out"
+log "$HASH_PARAMS: single_hash_ms=$SINGLE_HASH_MS cores=$CORES hash_ceiling_per_s=$HASH_CEILING"
+echo
+
+n=0
+for backend in $BACKENDS; do
+  bench_backend "$backend" "$n"
+  n=$((n + 1))
+done
+
+echo "================ summary ================"
+echo "duration per load: $DURATION; wrk -t2 (healthz/profile -c32, signin -c8); $(nproc) cores shared by wrk and the server"
+echo "hash: ${HASH_PARAMS:-argon2id} single_hash_ms=$SINGLE_HASH_MS cores=$CORES ceiling=$HASH_CEILING/s"
+printf '%s\n' "${SUMMARY[@]+"${SUMMARY[@]}"}"

@@ -1,0 +1,285 @@
+//! The HTTP surface: OpenAPI document, health, CORS, request ids, logs.
+
+use serde_json::{json, Value};
+
+use crate::backend_tests;
+use crate::helpers::{assert_error, bearer, captured_logs, spawn_app, spawn_app_with, Backend};
+
+/// Every route a client may call. Adding a route without documenting it, or
+/// documenting one that is not served, fails here.
+const ROUTES: &[(&str, &str, bool)] = &[
+    ("post", "/auth/signup", false),
+    ("post", "/auth/signin", false),
+    ("post", "/auth/signout", false),
+    ("get", "/profile", true),
+    ("put", "/profile", true),
+    ("get", "/sessions", true),
+    ("delete", "/sessions/{id}", true),
+    ("get", "/healthz", false),
+    ("get", "/readyz", false),
+];
+
+async fn openapi_documents_every_route(b: Backend) {
+    let app = spawn_app(b).await;
+    let doc: Value = app
+        .get("/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearerAuth"]["scheme"],
+        "bearer"
+    );
+    let paths = doc["paths"].as_object().unwrap();
+    let mut documented = 0;
+    for (path, ops) in paths {
+        for (method, op) in ops.as_object().unwrap() {
+            if !["get", "post", "put", "delete", "patch"].contains(&method.as_str()) {
+                continue;
+            }
+            documented += 1;
+            let listed = ROUTES.iter().find(|(m, p, _)| m == method && p == path);
+            let (_, _, protected) =
+                listed.unwrap_or_else(|| panic!("{method} {path} is documented but not in ROUTES"));
+            assert!(
+                op["operationId"].is_string(),
+                "{method} {path} has no operationId"
+            );
+            let has_bearer = op["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|r| r.get("bearerAuth").is_some()));
+            if *protected {
+                assert!(has_bearer, "{method} {path} must declare bearerAuth");
+            }
+            // The documented route is really served.
+            let url = app.url(&path.replace("{id}", "some-id"));
+            let res = app
+                .client
+                .request(method.to_uppercase().parse().unwrap(), url)
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let body = res.text().await.unwrap();
+            assert!(
+                status != 405 && !body.contains("endpoint not found"),
+                "{method} {path} is documented but not served ({status} {body})"
+            );
+        }
+    }
+    for (m, p, _) in ROUTES {
+        assert!(
+            paths.get(*p).and_then(|o| o.get(*m)).is_some(),
+            "{m} {p} missing from /openapi.json"
+        );
+    }
+    assert_eq!(documented, ROUTES.len());
+}
+
+async fn unknown_routes_get_encore_errors(b: Backend) {
+    let app = spawn_app(b).await;
+    assert_error(app.get("/nope").send().await.unwrap(), 404, "not_found").await;
+    let res = app.delete("/profile").send().await.unwrap();
+    assert_eq!(res.status(), 405);
+}
+
+async fn health_and_readiness(b: Backend) {
+    let app = spawn_app(b).await;
+    let res = app.get("/healthz").send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+    let res = app.get("/readyz").send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"status": "ready"})
+    );
+}
+
+async fn request_ids_are_returned_and_propagated(b: Backend) {
+    let app = spawn_app(b).await;
+    let res = app.get("/healthz").send().await.unwrap();
+    let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(id.len() >= 16);
+    let res = app
+        .get("/healthz")
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "abc-123");
+    // A hostile id is replaced, not echoed.
+    let res = app
+        .get("/healthz")
+        .header("x-request-id", "a\"b{}")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(res.headers()["x-request-id"], "a\"b{}");
+}
+
+async fn cors_allows_credentials_only_for_listed_origins(b: Backend) {
+    let app = spawn_app_with(b, |c| {
+        c.cors.allow_origins_with_credentials = vec![
+            "http://localhost:5173".into(),
+            "https://*.example.com".into(),
+        ];
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/profile"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    for ok in ["http://localhost:5173", "https://app.example.com"] {
+        let res = preflight(ok).await.unwrap();
+        assert_eq!(res.headers()["access-control-allow-origin"], ok);
+        assert_eq!(res.headers()["access-control-allow-credentials"], "true");
+    }
+    for bad in [
+        "http://evil.com",
+        "https://example.com",
+        "http://localhost:5174",
+    ] {
+        let res = preflight(bad).await.unwrap();
+        assert!(
+            res.headers().get("access-control-allow-origin").is_none(),
+            "{bad} allowed"
+        );
+    }
+    // A credentialed request from an unlisted origin gets no CORS grant.
+    let user = app.new_user().await;
+    let res = app
+        .get("/profile")
+        .header("origin", "http://evil.com")
+        .header("authorization", bearer(&user.token))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    // Without credentials, any origin may read public endpoints.
+    let res = app
+        .get("/healthz")
+        .header("origin", "http://anything.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "http://anything.test"
+    );
+}
+
+/// A full sign-up / sign-in / profile / sign-out run leaves no password,
+/// token or cookie in the logs, and logs one access line per request.
+async fn logs_never_contain_secrets(b: Backend) {
+    let app = spawn_app(b).await;
+    let password = format!("Pw-{}-secret", warden_core::token::random_string(12));
+    let email = format!(
+        "logs-{}@example.com",
+        warden_core::token::random_string(6).to_lowercase()
+    );
+    let res = app.sign_up_as(&email, &password, "Log Tester").await;
+    let request_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let t1 = res.json::<Value>().await.unwrap()["session"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = app.sign_in_as(&email, &password).await;
+    let t2 = res.json::<Value>().await.unwrap()["session"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.get("/profile")
+        .header("authorization", bearer(&t2))
+        .header("cookie", "warden.session_token=cookie-secret-value")
+        .send()
+        .await
+        .unwrap();
+    app.put("/profile")
+        .header("authorization", bearer(&t2))
+        .json(&json!({"name": "Renamed"}))
+        .send()
+        .await
+        .unwrap();
+    app.get("/sessions?token=query-secret-value")
+        .header("authorization", bearer(&t1))
+        .send()
+        .await
+        .unwrap();
+    app.sign_in_as(&email, "WrongPassword-123").await;
+    app.post("/auth/signout")
+        .json(&json!({"token": t1}))
+        .send()
+        .await
+        .unwrap();
+    app.post("/auth/signout")
+        .header("authorization", bearer(&t2))
+        .send()
+        .await
+        .unwrap();
+
+    let logs = captured_logs();
+    for secret in [
+        password.as_str(),
+        t1.as_str(),
+        t2.as_str(),
+        "WrongPassword-123",
+        "cookie-secret-value",
+        "query-secret-value",
+    ] {
+        assert!(!logs.contains(secret), "a secret appeared in the logs");
+    }
+    // The access line of the sign-up: method, path, status, latency, request id.
+    let line = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["span"]["request_id"] == request_id.as_str() && l["path"] == "/auth/signup")
+        .expect("an access log line for the sign-up");
+    assert_eq!(line["method"], "POST");
+    assert_eq!(line["status"], 200);
+    assert!(line["latency_ms"].is_string() || line["latency_ms"].is_number());
+}
+
+backend_tests!(
+    openapi_documents_every_route,
+    unknown_routes_get_encore_errors,
+    health_and_readiness,
+    request_ids_are_returned_and_propagated,
+    cors_allows_credentials_only_for_listed_origins,
+    logs_never_contain_secrets,
+);
+
+/// readyz answers 503 once the database is gone (PostgreSQL: dropped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(warden_pg_tests),
+    ignore = "PostgreSQL suite not run: set WARDEN_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test"
+)]
+async fn readyz_is_503_when_the_database_is_gone() {
+    let app = spawn_app(Backend::Postgres).await;
+    assert_eq!(app.get("/readyz").send().await.unwrap().status(), 200);
+    let crate::helpers::TestDb::Postgres { name, .. } = &app.db else {
+        unreachable!()
+    };
+    let admin = sqlx::PgPool::connect(&crate::helpers::pg_admin_url())
+        .await
+        .unwrap();
+    sqlx::query(&format!(r#"DROP DATABASE "{name}" WITH (FORCE)"#))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let res = app.get("/readyz").send().await.unwrap();
+    let msg = assert_error(res, 503, "unavailable").await;
+    assert!(
+        !msg.to_lowercase().contains("sql") && !msg.contains("database \""),
+        "leaks detail: {msg}"
+    );
+}

@@ -1,0 +1,407 @@
+//! `spawn_app()`: a Warden server on a random port against a fresh database.
+
+use std::io::Write;
+use std::sync::{Mutex, OnceLock};
+
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
+use serde_json::{json, Value};
+use sqlx::{PgPool, SqlitePool};
+use tokio::sync::oneshot;
+use warden::config::{Config, LogConfig, LogFormat};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each listed generic test against both backends. The PostgreSQL
+/// tests run only when WARDEN_TEST_DATABASE_URL is set (see build.rs).
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(
+                    not(warden_pg_tests),
+                    ignore = "PostgreSQL suite not run: set WARDEN_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test"
+                )]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+/// Every log line of every test in this binary, as JSON lines.
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn init_logs() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        // Capture everything, debug included, so the secrecy test is strict.
+        std::env::set_var(
+            "RUST_LOG",
+            "debug,sqlx=debug,hyper=info,h2=info,reqwest=info",
+        );
+        warden::telemetry::init_with_writer(
+            &LogConfig {
+                format: LogFormat::Json,
+                level: "debug".into(),
+            },
+            || LogWriter,
+        );
+    });
+}
+
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+}
+
+pub fn pg_admin_url() -> String {
+    std::env::var("WARDEN_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A test database, dropped when the app is dropped.
+pub enum TestDb {
+    Sqlite {
+        _dir: tempfile::TempDir,
+        pool: SqlitePool,
+    },
+    Postgres {
+        name: String,
+        pool: PgPool,
+    },
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Postgres { name, .. } = self {
+            let name = name.clone();
+            // Drop runs inside the test's runtime: use a thread with its own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    if let Ok(admin) = PgPool::connect(&pg_admin_url()).await {
+                        let _ = sqlx::query(&format!(
+                            r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
+                        ))
+                        .execute(&admin)
+                        .await;
+                        admin.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub struct TestApp {
+    pub addr: String,
+    pub client: Client,
+    pub db: TestDb,
+    pub backend: Backend,
+    _secrets: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// A configuration for tests: port 0, cheap argon2, temporary secrets.
+pub fn test_config(backend: Backend) -> (Config, tempfile::TempDir, TestDbSpec) {
+    let secrets = tempfile::tempdir().unwrap();
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        secrets_file: secrets.path().join("secrets.json"),
+        ..Config::default()
+    };
+    config.password.argon2.memory_kib = 1024;
+    config.password.argon2.iterations = 1;
+    config.database.max_connections = 8;
+    let spec = match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            config.database_url = format!("sqlite:{}", dir.path().join("warden.db").display());
+            TestDbSpec::Sqlite(dir)
+        }
+        Backend::Postgres => {
+            let name = format!(
+                "warden_test_{}",
+                warden_core::token::random_string(12).to_lowercase()
+            );
+            let admin = pg_admin_url();
+            let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
+            config.database_url = format!("{base}/{name}");
+            TestDbSpec::Postgres(name)
+        }
+    };
+    (config, secrets, spec)
+}
+
+pub enum TestDbSpec {
+    Sqlite(tempfile::TempDir),
+    Postgres(String),
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    init_logs();
+    let (mut config, secrets, spec) = test_config(backend);
+    tweak(&mut config);
+    if let TestDbSpec::Postgres(name) = &spec {
+        let admin = PgPool::connect(&pg_admin_url())
+            .await
+            .expect("PostgreSQL at WARDEN_TEST_DATABASE_URL must be reachable");
+        sqlx::query(&format!(r#"CREATE DATABASE "{name}""#))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+    }
+    let server = warden::Server::build(&config).await.expect("server starts");
+    let addr = format!("http://{}", server.local_addr());
+    let db = match spec {
+        TestDbSpec::Sqlite(dir) => TestDb::Sqlite {
+            pool: SqlitePool::connect(&config.database_url).await.unwrap(),
+            _dir: dir,
+        },
+        TestDbSpec::Postgres(name) => TestDb::Postgres {
+            pool: PgPool::connect(&config.database_url).await.unwrap(),
+            name,
+        },
+    };
+    let (tx, rx) = oneshot::channel();
+    let handle = tokio::spawn(server.run(async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        client: Client::builder()
+            .user_agent("warden-tests/1.0")
+            .build()
+            .unwrap(),
+        db,
+        backend,
+        _secrets: secrets,
+        shutdown: Some(tx),
+        server: Some(handle),
+    }
+}
+
+/// A signed-up user.
+pub struct TestUser {
+    pub email: String,
+    pub password: String,
+    pub name: String,
+    pub id: String,
+    pub token: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.addr, path)
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.client.get(self.url(path))
+    }
+
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.client.post(self.url(path))
+    }
+
+    pub fn put(&self, path: &str) -> RequestBuilder {
+        self.client.put(self.url(path))
+    }
+
+    pub fn delete(&self, path: &str) -> RequestBuilder {
+        self.client.delete(self.url(path))
+    }
+
+    pub async fn sign_up_as(&self, email: &str, password: &str, name: &str) -> Response {
+        self.post("/auth/signup")
+            .json(&json!({"email": email, "password": password, "name": name}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn sign_in_as(&self, email: &str, password: &str) -> Response {
+        self.post("/auth/signin")
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Signs up a fresh random user and returns it with its token.
+    pub async fn new_user(&self) -> TestUser {
+        let email = format!(
+            "user-{}@example.com",
+            warden_core::token::random_string(8).to_lowercase()
+        );
+        let password = "SecurePass123!".to_string();
+        let name = "John Doe".to_string();
+        let res = self.sign_up_as(&email, &password, &name).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let body: Value = res.json().await.unwrap();
+        TestUser {
+            id: body["user"]["id"].as_str().unwrap().to_owned(),
+            token: body["session"]["token"].as_str().unwrap().to_owned(),
+            email,
+            password,
+            name,
+        }
+    }
+
+    /// Runs a statement written with `?` placeholders on either backend.
+    pub async fn exec(&self, sql: &str, args: &[&str]) -> u64 {
+        match &self.db {
+            TestDb::Sqlite { pool, .. } => {
+                let mut q = sqlx::query(sql);
+                for a in args {
+                    q = q.bind(*a);
+                }
+                q.execute(pool).await.unwrap().rows_affected()
+            }
+            TestDb::Postgres { pool, .. } => {
+                let sql = numbered(sql);
+                let mut q = sqlx::query(&sql);
+                for a in args {
+                    q = q.bind(*a);
+                }
+                q.execute(pool).await.unwrap().rows_affected()
+            }
+        }
+    }
+
+    /// A text column of the first row, or None.
+    pub async fn fetch_text(&self, sql: &str, args: &[&str]) -> Option<String> {
+        match &self.db {
+            TestDb::Sqlite { pool, .. } => {
+                let mut q = sqlx::query_scalar::<_, String>(sql);
+                for a in args {
+                    q = q.bind(*a);
+                }
+                q.fetch_optional(pool).await.unwrap()
+            }
+            TestDb::Postgres { pool, .. } => {
+                let sql = numbered(sql);
+                let mut q = sqlx::query_scalar::<_, String>(&sql);
+                for a in args {
+                    q = q.bind(*a);
+                }
+                q.fetch_optional(pool).await.unwrap()
+            }
+        }
+    }
+
+    pub async fn count(&self, sql: &str, args: &[&str]) -> i64 {
+        match &self.db {
+            TestDb::Sqlite { pool, .. } => {
+                let mut q = sqlx::query_scalar::<_, i64>(sql);
+                for a in args {
+                    q = q.bind(*a);
+                }
+                q.fetch_one(pool).await.unwrap()
+            }
+            TestDb::Postgres { pool, .. } => {
+                let sql = numbered(sql);
+                let mut q = sqlx::query_scalar::<_, i64>(&sql);
+                for a in args {
+                    q = q.bind(*a);
+                }
+                q.fetch_one(pool).await.unwrap()
+            }
+        }
+    }
+
+    /// A timestamp literal for this backend, `offset_secs` from now.
+    pub fn ts_from_now(&self, offset_secs: i64) -> String {
+        let t = chrono::Utc::now() + chrono::TimeDelta::seconds(offset_secs);
+        match self.backend {
+            Backend::Sqlite => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+            Backend::Postgres => t.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+        }
+    }
+
+    /// SQL cast of a text parameter to this backend's timestamp type.
+    pub fn ts_param(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "?",
+            Backend::Postgres => "CAST(? AS TIMESTAMP)",
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.server.take() {
+            h.abort();
+        }
+    }
+}
+
+/// `?` placeholders to PostgreSQL's `$1, $2, ...`.
+fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Asserts an Encore-style error response and returns its message.
+pub async fn assert_error(res: Response, status: u16, code: &str) -> String {
+    let got = res.status().as_u16();
+    let body: Value = res.json().await.expect("error bodies are JSON");
+    assert_eq!(got, status, "unexpected status, body: {body}");
+    assert_eq!(body["code"], code, "body: {body}");
+    assert!(body["details"].is_null(), "body: {body}");
+    body["message"]
+        .as_str()
+        .expect("message is a string")
+        .to_owned()
+}
+
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}

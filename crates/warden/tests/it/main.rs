@@ -1,0 +1,11 @@
+//! Warden's integration tests: each drives a real server over HTTP, against
+//! SQLite and (with WARDEN_TEST_DATABASE_URL) PostgreSQL.
+
+mod helpers;
+
+mod api;
+mod auth;
+mod betterauth;
+mod cli;
+mod profile;
+mod sessions;

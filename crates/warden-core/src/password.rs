@@ -4,18 +4,19 @@
 //! verified as BetterAuth computes them, so a BetterAuth database works
 //! unchanged; they are upgraded to argon2id on the next successful sign-in.
 //!
-//! All hashing runs on tokio's blocking pool, bounded by a semaphore (at most
-//! `max_concurrent` at once, at most `max_queued` waiting), never on the async
-//! workers.
+//! All hashing runs on a dedicated pool of `max_concurrent` threads with a
+//! queue of at most `max_queued` jobs, never on the async workers. A fixed
+//! set of threads (rather than tokio's growing blocking pool) also bounds
+//! memory: each argon2 hash needs `memory_kib` of scratch space, and the
+//! allocator keeps it per thread.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use rand::rngs::OsRng;
 use subtle::ConstantTimeEq;
-use tokio::sync::Semaphore;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::error::AuthError;
@@ -92,11 +93,11 @@ pub struct Verified {
     pub needs_rehash: bool,
 }
 
+type Job = Box<dyn FnOnce() + Send>;
+
 pub struct PasswordHasher {
     params: Params,
-    permits: Arc<Semaphore>,
-    queued: AtomicUsize,
-    max_queued: usize,
+    jobs: SyncSender<Job>,
     /// A real hash of a random password, verified against when the user does
     /// not exist so that unknown emails cost the same time as wrong passwords.
     dummy_hash: String,
@@ -116,11 +117,29 @@ impl PasswordHasher {
         )
         .map_err(|e| AuthError::Internal(format!("invalid argon2 parameters: {e}")))?;
         let dummy_hash = hash_blocking(&params, &crate::token::random_string(24))?;
+        let (jobs, rx) = sync_channel::<Job>(max_queued);
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..max_concurrent.max(1) {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("warden-hash-{i}"))
+                .spawn(move || loop {
+                    // The lock is held only while waiting for the next job.
+                    let job = match rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        // The hasher was dropped: stop.
+                        Err(_) => return,
+                    }
+                })
+                .map_err(|e| AuthError::Internal(format!("cannot start hashing threads: {e}")))?;
+        }
         Ok(PasswordHasher {
             params,
-            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
-            queued: AtomicUsize::new(0),
-            max_queued,
+            jobs,
             dummy_hash,
         })
     }
@@ -154,25 +173,25 @@ impl PasswordHasher {
         })
     }
 
-    /// Runs `f` on the blocking pool, at most `max_concurrent` at once.
+    /// Runs `f` on the hashing threads; refuses with `Busy` when the queue
+    /// is full rather than letting waiters pile up.
     async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AuthError> {
-        if self.queued.fetch_add(1, Ordering::AcqRel) >= self.max_queued {
-            self.queued.fetch_sub(1, Ordering::AcqRel);
-            return Err(AuthError::Busy);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = tx.send(f());
+        });
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(AuthError::Busy),
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(AuthError::Internal("hashing threads stopped".into()))
+            }
         }
-        let permit = self.permits.clone().acquire_owned().await;
-        self.queued.fetch_sub(1, Ordering::AcqRel);
-        let permit = permit.map_err(|_| AuthError::Internal("hasher closed".into()))?;
-        tokio::task::spawn_blocking(move || {
-            let out = f();
-            drop(permit);
-            out
-        })
-        .await
-        .map_err(|e| AuthError::Internal(format!("hashing task failed: {e}")))
+        rx.await
+            .map_err(|_| AuthError::Internal("hashing job panicked".into()))
     }
 }
 
@@ -285,6 +304,29 @@ mod tests {
         let new = PasswordHasher::new(&s, 1, 4).unwrap();
         let v = new.verify("correct horse", Some(&stored)).await.unwrap();
         assert!(v.ok && v.needs_rehash);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_is_refused_not_queued_forever() {
+        let slow = Argon2Settings {
+            memory_kib: 8192,
+            iterations: 3,
+            parallelism: 1,
+        };
+        let h = Arc::new(PasswordHasher::new(&slow, 1, 2).unwrap());
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let h = h.clone();
+                tokio::spawn(async move { h.hash("some password").await })
+            })
+            .collect();
+        let mut busy = 0;
+        for t in tasks {
+            if matches!(t.await.unwrap(), Err(AuthError::Busy)) {
+                busy += 1;
+            }
+        }
+        assert!(busy >= 1, "a queue of 2 behind 1 thread cannot take 8 jobs");
     }
 
     #[test]

@@ -20,9 +20,10 @@ pub struct SessionSettings {
     /// expiry moved to now + `expires_in` (default 1 day).
     pub update_age: Duration,
     /// How long a validated session may be served from memory without a
-    /// database read. Sign-out, revocation and profile updates made through
-    /// this process invalidate the cache at once; other instances see them
-    /// after at most this long. Zero disables the cache.
+    /// database read (default 5 s). Sign-out, revocation and profile updates
+    /// made through this process invalidate the cache at once; other
+    /// instances sharing the database see them after at most this long.
+    /// Zero disables the cache.
     pub cache_ttl: Duration,
 }
 
@@ -31,7 +32,7 @@ impl Default for SessionSettings {
         SessionSettings {
             expires_in: Duration::from_secs(7 * 24 * 3600),
             update_age: Duration::from_secs(24 * 3600),
-            cache_ttl: Duration::ZERO,
+            cache_ttl: Duration::from_secs(5),
         }
     }
 }

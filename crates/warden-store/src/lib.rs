@@ -8,6 +8,7 @@ use warden_core::{Store, StoreError};
 
 mod postgres;
 mod sqlite;
+mod store_impl;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

@@ -1,7 +1,6 @@
 //! SQLite: the embedded default. Timestamps are ISO-8601 UTC text with
 //! milliseconds, booleans 0/1; WAL mode so readers never wait on the writer.
 
-use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, SecondsFormat};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -11,8 +10,9 @@ use sqlx::{ConnectOptions, Row};
 use std::str::FromStr;
 use std::time::Duration;
 
-use warden_core::{Credential, Session, Store, StoreError, Timestamp, TokenHash, User, UserUpdate};
+use warden_core::{Credential, Session, StoreError, Timestamp, TokenHash, User, UserUpdate};
 
+use crate::store_impl::{impl_store, SESSION_COLS, USER_COLS};
 use crate::{backend, OpenError, PoolOptions};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -25,6 +25,8 @@ fn ts(t: Timestamp) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+type TsCol = String;
+
 /// Reads our own format, and also SQLite's CURRENT_TIMESTAMP format, which
 /// rows written by other tools may carry.
 fn from_ts(s: String) -> Result<Timestamp, sqlx::Error> {
@@ -34,34 +36,6 @@ fn from_ts(s: String) -> Result<Timestamp, sqlx::Error> {
     NaiveDateTime::parse_from_str(&s, "%Y-%m-%d %H:%M:%S%.f")
         .map(|t| t.and_utc())
         .map_err(|e| sqlx::Error::Decode(format!("bad timestamp {s:?}: {e}").into()))
-}
-
-const USER_COLS: &str = r#"u."id" AS u_id, u."name" AS u_name, u."email" AS u_email, u."emailVerified" AS u_verified, u."image" AS u_image, u."createdAt" AS u_created, u."updatedAt" AS u_updated"#;
-const SESSION_COLS: &str = r#"s."id" AS s_id, s."token" AS s_token, s."userId" AS s_user, s."expiresAt" AS s_expires, s."createdAt" AS s_created, s."updatedAt" AS s_updated, s."ipAddress" AS s_ip, s."userAgent" AS s_ua"#;
-
-fn user(row: &SqliteRow) -> Result<User, sqlx::Error> {
-    Ok(User {
-        id: row.try_get("u_id")?,
-        name: row.try_get("u_name")?,
-        email: row.try_get("u_email")?,
-        email_verified: row.try_get("u_verified")?,
-        image: row.try_get("u_image")?,
-        created_at: from_ts(row.try_get("u_created")?)?,
-        updated_at: from_ts(row.try_get("u_updated")?)?,
-    })
-}
-
-fn session(row: &SqliteRow) -> Result<Session, sqlx::Error> {
-    Ok(Session {
-        id: row.try_get("s_id")?,
-        token_hash: TokenHash(row.try_get("s_token")?),
-        user_id: row.try_get("s_user")?,
-        expires_at: from_ts(row.try_get("s_expires")?)?,
-        created_at: from_ts(row.try_get("s_created")?)?,
-        updated_at: from_ts(row.try_get("s_updated")?)?,
-        ip_address: row.try_get("s_ip")?,
-        user_agent: row.try_get("s_ua")?,
-    })
 }
 
 impl SqliteStore {
@@ -98,226 +72,4 @@ impl SqliteStore {
     }
 }
 
-#[async_trait]
-impl Store for SqliteStore {
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(())
-    }
-
-    async fn insert_user_with_password(
-        &self,
-        u: &User,
-        account_id: &str,
-        password_hash: &str,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        sqlx::query(
-            r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt")
-               VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"#,
-        )
-        .bind(&u.id)
-        .bind(&u.name)
-        .bind(&u.email)
-        .bind(u.email_verified)
-        .bind(&u.image)
-        .bind(ts(u.created_at))
-        .bind(ts(u.updated_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        sqlx::query(
-            r#"INSERT INTO "account" ("id", "accountId", "providerId", "userId", "password", "createdAt", "updatedAt")
-               VALUES (?1, ?2, 'credential', ?2, ?3, ?4, ?4)"#,
-        )
-        .bind(account_id)
-        .bind(&u.id)
-        .bind(password_hash)
-        .bind(ts(u.created_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        tx.commit().await.map_err(backend)
-    }
-
-    async fn find_user_by_email(
-        &self,
-        email: &str,
-    ) -> Result<Option<(User, Option<Credential>)>, StoreError> {
-        let sql = format!(
-            r#"SELECT {USER_COLS}, a."id" AS a_id, a."password" AS a_password
-               FROM "user" u
-               LEFT JOIN "account" a ON a."userId" = u."id" AND a."providerId" = 'credential'
-               WHERE u."email" = ?1
-               LIMIT 1"#
-        );
-        let row = sqlx::query(&sql)
-            .bind(email)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        let Some(row) = row else { return Ok(None) };
-        let u = user(&row).map_err(backend)?;
-        let account_id: Option<String> = row.try_get("a_id").map_err(backend)?;
-        let cred = match account_id {
-            Some(account_id) => Some(Credential {
-                account_id,
-                password_hash: row.try_get("a_password").map_err(backend)?,
-            }),
-            None => None,
-        };
-        Ok(Some((u, cred)))
-    }
-
-    async fn set_password_hash(
-        &self,
-        account_id: &str,
-        password_hash: &str,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        sqlx::query(r#"UPDATE "account" SET "password" = ?1, "updatedAt" = ?2 WHERE "id" = ?3"#)
-            .bind(password_hash)
-            .bind(ts(now))
-            .bind(account_id)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(())
-    }
-
-    async fn insert_session(&self, s: &Session) -> Result<(), StoreError> {
-        sqlx::query(
-            r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId")
-               VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"#,
-        )
-        .bind(&s.id)
-        .bind(ts(s.expires_at))
-        .bind(s.token_hash.as_str())
-        .bind(ts(s.created_at))
-        .bind(ts(s.updated_at))
-        .bind(&s.ip_address)
-        .bind(&s.user_agent)
-        .bind(&s.user_id)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
-    }
-
-    async fn find_session(&self, token_hash: &str) -> Result<Option<(Session, User)>, StoreError> {
-        let sql = format!(
-            r#"SELECT {SESSION_COLS}, {USER_COLS}
-               FROM "session" s JOIN "user" u ON u."id" = s."userId"
-               WHERE s."token" = ?1"#
-        );
-        let row = sqlx::query(&sql)
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        row.map(|r| Ok((session(&r)?, user(&r)?)))
-            .transpose()
-            .map_err(backend)
-    }
-
-    async fn extend_session(
-        &self,
-        session_id: &str,
-        expires_at: Timestamp,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        sqlx::query(r#"UPDATE "session" SET "expiresAt" = ?1, "updatedAt" = ?2 WHERE "id" = ?3"#)
-            .bind(ts(expires_at))
-            .bind(ts(now))
-            .bind(session_id)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(())
-    }
-
-    async fn delete_session_by_token(&self, token_hash: &str) -> Result<bool, StoreError> {
-        let r = sqlx::query(r#"DELETE FROM "session" WHERE "token" = ?1"#)
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(r.rows_affected() > 0)
-    }
-
-    async fn delete_user_session(
-        &self,
-        user_id: &str,
-        session_id: &str,
-    ) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar(
-            r#"DELETE FROM "session" WHERE "id" = ?1 AND "userId" = ?2 RETURNING "token""#,
-        )
-        .bind(session_id)
-        .bind(user_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)
-    }
-
-    async fn list_user_sessions(
-        &self,
-        user_id: &str,
-        now: Timestamp,
-    ) -> Result<Vec<Session>, StoreError> {
-        let sql = format!(
-            r#"SELECT {SESSION_COLS} FROM "session" s
-               WHERE s."userId" = ?1 AND s."expiresAt" > ?2
-               ORDER BY s."createdAt" DESC, s."id" DESC"#
-        );
-        let rows = sqlx::query(&sql)
-            .bind(user_id)
-            .bind(ts(now))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        rows.iter()
-            .map(session)
-            .collect::<Result<_, _>>()
-            .map_err(backend)
-    }
-
-    async fn update_user(
-        &self,
-        user_id: &str,
-        update: &UserUpdate,
-        now: Timestamp,
-    ) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query(
-            r#"UPDATE "user" SET
-                 "name" = COALESCE(?1, "name"),
-                 "image" = CASE WHEN ?2 THEN ?3 ELSE "image" END,
-                 "updatedAt" = ?4
-               WHERE "id" = ?5
-               RETURNING "id" AS u_id, "name" AS u_name, "email" AS u_email,
-                 "emailVerified" AS u_verified, "image" AS u_image,
-                 "createdAt" AS u_created, "updatedAt" AS u_updated"#,
-        )
-        .bind(&update.name)
-        .bind(update.image.is_some())
-        .bind(update.image.clone().flatten())
-        .bind(ts(now))
-        .bind(user_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        row.map(|r| user(&r)).transpose().map_err(backend)
-    }
-
-    async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64, StoreError> {
-        let r = sqlx::query(r#"DELETE FROM "session" WHERE "expiresAt" <= ?1"#)
-            .bind(ts(now))
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(r.rows_affected())
-    }
-}
+impl_store!(SqliteStore, SqliteRow);

@@ -53,7 +53,8 @@ pub struct SessionConfig {
     pub expires_in: Duration,
     #[serde(with = "humantime_serde")]
     pub update_age: Duration,
-    /// Serve validated sessions from memory for this long ("0s": off).
+    /// Serve validated sessions from memory for this long ("0s": off). A
+    /// revocation made on another instance takes effect after at most this.
     #[serde(with = "humantime_serde")]
     pub cache_ttl: Duration,
     /// How often expired sessions are deleted.
@@ -137,7 +138,7 @@ impl Default for SessionConfig {
         SessionConfig {
             expires_in: Duration::from_secs(7 * 24 * 3600),
             update_age: Duration::from_secs(24 * 3600),
-            cache_ttl: Duration::ZERO,
+            cache_ttl: Duration::from_secs(5),
             cleanup_interval: Duration::from_secs(600),
         }
     }

@@ -37,6 +37,18 @@ async fn profile_update_is_persisted(b: Backend) {
     assert_eq!(body["name"], "Jane Doe");
     assert_eq!(body["image"], "https://example.com/jane.png");
 
+    // The same session sees it at once (the session cache is invalidated).
+    let body: Value = app
+        .get("/profile")
+        .header("authorization", bearer(&user.token))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["name"], "Jane Doe");
+
     // A new session sees the change: it is in the database.
     let res = app.sign_in_as(&user.email, &user.password).await;
     let fresh: Value = res.json().await.unwrap();

@@ -6,6 +6,7 @@
 # Environment:
 #   BENCH_DURATION   wrk duration of each load (default 10s)
 #   BENCH_BACKENDS   backends to run (default "sqlite postgres")
+#   BENCH_KEEP=1     keep the temp dirs (server logs, raw wrk output)
 #   BENCH_PG_HOST / BENCH_PG_PORT / BENCH_PG_USER / BENCH_PG_ADMIN_DB
 #                    PostgreSQL server used for the postgres backend
 #                    (default 127.0.0.1 / 5432 / postgres / test)
@@ -82,7 +83,11 @@ cleanup() {
   drop_pg_db
   local d
   for d in "${TMP_DIRS[@]+"${TMP_DIRS[@]}"}"; do
-    rm -rf -- "$d"
+    if [[ ${BENCH_KEEP:-0} == 1 ]]; then
+      log "kept $d"
+    else
+      rm -rf -- "$d"
+    fi
   done
   exit "$rc"
 }
@@ -139,6 +144,30 @@ to_ms() {
   }'
 }
 
+# cpu_busy_pct: share of all CPUs busy over one second, from /proc/stat.
+cpu_busy_pct() {
+  local a b
+  a=$(head -1 /proc/stat)
+  sleep 1
+  b=$(head -1 /proc/stat)
+  awk -v a="$a" -v b="$b" 'BEGIN {
+    n = split(a, x, " "); split(b, y, " ")
+    for (i = 2; i <= n; i++) { d = y[i] - x[i]; total += d; if (i == 5 || i == 6) idle += d }
+    printf "%.0f", (total > 0 ? 100 * (total - idle) / total : 0)
+  }'
+}
+
+# peak_rss_mib: VmHWM of the running server, in MiB.
+peak_rss_mib() {
+  local kb
+  kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$SERVER_PID/status" 2>/dev/null || true)
+  if [[ -n $kb ]]; then
+    awk -v k="$kb" 'BEGIN { printf "%.1f", k / 1024 }'
+  else
+    echo "n/a"
+  fi
+}
+
 # -------------------------------------------------------------- load runs ---
 
 # Results of the last run_wrk call.
@@ -155,7 +184,8 @@ run_wrk() {
   fi
   if ! kill -0 "$SERVER_PID" 2>/dev/null; then
     cat "$out" >&2
-    die "the server died during the $name load (log: see above and $SERVER_LOG)"
+    tail -n 40 "$SERVER_LOG" | sed 's/^/  server: /' >&2
+    die "the server died during the $name load (wrk output and server log tail above; BENCH_KEEP=1 keeps the files)"
   fi
 
   R_RPS=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
@@ -267,6 +297,8 @@ bench_backend() {
 
   run_wrk profile "$tmp/wrk-profile.txt" 32 "$base/profile" -H "Authorization: Bearer $token"
   p_rps=$R_RPS p_p50=$R_P50 p_p99=$R_P99
+  local rss_before_signin
+  rss_before_signin=$(peak_rss_mib)
   [[ -z $R_NOTE ]] || notes+=("WARNING profile: $R_NOTE")
 
   BENCH_EMAIL=$email BENCH_PASSWORD=$password \
@@ -275,16 +307,17 @@ bench_backend() {
   [[ -z $R_NOTE ]] || notes+=("WARNING signin: $R_NOTE")
 
   # Peak RSS of the server process (high-water mark over the whole run).
-  local hwm_kb rss="n/a"
-  hwm_kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$SERVER_PID/status" 2>/dev/null || true)
-  [[ -z $hwm_kb ]] || rss=$(awk -v k="$hwm_kb" 'BEGIN { printf "%.1f", k / 1024 }')
+  local rss
+  rss=$(peak_rss_mib)
 
   stop_server
   drop_pg_db
 
   local errors
-  errors=$(grep -cE 'ERROR|panicked' "$SERVER_LOG" || true)
-  [[ $errors == 0 ]] || notes+=("WARNING server log has $errors ERROR/panic lines, first: $(grep -m1 -E 'ERROR|panicked' "$SERVER_LOG" | cut -c1-300)")
+  local errors plain_log="$tmp/server.plain.log"
+  sed 's/\x1b\[[0-9;]*m//g' "$SERVER_LOG" >"$plain_log"
+  errors=$(grep -cE 'ERROR|panicked' "$plain_log" || true)
+  [[ $errors == 0 ]] || notes+=("WARNING server log has $errors ERROR/panic lines, first: $(grep -m1 -E 'ERROR|panicked' "$plain_log" | cut -c1-300)")
 
   local ratio sratio
   ratio=$(fdiv "$p_rps" "$h_rps")
@@ -297,7 +330,7 @@ bench_backend() {
     "$(printf '%-9s rps=%-10s p50=%-9s p99=%s' signin "$s_rps" "${s_p50}ms" "${s_p99}ms")"
     "profile/healthz ratio = $ratio (target >= $TARGET_PROFILE_RATIO) $(verdict "$ratio" "$TARGET_PROFILE_RATIO")"
     "signin vs hash ceiling = $s_rps / $HASH_CEILING = $sratio (target >= $TARGET_SIGNIN_RATIO) $(verdict "$sratio" "$TARGET_SIGNIN_RATIO")"
-    "peak RSS = $rss MiB"
+    "peak RSS = $rss MiB (before the signin load: $rss_before_signin MiB)"
   )
   lines+=("${notes[@]+"${notes[@]}"}")
   printf '%s\n' "${lines[@]}"
@@ -307,6 +340,11 @@ bench_backend() {
 
 # ------------------------------------------------------------------- main ---
 
+for backend in $BACKENDS; do
+  [[ $backend == sqlite || $backend == postgres ]] \
+    || die "unknown backend '$backend' in BENCH_BACKENDS (expected sqlite and/or postgres)"
+done
+[[ -n ${BACKENDS// /} ]] || die "BENCH_BACKENDS is empty"
 command -v curl >/dev/null || die "curl is required"
 command -v python3 >/dev/null || die "python3 is required"
 
@@ -324,6 +362,11 @@ if ! command -v wrk >/dev/null; then
 fi
 
 # Theoretical sign-in ceiling, measured once while the machine is idle.
+# Other work on the machine (e.g. a concurrent cargo build) skews everything.
+CPU_BUSY=$(cpu_busy_pct)
+if awk -v b="$CPU_BUSY" 'BEGIN { exit !(b + 0 > 20) }'; then
+  warn "the machine is not idle (${CPU_BUSY}% CPU busy before the run): numbers will be noisy"
+fi
 new_tmp_dir
 hash_dir=$NEW_TMP
 log "measuring the argon2id hash time: warden bench-hash --iterations 20"
@@ -345,5 +388,6 @@ done
 
 echo "================ summary ================"
 echo "duration per load: $DURATION; wrk -t2 (healthz/profile -c32, signin -c8); $(nproc) cores shared by wrk and the server"
+echo "CPU busy before the run (other processes): ${CPU_BUSY}%"
 echo "hash: ${HASH_PARAMS:-argon2id} single_hash_ms=$SINGLE_HASH_MS cores=$CORES ceiling=$HASH_CEILING/s"
 printf '%s\n' "${SUMMARY[@]+"${SUMMARY[@]}"}"

@@ -30,15 +30,7 @@ async fn sign_up_returns_user_and_stored_session(b: Backend) {
         (6.9..=7.0).contains(&days),
         "expiresAt {expires} is {days} days away"
     );
-    let listed: Value = app
-        .get("/sessions")
-        .header("authorization", bearer(token))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = app.get_json_as("/sessions", token).await;
     assert_eq!(
         listed["sessions"][0]["expiresAt"],
         body["session"]["expiresAt"]
@@ -294,12 +286,7 @@ async fn expired_sessions_are_rejected_and_deleted(b: Backend) {
         app.ts_param()
     );
     app.exec(&sql, &[&app.ts_from_now(-5), &user.id]).await;
-    let res = app
-        .get("/profile")
-        .header("authorization", bearer(&user.token))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_as("/profile", &user.token).await;
     let msg = assert_error(res, 401, "unauthenticated").await;
     assert_eq!(msg, "session expired");
     assert_eq!(app.count(r#"SELECT COUNT(*) FROM "session""#, &[]).await, 0);
@@ -324,12 +311,7 @@ async fn sliding_refresh_extends_old_sessions_only(b: Backend) {
     };
     let first = expiry().await;
     // Used within a day of its last refresh: unchanged.
-    let res = app
-        .get("/profile")
-        .header("authorization", bearer(&user.token))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_as("/profile", &user.token).await;
     assert_eq!(res.status(), 200);
     assert_eq!(expiry().await, first);
     // Last refreshed two days ago (expires in 5 days): moved to now + 7 days.
@@ -339,22 +321,9 @@ async fn sliding_refresh_extends_old_sessions_only(b: Backend) {
     );
     app.exec(&sql, &[&app.ts_from_now(5 * 86400), &user.id])
         .await;
-    let res = app
-        .get("/profile")
-        .header("authorization", bearer(&user.token))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_as("/profile", &user.token).await;
     assert_eq!(res.status(), 200);
-    let listed: Value = app
-        .get("/sessions")
-        .header("authorization", bearer(&user.token))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = app.get_json_as("/sessions", &user.token).await;
     let expires: chrono::DateTime<chrono::Utc> = listed["sessions"][0]["expiresAt"]
         .as_str()
         .unwrap()
@@ -379,12 +348,7 @@ async fn sign_out_by_bearer_or_body(b: Backend) {
         .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Value>().await.unwrap(), json!({"success": true}));
-    let res = app
-        .get("/profile")
-        .header("authorization", bearer(&user.token))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_as("/profile", &user.token).await;
     assert_error(res, 401, "unauthenticated").await;
     // Twice is harmless.
     let res = app
@@ -408,12 +372,7 @@ async fn sign_out_by_bearer_or_body(b: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let res = app
-        .get("/profile")
-        .header("authorization", bearer(&token))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_as("/profile", &token).await;
     assert_error(res, 401, "unauthenticated").await;
 
     // Bad input.

@@ -247,6 +247,20 @@ impl TestApp {
         self.client.delete(self.url(path))
     }
 
+    /// GET with a bearer token.
+    pub async fn get_as(&self, path: &str, token: &str) -> Response {
+        self.get(path)
+            .header("authorization", bearer(token))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// GET with a bearer token, expecting a JSON body.
+    pub async fn get_json_as(&self, path: &str, token: &str) -> Value {
+        self.get_as(path, token).await.json().await.unwrap()
+    }
+
     pub async fn sign_up_as(&self, email: &str, password: &str, name: &str) -> Response {
         self.post("/auth/signup")
             .json(&json!({"email": email, "password": password, "name": name}))

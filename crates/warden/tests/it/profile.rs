@@ -8,12 +8,7 @@ use crate::helpers::{assert_error, bearer, spawn_app, Backend};
 async fn profile_reads_the_signed_in_user(b: Backend) {
     let app = spawn_app(b).await;
     let user = app.new_user().await;
-    let res = app
-        .get("/profile")
-        .header("authorization", bearer(&user.token))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_as("/profile", &user.token).await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(
@@ -38,15 +33,7 @@ async fn profile_update_is_persisted(b: Backend) {
     assert_eq!(body["image"], "https://example.com/jane.png");
 
     // The same session sees it at once (the session cache is invalidated).
-    let body: Value = app
-        .get("/profile")
-        .header("authorization", bearer(&user.token))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = app.get_json_as("/profile", &user.token).await;
     assert_eq!(body["name"], "Jane Doe");
 
     // A new session sees the change: it is in the database.
@@ -54,15 +41,7 @@ async fn profile_update_is_persisted(b: Backend) {
     let fresh: Value = res.json().await.unwrap();
     assert_eq!(fresh["user"]["name"], "Jane Doe");
     let token = fresh["session"]["token"].as_str().unwrap();
-    let body: Value = app
-        .get("/profile")
-        .header("authorization", bearer(token))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = app.get_json_as("/profile", token).await;
     assert_eq!(body["name"], "Jane Doe");
     assert_eq!(
         app.fetch_text(r#"SELECT "name" FROM "user" WHERE "id" = ?"#, &[&user.id])

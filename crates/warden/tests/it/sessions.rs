@@ -26,12 +26,7 @@ async fn list_shows_own_live_sessions_newest_first(b: Backend) {
     );
     app.exec(&sql, &[&app.ts_from_now(-60), &user.id]).await;
 
-    let res = app
-        .get("/sessions")
-        .header("authorization", bearer(second_token))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_as("/sessions", second_token).await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     let sessions = body["sessions"].as_array().unwrap();
@@ -55,15 +50,7 @@ async fn list_shows_own_live_sessions_newest_first(b: Backend) {
         assert_eq!(s["ipAddress"], "127.0.0.1");
         assert_eq!(s["userAgent"], "warden-tests/1.0");
     }
-    let other_list: Value = app
-        .get("/sessions")
-        .header("authorization", bearer(&other.token))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let other_list: Value = app.get_json_as("/sessions", &other.token).await;
     assert_eq!(other_list["sessions"].as_array().unwrap().len(), 1);
     assert_error(
         app.get("/sessions").send().await.unwrap(),
@@ -87,15 +74,7 @@ async fn revoke_own_session_but_not_anothers(b: Backend) {
     let list = |token: String| {
         let app = &app;
         async move {
-            let body: Value = app
-                .get("/sessions")
-                .header("authorization", bearer(&token))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let body: Value = app.get_json_as("/sessions", &token).await;
             body["sessions"].as_array().unwrap().clone()
         }
     };
@@ -112,12 +91,7 @@ async fn revoke_own_session_but_not_anothers(b: Backend) {
         .await
         .unwrap();
     assert_error(res, 404, "not_found").await;
-    let res = app
-        .get("/profile")
-        .header("authorization", bearer(&other.token))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_as("/profile", &other.token).await;
     assert_eq!(res.status(), 200);
 
     // Unknown id: 404. No token: 401.
@@ -149,12 +123,7 @@ async fn revoke_own_session_but_not_anothers(b: Backend) {
         .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Value>().await.unwrap()["success"], true);
-    let res = app
-        .get("/profile")
-        .header("authorization", bearer(second_token))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_as("/profile", second_token).await;
     assert_error(res, 401, "unauthenticated").await;
     assert_eq!(list(user.token.clone()).await.len(), 1);
 }

@@ -203,12 +203,8 @@ async fn logs_never_contain_secrets(b: Backend) {
         .send()
         .await
         .unwrap();
-    app.put("/profile")
-        .header("authorization", bearer(&t2))
-        .json(&json!({"name": "Renamed"}))
-        .send()
-        .await
-        .unwrap();
+    app.put_json_as("/profile", &t2, &json!({"name": "Renamed"}))
+        .await;
     app.get_as("/sessions?token=query-secret-value", &t1).await;
     app.sign_in_as(&email, "WrongPassword-123").await;
     app.post("/auth/signout")

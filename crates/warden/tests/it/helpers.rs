@@ -256,6 +256,25 @@ impl TestApp {
             .unwrap()
     }
 
+    /// PUT a JSON body with a bearer token.
+    pub async fn put_json_as(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.put(path)
+            .header("authorization", bearer(token))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// DELETE with a bearer token.
+    pub async fn delete_as(&self, path: &str, token: &str) -> Response {
+        self.delete(path)
+            .header("authorization", bearer(token))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// GET with a bearer token, expecting a JSON body.
     pub async fn get_json_as(&self, path: &str, token: &str) -> Value {
         self.get_as(path, token).await.json().await.unwrap()

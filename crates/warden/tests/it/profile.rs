@@ -21,12 +21,12 @@ async fn profile_update_is_persisted(b: Backend) {
     let app = spawn_app(b).await;
     let user = app.new_user().await;
     let res = app
-        .put("/profile")
-        .header("authorization", bearer(&user.token))
-        .json(&json!({"name": "  Jane Doe ", "image": "https://example.com/jane.png"}))
-        .send()
-        .await
-        .unwrap();
+        .put_json_as(
+            "/profile",
+            &user.token,
+            &json!({"name": "  Jane Doe ", "image": "https://example.com/jane.png"}),
+        )
+        .await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["name"], "Jane Doe");
@@ -52,23 +52,19 @@ async fn profile_update_is_persisted(b: Backend) {
 
     // Absent image: kept. null: cleared.
     let body: Value = app
-        .put("/profile")
-        .header("authorization", bearer(&user.token))
-        .json(&json!({"name": "Jane"}))
-        .send()
+        .put_json_as("/profile", &user.token, &json!({"name": "Jane"}))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     assert_eq!(body["image"], "https://example.com/jane.png");
     let body: Value = app
-        .put("/profile")
-        .header("authorization", bearer(&user.token))
-        .json(&json!({"name": "Jane", "image": null}))
-        .send()
+        .put_json_as(
+            "/profile",
+            &user.token,
+            &json!({"name": "Jane", "image": null}),
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

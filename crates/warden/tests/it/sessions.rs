@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::backend_tests;
-use crate::helpers::{assert_error, bearer, spawn_app, Backend};
+use crate::helpers::{assert_error, spawn_app, Backend};
 
 async fn list_shows_own_live_sessions_newest_first(b: Backend) {
     let app = spawn_app(b).await;
@@ -85,22 +85,14 @@ async fn revoke_own_session_but_not_anothers(b: Backend) {
 
     // Another user's session: 404, and it stays alive.
     let res = app
-        .delete(&format!("/sessions/{other_session}"))
-        .header("authorization", bearer(&user.token))
-        .send()
-        .await
-        .unwrap();
+        .delete_as(&format!("/sessions/{other_session}"), &user.token)
+        .await;
     assert_error(res, 404, "not_found").await;
     let res = app.get_as("/profile", &other.token).await;
     assert_eq!(res.status(), 200);
 
     // Unknown id: 404. No token: 401.
-    let res = app
-        .delete("/sessions/nope")
-        .header("authorization", bearer(&user.token))
-        .send()
-        .await
-        .unwrap();
+    let res = app.delete_as("/sessions/nope", &user.token).await;
     assert_error(res, 404, "not_found").await;
     let res = app
         .delete(&format!("/sessions/{other_session}"))
@@ -116,11 +108,8 @@ async fn revoke_own_session_but_not_anothers(b: Backend) {
         .unwrap()
         .to_owned();
     let res = app
-        .delete(&format!("/sessions/{target}"))
-        .header("authorization", bearer(&user.token))
-        .send()
-        .await
-        .unwrap();
+        .delete_as(&format!("/sessions/{target}"), &user.token)
+        .await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Value>().await.unwrap()["success"], true);
     let res = app.get_as("/profile", second_token).await;

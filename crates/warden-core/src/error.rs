@@ -11,6 +11,10 @@ pub enum AuthError {
         field: &'static str,
         message: String,
     },
+    #[error("password: must be at least {min} characters")]
+    PasswordTooShort { min: usize },
+    #[error("password: must be at most {max} characters")]
+    PasswordTooLong { max: usize },
     /// Wrong email or password; deliberately says which of the two is wrong.
     #[error("invalid email or password")]
     InvalidCredentials,
@@ -25,6 +29,15 @@ pub enum AuthError {
     SessionNotFound,
     #[error("user not found")]
     UserNotFound,
+    /// A password given to confirm a sensitive operation is wrong.
+    #[error("invalid password")]
+    InvalidPassword,
+    /// The user has no password (signs in another way).
+    #[error("the user has no password")]
+    CredentialAccountNotFound,
+    /// The operation needs a session created recently (or the password).
+    #[error("session is not fresh")]
+    SessionNotFresh,
     /// The password hashing queue is full: shed load instead of queueing forever.
     #[error("too many password operations in progress, retry shortly")]
     Busy,

@@ -16,6 +16,8 @@ pub mod validate;
 pub use error::AuthError;
 pub use model::{now, Credential, RequestMeta, Session, Timestamp, User, UserUpdate};
 pub use password::{Argon2Settings, PasswordHasher, PasswordPolicy};
-pub use service::{Authenticated, SessionSettings, SignUp, SignedIn, Warden, WardenSettings};
-pub use store::{Store, StoreError};
+pub use service::{
+    Authenticated, PasswordChange, SessionSettings, SignUp, SignedIn, Warden, WardenSettings,
+};
+pub use store::{SessionFilter, Store, StoreError};
 pub use token::{SessionToken, TokenHash};

@@ -42,10 +42,9 @@ impl PasswordPolicy {
     pub fn check_new(&self, password: &str) -> Result<(), AuthError> {
         let n = password.chars().count();
         if n < self.min_length {
-            return Err(AuthError::invalid(
-                "password",
-                format!("must be at least {} characters", self.min_length),
-            ));
+            return Err(AuthError::PasswordTooShort {
+                min: self.min_length,
+            });
         }
         self.check_max(password)
     }
@@ -57,10 +56,9 @@ impl PasswordPolicy {
             return Err(AuthError::invalid("password", "must not be empty"));
         }
         if password.chars().count() > self.max_length {
-            return Err(AuthError::invalid(
-                "password",
-                format!("must be at most {} characters", self.max_length),
-            ));
+            return Err(AuthError::PasswordTooLong {
+                max: self.max_length,
+            });
         }
         Ok(())
     }

@@ -5,9 +5,9 @@ use chrono::TimeDelta;
 use moka::sync::Cache;
 
 use crate::error::AuthError;
-use crate::model::{now, RequestMeta, Session, User, UserUpdate};
+use crate::model::{now, Credential, RequestMeta, Session, User, UserUpdate};
 use crate::password::{Argon2Settings, PasswordHasher, PasswordPolicy};
-use crate::store::{Store, StoreError};
+use crate::store::{SessionFilter, Store, StoreError};
 use crate::token::{new_id, SessionToken, TokenHash};
 use crate::validate;
 
@@ -25,6 +25,13 @@ pub struct SessionSettings {
     /// instances sharing the database see them after at most this long.
     /// Zero disables the cache.
     pub cache_ttl: Duration,
+    /// Lifetime of a session started with "remember me" off (default 1 day,
+    /// as BetterAuth). Such sessions are never extended.
+    pub short_expires_in: Duration,
+    /// Sensitive operations without a password (deleting the account,
+    /// listing sessions through the BetterAuth API) need a session created
+    /// at most this long ago (default 1 day). Zero disables the check.
+    pub fresh_age: Duration,
 }
 
 impl Default for SessionSettings {
@@ -33,6 +40,8 @@ impl Default for SessionSettings {
             expires_in: Duration::from_secs(7 * 24 * 3600),
             update_age: Duration::from_secs(24 * 3600),
             cache_ttl: Duration::from_secs(5),
+            short_expires_in: Duration::from_secs(24 * 3600),
+            fresh_age: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -70,6 +79,18 @@ pub struct SignUp {
     pub password: String,
     pub name: String,
     pub image: Option<String>,
+    /// False: the session lasts `short_expires_in` and is never extended.
+    pub remember_me: bool,
+}
+
+/// A password change by a signed-in user.
+#[derive(Debug, Clone)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+    /// End every other session of the user too. The caller's own session is
+    /// always replaced by a new one (new token).
+    pub revoke_other_sessions: bool,
 }
 
 /// The outcome of a successful sign-up or sign-in.
@@ -85,6 +106,9 @@ pub struct SignedIn {
 pub struct Authenticated {
     pub user: User,
     pub session: Session,
+    /// This validation moved the session's expiry (sliding refresh): a
+    /// cookie carrying the token should be re-issued.
+    pub refreshed: bool,
 }
 
 type SessionCache = Cache<String, Arc<Authenticated>>;
@@ -164,7 +188,7 @@ impl Warden {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(user_id = %user.id, "user signed up");
-        self.start_session(user, meta).await
+        self.start_session(user, meta, req.remember_me).await
     }
 
     /// Checks an email and password and starts a session. Unknown emails and
@@ -173,6 +197,7 @@ impl Warden {
         &self,
         email: &str,
         password: &str,
+        remember_me: bool,
         meta: RequestMeta,
     ) -> Result<SignedIn, AuthError> {
         let email = validate::email(email)?;
@@ -207,28 +232,67 @@ impl Warden {
             }
         }
         tracing::info!(user_id = %user.id, "user signed in");
-        self.start_session(user, meta).await
+        self.start_session(user, meta, remember_me).await
     }
 
-    async fn start_session(&self, user: User, meta: RequestMeta) -> Result<SignedIn, AuthError> {
+    /// A new session row (not yet stored) and its token.
+    fn new_session(
+        &self,
+        user_id: &str,
+        meta: RequestMeta,
+        remember_me: bool,
+    ) -> (Session, SessionToken) {
         let token = SessionToken::generate();
         let t = now();
+        let lifetime = if remember_me {
+            self.settings.session.expires_in
+        } else {
+            self.settings
+                .session
+                .short_expires_in
+                .min(self.settings.session.expires_in)
+        };
         let session = Session {
             id: new_id(),
             token_hash: token.hash(),
-            user_id: user.id.clone(),
-            expires_at: t + delta(self.settings.session.expires_in),
+            user_id: user_id.to_owned(),
+            expires_at: t + delta(lifetime),
             created_at: t,
             updated_at: t,
             ip_address: meta.ip_address.map(|s| truncate(s, 64)),
             user_agent: meta.user_agent.map(|s| truncate(s, 512)),
         };
+        (session, token)
+    }
+
+    async fn start_session(
+        &self,
+        user: User,
+        meta: RequestMeta,
+        remember_me: bool,
+    ) -> Result<SignedIn, AuthError> {
+        let (session, token) = self.new_session(&user.id, meta, remember_me);
         self.store.insert_session(&session).await?;
         Ok(SignedIn {
             user,
             session,
             token,
         })
+    }
+
+    /// Was this session started with "remember me"? Derived from the row
+    /// itself (its lifetime is `expiresAt - updatedAt`, which every refresh
+    /// preserves), so BetterAuth's schema needs no extra column.
+    pub fn is_remembered(&self, session: &Session) -> bool {
+        let s = &self.settings.session;
+        s.expires_in <= s.short_expires_in
+            || session.expires_at - session.updated_at > delta(s.short_expires_in)
+    }
+
+    /// Was this session created within `fresh_age`?
+    pub fn is_fresh(&self, session: &Session) -> bool {
+        let age = self.settings.session.fresh_age;
+        age.is_zero() || now() - session.created_at < delta(age)
     }
 
     /// Validates a session token: the hot path of every protected request.
@@ -253,18 +317,32 @@ impl Warden {
             self.store.delete_session_by_token(hash.as_str()).await?;
             return Err(AuthError::SessionExpired);
         }
+        // Sliding refresh (BetterAuth's rule): a remembered session used more
+        // than `update_age` after its last refresh (`expiresAt - expiresIn`)
+        // lives `expires_in` from now.
+        let mut refreshed = false;
         let expires_in = delta(self.settings.session.expires_in);
-        let last_refresh = session.expires_at - expires_in;
-        if t - last_refresh >= delta(self.settings.session.update_age) {
+        if self.is_remembered(&session)
+            && t - (session.expires_at - expires_in) >= delta(self.settings.session.update_age)
+        {
             session.expires_at = t + expires_in;
             session.updated_at = t;
             self.store
                 .extend_session(&session.id, session.expires_at, t)
                 .await?;
+            refreshed = true;
         }
-        let auth = Authenticated { user, session };
+        let auth = Authenticated {
+            user,
+            session,
+            refreshed,
+        };
         if let Some(cache) = &self.cache {
-            cache.insert(hash.0, Arc::new(auth.clone()));
+            let cached = Authenticated {
+                refreshed: false,
+                ..auth.clone()
+            };
+            cache.insert(hash.0, Arc::new(cached));
         }
         Ok(auth)
     }
@@ -286,16 +364,123 @@ impl Warden {
 
     /// Revokes one of the user's own sessions.
     pub async fn revoke_session(&self, user_id: &str, session_id: &str) -> Result<(), AuthError> {
-        match self.store.delete_user_session(user_id, session_id).await? {
-            Some(token_hash) => {
-                if let Some(cache) = &self.cache {
-                    cache.invalidate(&token_hash);
-                }
-                tracing::info!(user_id, session_id, "session revoked");
-                Ok(())
-            }
-            None => Err(AuthError::SessionNotFound),
+        match self
+            .revoke_sessions(user_id, SessionFilter::Id(session_id))
+            .await?
+        {
+            0 => Err(AuthError::SessionNotFound),
+            _ => Ok(()),
         }
+    }
+
+    /// Revokes the user's sessions that `which` selects; returns how many.
+    /// Another user's sessions are never touched.
+    pub async fn revoke_sessions(
+        &self,
+        user_id: &str,
+        which: SessionFilter<'_>,
+    ) -> Result<usize, AuthError> {
+        let deleted = self.store.delete_sessions(user_id, which).await?;
+        self.forget_tokens(&deleted);
+        if !deleted.is_empty() {
+            tracing::info!(user_id, count = deleted.len(), "sessions revoked");
+        }
+        Ok(deleted.len())
+    }
+
+    fn forget_tokens(&self, token_hashes: &[String]) {
+        if let Some(cache) = &self.cache {
+            for h in token_hashes {
+                cache.invalidate(h);
+            }
+        }
+    }
+
+    /// Checks the password of a signed-in user (to confirm a sensitive
+    /// operation).
+    pub async fn verify_password(&self, user_id: &str, password: &str) -> Result<(), AuthError> {
+        self.check_password(user_id, password).await.map(|_| ())
+    }
+
+    async fn check_password(&self, user_id: &str, password: &str) -> Result<Credential, AuthError> {
+        if password.is_empty() || self.settings.password.check_max(password).is_err() {
+            return Err(AuthError::InvalidPassword);
+        }
+        let cred = self
+            .store
+            .find_credential(user_id)
+            .await?
+            .filter(|c| c.password_hash.is_some())
+            .ok_or(AuthError::CredentialAccountNotFound)?;
+        let verified = self
+            .hasher
+            .verify(password, cred.password_hash.as_deref())
+            .await?;
+        if !verified.ok {
+            tracing::info!(user_id, "password confirmation rejected");
+            return Err(AuthError::InvalidPassword);
+        }
+        Ok(cred)
+    }
+
+    /// Changes a signed-in user's password. The caller's session is replaced
+    /// by a new one (the old token stops working), and with
+    /// `revoke_other_sessions` every other session ends too; all in one
+    /// transaction.
+    pub async fn change_password(
+        &self,
+        auth: &Authenticated,
+        change: PasswordChange,
+        meta: RequestMeta,
+    ) -> Result<SignedIn, AuthError> {
+        let user_id = auth.user.id.as_str();
+        self.settings.password.check_new(&change.new_password)?;
+        let cred = self
+            .check_password(user_id, &change.current_password)
+            .await?;
+        let hash = self.hasher.hash(&change.new_password).await?;
+        let (session, token) = self.new_session(user_id, meta, self.is_remembered(&auth.session));
+        let revoke = if change.revoke_other_sessions {
+            SessionFilter::All
+        } else {
+            SessionFilter::Id(&auth.session.id)
+        };
+        let deleted = self
+            .store
+            .change_password(&cred.account_id, &hash, revoke, &session)
+            .await?;
+        self.forget_tokens(&deleted);
+        tracing::info!(
+            user_id,
+            revoked_sessions = deleted.len(),
+            "password changed"
+        );
+        Ok(SignedIn {
+            user: auth.user.clone(),
+            session,
+            token,
+        })
+    }
+
+    /// Deletes a signed-in user's account, with its sessions. Needs the
+    /// password, or, without one, a fresh session.
+    pub async fn delete_user(
+        &self,
+        auth: &Authenticated,
+        password: Option<&str>,
+    ) -> Result<(), AuthError> {
+        let user_id = auth.user.id.as_str();
+        match password {
+            Some(p) => self.verify_password(user_id, p).await?,
+            None if self.is_fresh(&auth.session) => {}
+            None => return Err(AuthError::SessionNotFresh),
+        }
+        if !self.store.delete_user(user_id).await? {
+            return Err(AuthError::UserNotFound);
+        }
+        self.forget_user(user_id);
+        tracing::info!(user_id, "user deleted");
+        Ok(())
     }
 
     /// Updates a user's name and/or image.

@@ -13,6 +13,22 @@ pub enum StoreError {
     Backend(String),
 }
 
+/// Which of a user's sessions an operation applies to.
+#[derive(Clone, Copy, Debug)]
+pub enum SessionFilter<'a> {
+    /// The session with this id.
+    Id(&'a str),
+    /// The session with this token hash.
+    TokenHash(&'a str),
+    /// The session with this id or this token hash (BetterAuth's
+    /// `revoke-session {token}`, where the client may hold either).
+    IdOrTokenHash { id: &'a str, token_hash: &'a str },
+    /// Every session of the user.
+    All,
+    /// Every session of the user except the one with this id.
+    AllExcept(&'a str),
+}
+
 /// Persistence for Warden. One implementation per database lives in
 /// `warden-store`; only those know SQL.
 ///
@@ -62,13 +78,31 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the session with this token hash; true if one existed.
     async fn delete_session_by_token(&self, token_hash: &str) -> Result<bool, StoreError>;
 
-    /// Deletes one of a user's sessions by id, returning its token hash, or
-    /// `None` when the user has no such session.
-    async fn delete_user_session(
+    /// Deletes the user's sessions that `which` selects, returning their
+    /// token hashes (for cache invalidation). Sessions of other users are
+    /// never touched.
+    async fn delete_sessions(
         &self,
         user_id: &str,
-        session_id: &str,
-    ) -> Result<Option<String>, StoreError>;
+        which: SessionFilter<'_>,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// The credential (password) account of a user, if it has one.
+    async fn find_credential(&self, user_id: &str) -> Result<Option<Credential>, StoreError>;
+
+    /// In one transaction: stores a new password hash, deletes the sessions
+    /// `revoke` selects and inserts `new_session`. Returns the deleted
+    /// sessions' token hashes.
+    async fn change_password(
+        &self,
+        account_id: &str,
+        password_hash: &str,
+        revoke: SessionFilter<'_>,
+        new_session: &Session,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Deletes a user with its accounts and sessions; false if there was none.
+    async fn delete_user(&self, user_id: &str) -> Result<bool, StoreError>;
 
     /// The user's sessions that expire after `now`, newest first.
     async fn list_user_sessions(

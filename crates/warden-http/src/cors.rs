@@ -129,7 +129,10 @@ impl CorsSettings {
                 HeaderName::from_static("x-request-id"),
                 HeaderName::from_static("x-requested-with"),
             ])
-            .expose_headers([HeaderName::from_static("x-request-id")])
+            .expose_headers([
+                HeaderName::from_static("x-request-id"),
+                HeaderName::from_static("set-auth-token"),
+            ])
             .max_age(Duration::from_secs(3600))
     }
 }

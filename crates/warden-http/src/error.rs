@@ -78,6 +78,17 @@ impl From<AuthError> for ApiError {
             AuthError::Invalid { field, message } => {
                 ApiError::invalid(format!("{field}: {message}"))
             }
+            e @ (AuthError::PasswordTooShort { .. } | AuthError::PasswordTooLong { .. }) => {
+                ApiError::invalid(e.to_string())
+            }
+            AuthError::InvalidPassword => ApiError::invalid("password: incorrect password"),
+            AuthError::CredentialAccountNotFound => {
+                ApiError::invalid("password: this account has no password")
+            }
+            AuthError::SessionNotFresh => ApiError::new(
+                ErrCode::PermissionDenied,
+                "this operation needs a recent sign-in or the password",
+            ),
             AuthError::InvalidCredentials => ApiError::unauthenticated("invalid email or password"),
             AuthError::EmailTaken => ApiError::new(
                 ErrCode::AlreadyExists,

@@ -6,12 +6,17 @@ use axum::body::Bytes;
 use axum::extract::{
     ConnectInfo, FromRef, FromRequest, FromRequestParts, OptionalFromRequestParts, Request,
 };
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
-use axum::http::request::Parts;
-use axum::http::HeaderMap;
-use serde::de::DeserializeOwned;
-use warden_core::{AuthError, RequestMeta, Session, User};
+use std::sync::{Arc, Mutex};
 
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, SET_COOKIE, USER_AGENT};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use serde::de::DeserializeOwned;
+use warden_core::{AuthError, Authenticated, RequestMeta, Session, SessionToken, User};
+
+use crate::cookies::{CookieSettings, Unsigned, MAX_TOKEN_VALUE};
 use crate::error::{ApiError, NO_CREDENTIALS};
 use crate::AppState;
 
@@ -80,18 +85,27 @@ pub(crate) fn parse_json<T: DeserializeOwned>(
     Ok(value)
 }
 
-/// What went wrong reading credentials from a request.
+/// The session token a request presents, if any.
 pub(crate) enum Credentials {
     Missing,
     Malformed(&'static str),
-    Token(String),
+    Token { token: String, from_cookie: bool },
 }
 
-/// The bearer token of a request: `Authorization: Bearer <token>`, with the
-/// scheme matched case-insensitively.
-pub(crate) fn bearer_token(headers: &HeaderMap) -> Credentials {
+/// The session token of a request: `Authorization: Bearer <token>` (the
+/// raw token, or BetterAuth's signed `<token>.<signature>`, URL-encoded or
+/// not; the scheme matched case-insensitively), else the signed session
+/// cookie. A bad signature is refused, never ignored.
+pub(crate) fn request_credentials(headers: &HeaderMap, cookies: &CookieSettings) -> Credentials {
     let Some(value) = headers.get(AUTHORIZATION) else {
-        return Credentials::Missing;
+        return match cookies.read_session(headers) {
+            None => Credentials::Missing,
+            Some(Unsigned::Valid(token)) => Credentials::Token {
+                token,
+                from_cookie: true,
+            },
+            Some(Unsigned::Invalid) => Credentials::Malformed("invalid session cookie"),
+        };
     };
     let Ok(value) = value.to_str() else {
         return Credentials::Malformed("malformed authorization header");
@@ -106,10 +120,85 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Credentials {
         return Credentials::Malformed("unsupported authorization scheme: expected Bearer");
     }
     let token = token.trim();
-    if token.is_empty() || token.contains(char::is_whitespace) {
+    if token.is_empty() || token.contains(char::is_whitespace) || token.len() > MAX_TOKEN_VALUE {
         return Credentials::Malformed("malformed bearer token");
     }
-    Credentials::Token(token.to_owned())
+    if token.contains(['.', '%']) {
+        return match cookies.unsign(token) {
+            Unsigned::Valid(token) => Credentials::Token {
+                token,
+                from_cookie: false,
+            },
+            Unsigned::Invalid => Credentials::Malformed("invalid bearer token signature"),
+        };
+    }
+    Credentials::Token {
+        token: token.to_owned(),
+        from_cookie: false,
+    }
+}
+
+/// Why a request is not signed in.
+pub(crate) enum AuthFailure {
+    Missing,
+    Malformed(&'static str),
+    Invalid,
+    Expired,
+    /// The session could not be checked (database down): not the client's fault.
+    Server(AuthError),
+}
+
+/// Validates the session a request presents.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<AuthUser, AuthFailure> {
+    let (token, from_cookie) = match request_credentials(headers, &state.settings.cookies) {
+        Credentials::Missing => return Err(AuthFailure::Missing),
+        Credentials::Malformed(why) => return Err(AuthFailure::Malformed(why)),
+        Credentials::Token { token, from_cookie } => (token, from_cookie),
+    };
+    match state.warden.authenticate(&token).await {
+        Ok(auth) => Ok(AuthUser {
+            user: auth.user,
+            session: auth.session,
+            token: SessionToken::from_client(token),
+            from_cookie,
+            refreshed: auth.refreshed,
+        }),
+        Err(e @ (AuthError::Store(_) | AuthError::Internal(_))) => Err(AuthFailure::Server(e)),
+        Err(AuthError::SessionExpired) => Err(AuthFailure::Expired),
+        Err(_) => Err(AuthFailure::Invalid),
+    }
+}
+
+/// Cookies to add to the response, collected while the request is handled
+/// (a session refreshed by an extractor re-issues its cookie).
+#[derive(Clone, Default)]
+pub(crate) struct PendingCookies(Arc<Mutex<Vec<HeaderValue>>>);
+
+impl PendingCookies {
+    pub(crate) fn push(&self, v: HeaderValue) {
+        self.0.lock().expect("not poisoned").push(v);
+    }
+
+    fn take(&self) -> Vec<HeaderValue> {
+        std::mem::take(&mut *self.0.lock().expect("not poisoned"))
+    }
+}
+
+/// Middleware: appends the pending cookies, unless the handler set cookies
+/// itself (sign-out clearing the cookie wins over a refresh).
+pub(crate) async fn pending_cookies(mut req: Request, next: Next) -> Response {
+    let pending = PendingCookies::default();
+    req.extensions_mut().insert(pending.clone());
+    let mut response = next.run(req).await;
+    if !response.headers().contains_key(SET_COOKIE) {
+        for c in pending.take() {
+            response.headers_mut().append(SET_COOKIE, c);
+        }
+    }
+    response
 }
 
 /// The signed-in user of a request: put it in a handler's arguments and the
@@ -117,17 +206,63 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Credentials {
 /// `auth: true`); its fields are what `getAuthData()` returned. Use
 /// `Option<AuthUser>` for endpoints that work with or without a user.
 ///
-/// Works on any router whose state provides an [`AppState`] via `FromRef`.
+/// The session comes from `Authorization: Bearer` or the signed session
+/// cookie. Works on any router whose state provides an [`AppState`] via
+/// `FromRef`.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub user: User,
     pub session: Session,
+    pub(crate) token: SessionToken,
+    pub(crate) from_cookie: bool,
+    pub(crate) refreshed: bool,
 }
 
 impl AuthUser {
     pub fn id(&self) -> &str {
         &self.user.id
     }
+
+    pub(crate) fn authenticated(&self) -> Authenticated {
+        Authenticated {
+            user: self.user.clone(),
+            session: self.session.clone(),
+            refreshed: self.refreshed,
+        }
+    }
+
+    /// Validates the request's session once per request (later extractors
+    /// reuse the result) and queues a refreshed cookie.
+    pub(crate) async fn from_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<AuthUser, AuthFailure> {
+        if let Some(user) = parts.extensions.get::<AuthUser>() {
+            return Ok(user.clone());
+        }
+        let user = authenticate(state, &parts.headers).await?;
+        if user.refreshed && user.from_cookie {
+            if let Some(p) = parts.extensions.get::<PendingCookies>() {
+                p.push(session_cookie(state, &user.token, &user.session));
+            }
+        }
+        parts.extensions.insert(user.clone());
+        Ok(user)
+    }
+}
+
+/// `Set-Cookie` for a session: with `Max-Age` for remembered sessions,
+/// a browser-session cookie otherwise.
+pub(crate) fn session_cookie(
+    state: &AppState,
+    token: &SessionToken,
+    session: &Session,
+) -> HeaderValue {
+    let max_age = state
+        .warden
+        .is_remembered(session)
+        .then(|| (session.expires_at - warden_core::now()).num_seconds());
+    state.settings.cookies.set_session(token.expose(), max_age)
 }
 
 impl<S> FromRequestParts<S> for AuthUser
@@ -138,30 +273,16 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        if let Some(user) = parts.extensions.get::<AuthUser>() {
-            return Ok(user.clone());
-        }
         let state = AppState::from_ref(state);
-        let token = match bearer_token(&parts.headers) {
-            Credentials::Missing => return Err(ApiError::unauthenticated(NO_CREDENTIALS)),
-            Credentials::Malformed(why) => return Err(ApiError::unauthenticated(why)),
-            Credentials::Token(t) => t,
-        };
-        let auth = state
-            .warden
-            .authenticate(&token)
+        AuthUser::from_parts(parts, &state)
             .await
-            .map_err(|e| match e {
-                AuthError::Store(_) | AuthError::Internal(_) => ApiError::from(e),
-                AuthError::SessionExpired => ApiError::unauthenticated("session expired"),
-                _ => ApiError::unauthenticated("invalid session"),
-            })?;
-        let user = AuthUser {
-            user: auth.user,
-            session: auth.session,
-        };
-        parts.extensions.insert(user.clone());
-        Ok(user)
+            .map_err(|f| match f {
+                AuthFailure::Missing => ApiError::unauthenticated(NO_CREDENTIALS),
+                AuthFailure::Malformed(why) => ApiError::unauthenticated(why),
+                AuthFailure::Invalid => ApiError::unauthenticated("invalid session"),
+                AuthFailure::Expired => ApiError::unauthenticated("session expired"),
+                AuthFailure::Server(e) => ApiError::from(e),
+            })
     }
 }
 

@@ -24,23 +24,29 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, StatusCode};
 use axum::response::IntoResponse;
 use axum::{Json, Router};
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use warden_core::Warden;
 
+pub mod betterauth;
+pub mod cookies;
 pub mod cors;
 mod error;
 mod extract;
 mod middleware;
+pub mod origin;
 pub mod routes;
 mod time;
 
+pub use betterauth::BetterAuthSettings;
+pub use cookies::{CookieSettings, SigningKey};
 pub use cors::{CorsConfigError, CorsSettings, OriginPattern};
 pub use error::{ApiError, ErrCode};
 pub use extract::{ApiJson, AuthUser, ClientMeta};
+pub use origin::TrustedOrigins;
 
 /// HTTP-level settings.
 #[derive(Clone, Debug)]
@@ -51,6 +57,15 @@ pub struct HttpSettings {
     /// Behind a reverse proxy: the header carrying the client's address
     /// (the last entry is used). Unset: the peer address.
     pub client_ip_header: Option<HeaderName>,
+    /// Session cookie name, attributes and signing key.
+    pub cookies: CookieSettings,
+    /// Origins allowed to send cookie-authenticated state changes and to be
+    /// redirect targets.
+    pub trusted_origins: TrustedOrigins,
+    /// The BetterAuth-compatible API, if mounted.
+    pub betterauth: Option<BetterAuthSettings>,
+    /// Whether users may delete their own account (`POST /api/auth/delete-user`).
+    pub allow_delete_user: bool,
 }
 
 impl Default for HttpSettings {
@@ -59,6 +74,11 @@ impl Default for HttpSettings {
             cors: CorsSettings::default(),
             body_limit: 64 * 1024,
             client_ip_header: None,
+            cookies: CookieSettings::default(),
+            trusted_origins: TrustedOrigins::new("http://localhost:4000", &[])
+                .expect("valid default origin"),
+            betterauth: Some(BetterAuthSettings::default()),
+            allow_delete_user: false,
         }
     }
 }
@@ -92,6 +112,7 @@ impl AppState {
         (name = "auth", description = "Sign-up, sign-in and sign-out"),
         (name = "profile", description = "The signed-in user's profile"),
         (name = "sessions", description = "The signed-in user's sessions"),
+        (name = "betterauth", description = "BetterAuth-compatible API (`/api/auth` by default), for BetterAuth's client library. Errors are `{code, message}`."),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -106,14 +127,21 @@ impl Modify for BearerScheme {
             "bearerAuth",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+        components.add_security_scheme(
+            "sessionCookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "warden.session_token",
+                "The signed session cookie (name depends on session.cookie_prefix; __Secure- prefixed over https)",
+            ))),
+        );
     }
 }
 
 /// The API routes and their OpenAPI document, built from the same list so
 /// that neither can miss a route.
-fn api() -> (Router<AppState>, OpenApiDoc) {
+fn api(betterauth: Option<&BetterAuthSettings>) -> (Router<AppState>, OpenApiDoc) {
     use routes::{auth, health, profile, sessions};
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::sign_up))
         .routes(routes!(auth::sign_in))
         .routes(routes!(auth::sign_out))
@@ -121,21 +149,32 @@ fn api() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(sessions::list_sessions))
         .routes(routes!(sessions::revoke_session))
         .routes(routes!(health::healthz))
-        .routes(routes!(health::readyz))
-        .split_for_parts()
+        .routes(routes!(health::readyz));
+    match betterauth {
+        Some(b) => router.nest(&b.base_path, betterauth::routes()),
+        None => router,
+    }
+    .split_for_parts()
 }
 
-/// The OpenAPI 3.1 document of every route.
+/// The OpenAPI 3.1 document of every route, with the BetterAuth API at its
+/// default base path.
 pub fn openapi() -> OpenApiDoc {
-    api().1
+    openapi_for(&HttpSettings::default())
+}
+
+/// The OpenAPI document of the routes these settings mount.
+pub fn openapi_for(settings: &HttpSettings) -> OpenApiDoc {
+    api(settings.betterauth.as_ref()).1
 }
 
 /// The complete Warden router, with CORS, body limit, request ids and the
 /// access log.
 pub fn router(state: AppState) -> Router {
-    let (api, doc) = api();
+    let (api, doc) = api(state.settings.betterauth.as_ref());
     let doc = Arc::new(doc);
     let settings = state.settings.clone();
+    let origin_state = state.clone();
     api.route(
         "/openapi.json",
         axum::routing::get(move || {
@@ -146,6 +185,11 @@ pub fn router(state: AppState) -> Router {
     .fallback(not_found)
     .method_not_allowed_fallback(method_not_allowed)
     .with_state(state)
+    .layer(axum::middleware::from_fn(extract::pending_cookies))
+    .layer(axum::middleware::from_fn_with_state(
+        origin_state,
+        origin::origin_check,
+    ))
     .layer(DefaultBodyLimit::max(settings.body_limit))
     .layer(settings.cors.layer())
     .layer(axum::middleware::from_fn(middleware::access_log))

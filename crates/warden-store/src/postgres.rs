@@ -5,7 +5,9 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, Row};
 use std::str::FromStr;
 
-use warden_core::{Credential, Session, StoreError, Timestamp, TokenHash, User, UserUpdate};
+use warden_core::{
+    Credential, Session, SessionFilter, StoreError, Timestamp, TokenHash, User, UserUpdate,
+};
 
 use crate::store_impl::{impl_store, SESSION_COLS, USER_COLS};
 use crate::{backend, OpenError, PoolOptions};

@@ -10,7 +10,9 @@ use sqlx::{ConnectOptions, Row};
 use std::str::FromStr;
 use std::time::Duration;
 
-use warden_core::{Credential, Session, StoreError, Timestamp, TokenHash, User, UserUpdate};
+use warden_core::{
+    Credential, Session, SessionFilter, StoreError, Timestamp, TokenHash, User, UserUpdate,
+};
 
 use crate::store_impl::{impl_store, SESSION_COLS, USER_COLS};
 use crate::{backend, OpenError, PoolOptions};
@@ -64,7 +66,31 @@ impl SqliteStore {
     }
 
     pub async fn migrate(&self) -> Result<(), OpenError> {
-        MIGRATOR.run(&self.pool).await.map_err(OpenError::Migrate)
+        MIGRATOR.run(&self.pool).await.map_err(OpenError::Migrate)?;
+        // BetterAuth 1.7 added a required `account.issuer` column. A database
+        // made by BetterAuth 1.7 has it, one from the tutorial's schema does
+        // not, and SQLite has no `ADD COLUMN IF NOT EXISTS`: add it here
+        // (PostgreSQL does this in migration 3).
+        let has_issuer: bool = sqlx::query_scalar(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('account') WHERE name = 'issuer'",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(OpenError::Connect)?;
+        if !has_issuer {
+            sqlx::query(r#"ALTER TABLE "account" ADD COLUMN "issuer" TEXT"#)
+                .execute(&self.pool)
+                .await
+                .map_err(OpenError::Connect)?;
+        }
+        sqlx::query(
+            r#"UPDATE "account" SET "issuer" = 'local:credential'
+               WHERE "providerId" = 'credential' AND "issuer" IS NULL"#,
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(OpenError::Connect)?;
+        Ok(())
     }
 
     pub fn pool(&self) -> &SqlitePool {

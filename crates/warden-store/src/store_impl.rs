@@ -11,6 +11,25 @@ pub(crate) const USER_COLS: &str = r#"u."id" AS u_id, u."name" AS u_name, u."ema
 /// Columns of `"session" s`, aliased for the row readers.
 pub(crate) const SESSION_COLS: &str = r#"s."id" AS s_id, s."token" AS s_token, s."userId" AS s_user, s."expiresAt" AS s_expires, s."createdAt" AS s_created, s."updatedAt" AS s_updated, s."ipAddress" AS s_ip, s."userAgent" AS s_ua"#;
 
+/// `DELETE ... RETURNING "token"` for the sessions of user `$1` that
+/// `which` selects, and the further values to bind (`$2`, `$3`).
+pub(crate) fn delete_sessions_sql(which: warden_core::SessionFilter<'_>) -> (String, Vec<&str>) {
+    use warden_core::SessionFilter as F;
+    let (cond, binds) = match which {
+        F::Id(id) => (r#" AND "id" = $2"#, vec![id]),
+        F::TokenHash(h) => (r#" AND "token" = $2"#, vec![h]),
+        F::IdOrTokenHash { id, token_hash } => {
+            (r#" AND ("id" = $2 OR "token" = $3)"#, vec![id, token_hash])
+        }
+        F::All => ("", vec![]),
+        F::AllExcept(id) => (r#" AND "id" <> $2"#, vec![id]),
+    };
+    (
+        format!(r#"DELETE FROM "session" WHERE "userId" = $1{cond} RETURNING "token""#),
+        binds,
+    )
+}
+
 macro_rules! impl_store {
     ($store:ident, $row:ty) => {
         fn user(row: &$row) -> Result<User, sqlx::Error> {
@@ -70,8 +89,8 @@ macro_rules! impl_store {
                 .await
                 .map_err(backend)?;
                 sqlx::query(
-                    r#"INSERT INTO "account" ("id", "accountId", "providerId", "userId", "password", "createdAt", "updatedAt")
-                       VALUES ($1, $2, 'credential', $2, $3, $4, $4)"#,
+                    r#"INSERT INTO "account" ("id", "accountId", "providerId", "issuer", "userId", "password", "createdAt", "updatedAt")
+                       VALUES ($1, $2, 'credential', 'local:credential', $2, $3, $4, $4)"#,
                 )
                 .bind(account_id)
                 .bind(&u.id)
@@ -193,19 +212,99 @@ macro_rules! impl_store {
                 Ok(r.rows_affected() > 0)
             }
 
-            async fn delete_user_session(
+            async fn delete_sessions(
                 &self,
                 user_id: &str,
-                session_id: &str,
-            ) -> Result<Option<String>, StoreError> {
-                sqlx::query_scalar(
-                    r#"DELETE FROM "session" WHERE "id" = $1 AND "userId" = $2 RETURNING "token""#,
+                which: SessionFilter<'_>,
+            ) -> Result<Vec<String>, StoreError> {
+                let (sql, binds) = crate::store_impl::delete_sessions_sql(which);
+                let mut q = sqlx::query_scalar::<_, String>(&sql).bind(user_id);
+                for b in binds {
+                    q = q.bind(b);
+                }
+                q.fetch_all(&self.pool).await.map_err(backend)
+            }
+
+            async fn find_credential(
+                &self,
+                user_id: &str,
+            ) -> Result<Option<Credential>, StoreError> {
+                let row: Option<(String, Option<String>)> = sqlx::query_as(
+                    r#"SELECT "id", "password" FROM "account"
+                       WHERE "userId" = $1 AND "providerId" = 'credential' LIMIT 1"#,
                 )
-                .bind(session_id)
                 .bind(user_id)
                 .fetch_optional(&self.pool)
                 .await
-                .map_err(backend)
+                .map_err(backend)?;
+                Ok(row.map(|(account_id, password_hash)| Credential {
+                    account_id,
+                    password_hash,
+                }))
+            }
+
+            async fn change_password(
+                &self,
+                account_id: &str,
+                password_hash: &str,
+                revoke: SessionFilter<'_>,
+                s: &Session,
+            ) -> Result<Vec<String>, StoreError> {
+                let mut tx = self.pool.begin().await.map_err(backend)?;
+                sqlx::query(r#"UPDATE "account" SET "password" = $1, "updatedAt" = $2 WHERE "id" = $3"#)
+                    .bind(password_hash)
+                    .bind(ts(s.created_at))
+                    .bind(account_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                let (sql, binds) = crate::store_impl::delete_sessions_sql(revoke);
+                let mut q = sqlx::query_scalar::<_, String>(&sql).bind(&s.user_id);
+                for b in binds {
+                    q = q.bind(b);
+                }
+                let deleted = q.fetch_all(&mut *tx).await.map_err(backend)?;
+                sqlx::query(
+                    r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId")
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"#,
+                )
+                .bind(&s.id)
+                .bind(ts(s.expires_at))
+                .bind(s.token_hash.as_str())
+                .bind(ts(s.created_at))
+                .bind(ts(s.updated_at))
+                .bind(&s.ip_address)
+                .bind(&s.user_agent)
+                .bind(&s.user_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+                tx.commit().await.map_err(backend)?;
+                Ok(deleted)
+            }
+
+            async fn delete_user(&self, user_id: &str) -> Result<bool, StoreError> {
+                // Explicit deletes: a BetterAuth database created without
+                // foreign keys (or SQLite without PRAGMA foreign_keys) would
+                // otherwise keep orphans.
+                let mut tx = self.pool.begin().await.map_err(backend)?;
+                for sql in [
+                    r#"DELETE FROM "session" WHERE "userId" = $1"#,
+                    r#"DELETE FROM "account" WHERE "userId" = $1"#,
+                ] {
+                    sqlx::query(sql)
+                        .bind(user_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                }
+                let r = sqlx::query(r#"DELETE FROM "user" WHERE "id" = $1"#)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                tx.commit().await.map_err(backend)?;
+                Ok(r.rows_affected() > 0)
             }
 
             async fn list_user_sessions(

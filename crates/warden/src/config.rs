@@ -32,8 +32,13 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `sqlite:PATH` (created if missing) or `postgres://user@host/db`.
     pub database_url: String,
-    /// The server's public URL.
+    /// The server's public URL. Its origin is always trusted; https makes
+    /// cookies `Secure` with the `__Secure-` prefix.
     pub base_url: String,
+    /// More origins (front ends) trusted to send cookie-authenticated
+    /// requests and to be redirect targets: exact, or with one `*`
+    /// (`https://*.example.com`). The CORS credentialed origins are trusted too.
+    pub trusted_origins: Vec<String>,
     /// `development` or `production` (also `WARDEN_ENV`).
     pub env: Environment,
     /// Where `warden secret set` keeps development secrets.
@@ -44,6 +49,24 @@ pub struct Config {
     pub http: HttpConfig,
     pub database: DatabaseConfig,
     pub log: LogConfig,
+    pub betterauth: BetterAuthConfig,
+    pub user: UserConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BetterAuthConfig {
+    /// Serve the BetterAuth-compatible API.
+    pub enabled: bool,
+    /// Where it is mounted (BetterAuth's `basePath`).
+    pub base_path: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UserConfig {
+    /// Let users delete their own account (`POST /api/auth/delete-user`).
+    pub allow_delete: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,6 +83,15 @@ pub struct SessionConfig {
     /// How often expired sessions are deleted.
     #[serde(with = "humantime_serde")]
     pub cleanup_interval: Duration,
+    /// Lifetime of sessions started with `rememberMe: false`; never extended.
+    #[serde(with = "humantime_serde")]
+    pub short_expires_in: Duration,
+    /// Sensitive operations without a password need a session at most this
+    /// old ("0s": no check).
+    #[serde(with = "humantime_serde")]
+    pub fresh_age: Duration,
+    /// Cookie names are `<cookie_prefix>.session_token`.
+    pub cookie_prefix: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -121,6 +153,7 @@ impl Default for Config {
             listen: "127.0.0.1:4000".parse().expect("valid address"),
             database_url: "sqlite:warden.db".into(),
             base_url: "http://localhost:4000".into(),
+            trusted_origins: vec![],
             env: Environment::Development,
             secrets_file: ".warden/secrets.json".into(),
             session: SessionConfig::default(),
@@ -129,6 +162,25 @@ impl Default for Config {
             http: HttpConfig::default(),
             database: DatabaseConfig::default(),
             log: LogConfig::default(),
+            betterauth: BetterAuthConfig::default(),
+            user: UserConfig::default(),
+        }
+    }
+}
+
+impl Default for BetterAuthConfig {
+    fn default() -> Self {
+        BetterAuthConfig {
+            enabled: true,
+            base_path: "/api/auth".into(),
+        }
+    }
+}
+
+impl Default for UserConfig {
+    fn default() -> Self {
+        UserConfig {
+            allow_delete: false,
         }
     }
 }
@@ -140,6 +192,9 @@ impl Default for SessionConfig {
             update_age: Duration::from_secs(24 * 3600),
             cache_ttl: Duration::from_secs(5),
             cleanup_interval: Duration::from_secs(600),
+            short_expires_in: Duration::from_secs(24 * 3600),
+            fresh_age: Duration::from_secs(24 * 3600),
+            cookie_prefix: "warden".into(),
         }
     }
 }
@@ -271,6 +326,39 @@ impl Config {
             return Err(ConfigError::Rule(
                 "session.expires_in must be positive".into(),
             ));
+        }
+        let bp = &self.betterauth.base_path;
+        if !bp.starts_with('/')
+            || bp.len() < 2
+            || bp.ends_with('/')
+            || !bp
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b))
+            || [
+                "/auth",
+                "/profile",
+                "/sessions",
+                "/healthz",
+                "/readyz",
+                "/openapi.json",
+            ]
+            .iter()
+            .any(|p| bp == p)
+        {
+            return Err(ConfigError::Rule(format!(
+                "betterauth.base_path {bp:?} must look like \"/api/auth\": a leading '/', no trailing '/', and not a path Warden already uses"
+            )));
+        }
+        let c = &self.session.cookie_prefix;
+        if c.is_empty()
+            || c.len() > 64
+            || !c
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            return Err(ConfigError::Rule(format!(
+                "session.cookie_prefix {c:?} must be 1-64 characters of letters, digits, '-', '_' or '.'"
+            )));
         }
         if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://")) {
             return Err(ConfigError::Rule(format!(

@@ -7,11 +7,14 @@ use std::sync::Arc;
 
 use axum::http::HeaderName;
 use axum::Router;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 use warden_core::{Argon2Settings, PasswordPolicy, SessionSettings, Warden, WardenSettings};
-use warden_http::{AppState, CorsSettings, HttpSettings};
+use warden_http::{
+    AppState, BetterAuthSettings, CookieSettings, CorsSettings, HttpSettings, SigningKey,
+    TrustedOrigins,
+};
 
 pub mod config;
 pub mod secrets;
@@ -27,7 +30,7 @@ pub enum StartError {
     Secret(#[from] secrets::SecretError),
     #[error(transparent)]
     Store(#[from] warden_store::OpenError),
-    #[error("invalid CORS configuration: {0}")]
+    #[error("invalid CORS or trusted_origins configuration: {0}")]
     Cors(#[from] warden_http::CorsConfigError),
     #[error("invalid http.client_ip_header {0:?}")]
     IpHeader(String),
@@ -49,6 +52,8 @@ pub fn warden_settings(config: &Config) -> WardenSettings {
             expires_in: config.session.expires_in,
             update_age: config.session.update_age,
             cache_ttl: config.session.cache_ttl,
+            short_expires_in: config.session.short_expires_in,
+            fresh_age: config.session.fresh_age,
         },
         password: PasswordPolicy {
             min_length: p.min_length,
@@ -100,6 +105,13 @@ impl Server {
             &config.cors.allow_origins_with_credentials,
             &config.cors.allow_origins_without_credentials,
         )?;
+        let mut trusted_origins = TrustedOrigins::new(&config.base_url, &config.trusted_origins)?;
+        trusted_origins.extend(cors.with_credentials.iter().cloned());
+        let cookies = CookieSettings {
+            prefix: config.session.cookie_prefix.clone(),
+            secure: config.base_url.starts_with("https://"),
+            key: SigningKey::new(secret.expose_secret().as_bytes()),
+        };
         let client_ip_header = config
             .http
             .client_ip_header
@@ -118,6 +130,12 @@ impl Server {
                 cors,
                 body_limit: config.http.body_limit,
                 client_ip_header,
+                cookies,
+                trusted_origins,
+                betterauth: config.betterauth.enabled.then(|| BetterAuthSettings {
+                    base_path: config.betterauth.base_path.clone(),
+                }),
+                allow_delete_user: config.user.allow_delete,
             },
         );
         let router = warden_http::router(state.clone()).layer(TimeoutLayer::with_status_code(

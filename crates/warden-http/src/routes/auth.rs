@@ -2,14 +2,18 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use warden_core::{SignUp, SignedIn, Timestamp};
 
 use crate::error::{ApiError, NO_CREDENTIALS};
-use crate::extract::{bearer_token, parse_json, ApiJson, ClientMeta, Credentials};
+use crate::extract::{
+    parse_json, request_credentials, session_cookie, ApiJson, ClientMeta, Credentials,
+};
 use crate::AppState;
 
 #[derive(Deserialize, ToSchema)]
@@ -92,7 +96,7 @@ pub async fn sign_up(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
     ApiJson(req): ApiJson<SignUpRequest>,
-) -> Result<Json<AuthResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let signed_in = state
         .warden
         .sign_up(
@@ -101,11 +105,12 @@ pub async fn sign_up(
                 password: req.password,
                 name: req.name,
                 image: None,
+                remember_me: true,
             },
             meta,
         )
         .await?;
-    Ok(Json(signed_in.into()))
+    Ok(with_cookie(&state, signed_in))
 }
 
 /// Sign in with email and password.
@@ -120,18 +125,19 @@ pub async fn sign_in(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
     ApiJson(req): ApiJson<SignInRequest>,
-) -> Result<Json<AuthResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let signed_in = state
         .warden
-        .sign_in(&req.email, &req.password, meta)
+        .sign_in(&req.email, &req.password, true, meta)
         .await?;
-    Ok(Json(signed_in.into()))
+    Ok(with_cookie(&state, signed_in))
 }
 
-/// Revoke a session: the one in `Authorization: Bearer`, or `{token}` in the body.
+/// Revoke a session: the one in `Authorization: Bearer` or the session
+/// cookie, or `{token}` in the body.
 #[utoipa::path(post, path = "/auth/signout", tag = "auth", operation_id = "signOut",
     request_body(content = Option<SignOutRequest>, description = "Optional when a bearer token is sent"),
-    security((), ("bearerAuth" = [])),
+    security((), ("bearerAuth" = []), ("sessionCookie" = [])),
     responses(
         (status = 200, description = "Signed out (also for an unknown token)", body = SuccessResponse),
         (status = 400, description = "Malformed body", body = ApiError),
@@ -141,18 +147,39 @@ pub async fn sign_out(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<SuccessResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let from_body = if body.iter().all(u8::is_ascii_whitespace) {
         SignOutRequest::default()
     } else {
         parse_json::<SignOutRequest>(&headers, &body)?
     };
-    let token = match (bearer_token(&headers), from_body.token) {
-        (Credentials::Token(t), _) => t,
+    let token = match (
+        request_credentials(&headers, &state.settings.cookies),
+        from_body.token,
+    ) {
+        (Credentials::Token { token, .. }, _) => token,
         (Credentials::Malformed(why), _) => return Err(ApiError::unauthenticated(why)),
         (Credentials::Missing, Some(t)) if !t.trim().is_empty() => t.trim().to_owned(),
         (Credentials::Missing, _) => return Err(ApiError::unauthenticated(NO_CREDENTIALS)),
     };
     state.warden.sign_out(&token).await?;
-    Ok(Json(SuccessResponse { success: true }))
+    let mut response = Json(SuccessResponse { success: true }).into_response();
+    if headers.contains_key(COOKIE) {
+        response
+            .headers_mut()
+            .append(SET_COOKIE, state.settings.cookies.clear_session());
+    }
+    Ok(response)
+}
+
+/// The JSON response of a new session, plus the session cookie, so that
+/// browsers can use the tutorial's API with cookies too.
+fn with_cookie(state: &AppState, s: SignedIn) -> Response {
+    let cookie = session_cookie(state, &s.token, &s.session);
+    let mut response = Json(AuthResponse::from(s)).into_response();
+    response.headers_mut().append(SET_COOKIE, cookie);
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }

@@ -1,0 +1,143 @@
+//! BetterAuth's error wire format: `{"code": "INVALID_EMAIL_OR_PASSWORD",
+//! "message": "Invalid email or password"}`, with BetterAuth's codes and
+//! statuses.
+
+use std::borrow::Cow;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use warden_core::AuthError;
+
+/// An error as BetterAuth's client expects it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BaError {
+    #[serde(skip)]
+    pub status: StatusCode,
+    /// A stable, upper-case code, e.g. `INVALID_EMAIL_OR_PASSWORD`.
+    #[schema(value_type = String)]
+    pub code: Cow<'static, str>,
+    #[schema(value_type = String)]
+    pub message: Cow<'static, str>,
+}
+
+impl BaError {
+    pub fn new(
+        status: StatusCode,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        BaError {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn forbidden(
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+
+    /// `400 VALIDATION_ERROR` with BetterAuth's `[body.field] problem` message.
+    pub fn validation(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::bad_request("VALIDATION_ERROR", message)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "Unauthorized")
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "Not Found")
+    }
+
+    pub fn invalid_callback_url() -> Self {
+        Self::forbidden("INVALID_CALLBACK_URL", "Invalid callbackURL")
+    }
+}
+
+impl From<AuthError> for BaError {
+    fn from(e: AuthError) -> Self {
+        use StatusCode as S;
+        match e {
+            AuthError::Invalid { field: "email", .. } => {
+                BaError::bad_request("INVALID_EMAIL", "Invalid email")
+            }
+            AuthError::Invalid { field, message } => {
+                BaError::validation(format!("[body.{field}] {message}"))
+            }
+            AuthError::PasswordTooShort { .. } => {
+                BaError::bad_request("PASSWORD_TOO_SHORT", "Password too short")
+            }
+            AuthError::PasswordTooLong { .. } => {
+                BaError::bad_request("PASSWORD_TOO_LONG", "Password too long")
+            }
+            AuthError::InvalidCredentials => BaError::new(
+                S::UNAUTHORIZED,
+                "INVALID_EMAIL_OR_PASSWORD",
+                "Invalid email or password",
+            ),
+            AuthError::EmailTaken => BaError::new(
+                S::UNPROCESSABLE_ENTITY,
+                "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
+                "User already exists. Use another email.",
+            ),
+            AuthError::InvalidSession | AuthError::SessionExpired | AuthError::UserNotFound => {
+                BaError::unauthorized()
+            }
+            AuthError::SessionNotFound => {
+                BaError::new(S::NOT_FOUND, "SESSION_NOT_FOUND", "Session not found")
+            }
+            AuthError::InvalidPassword => {
+                BaError::bad_request("INVALID_PASSWORD", "Invalid password")
+            }
+            AuthError::CredentialAccountNotFound => BaError::bad_request(
+                "CREDENTIAL_ACCOUNT_NOT_FOUND",
+                "Credential account not found",
+            ),
+            AuthError::SessionNotFresh => {
+                BaError::forbidden("SESSION_NOT_FRESH", "Session is not fresh")
+            }
+            AuthError::Busy => BaError::new(
+                S::SERVICE_UNAVAILABLE,
+                "SERVICE_UNAVAILABLE",
+                "Too many password operations in progress, retry shortly",
+            ),
+            // Detail goes to the log, never to the client.
+            AuthError::Store(e) => {
+                tracing::error!(error = %e, "storage error");
+                BaError::new(
+                    S::SERVICE_UNAVAILABLE,
+                    "SERVICE_UNAVAILABLE",
+                    "The database is unavailable",
+                )
+            }
+            AuthError::Internal(e) => {
+                tracing::error!(error = %e, "internal error");
+                BaError::new(
+                    S::INTERNAL_SERVER_ERROR,
+                    "INTERNAL_SERVER_ERROR",
+                    "Internal Server Error",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for BaError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self)).into_response()
+    }
+}

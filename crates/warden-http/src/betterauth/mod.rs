@@ -1,0 +1,731 @@
+//! BetterAuth's `/api/auth/*` endpoints, so that frontends written for
+//! BetterAuth's client (`createAuthClient` from `better-auth/client`) work
+//! against Warden unchanged. Same domain calls as the tutorial's API; only
+//! the shapes, cookies and error format differ.
+
+mod body;
+mod error;
+
+use axum::extract::{FromRef, FromRequestParts, Query, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, PRAGMA, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use warden_core::{
+    PasswordChange, Session, SessionFilter, SignUp, SignedIn, Timestamp, TokenHash, User,
+};
+
+pub use body::BaBody;
+pub use error::BaError;
+
+use crate::extract::{
+    authenticate, request_credentials, session_cookie, AuthFailure, AuthUser, ClientMeta,
+    Credentials,
+};
+use crate::AppState;
+
+/// Where the BetterAuth API is mounted.
+#[derive(Clone, Debug)]
+pub struct BetterAuthSettings {
+    /// Default `/api/auth`, as BetterAuth.
+    pub base_path: String,
+}
+
+impl Default for BetterAuthSettings {
+    fn default() -> Self {
+        BetterAuthSettings {
+            base_path: "/api/auth".into(),
+        }
+    }
+}
+
+pub static SET_AUTH_TOKEN: HeaderName = HeaderName::from_static("set-auth-token");
+
+/// The routes, relative to the base path.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(sign_up_email))
+        .routes(routes!(sign_in_email))
+        .routes(routes!(sign_out))
+        .routes(routes!(get_session))
+        .routes(routes!(list_sessions))
+        .routes(routes!(revoke_session))
+        .routes(routes!(revoke_sessions))
+        .routes(routes!(revoke_other_sessions))
+        .routes(routes!(update_user))
+        .routes(routes!(change_password))
+        .routes(routes!(delete_user))
+        .routes(routes!(ok))
+        .routes(routes!(error_page))
+        .fallback(|| async { BaError::not_found() })
+}
+
+// ---------------------------------------------------------------------------
+// Wire types
+
+/// A user as BetterAuth returns it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BaUser {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub image: Option<String>,
+    #[serde(serialize_with = "crate::time::serialize")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[serde(serialize_with = "crate::time::serialize")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+impl From<User> for BaUser {
+    fn from(u: User) -> Self {
+        BaUser {
+            id: u.id,
+            name: u.name,
+            email: u.email,
+            email_verified: u.email_verified,
+            image: u.image,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+/// A session as BetterAuth returns it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BaSession {
+    pub id: String,
+    /// The session token for the caller's own session. Warden stores only
+    /// token hashes, so other sessions in `list-sessions` carry their id
+    /// here instead: a handle that `revoke-session` accepts, not a credential.
+    pub token: String,
+    pub user_id: String,
+    #[serde(serialize_with = "crate::time::serialize")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: Timestamp,
+    #[serde(serialize_with = "crate::time::serialize")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[serde(serialize_with = "crate::time::serialize")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl BaSession {
+    fn new(s: Session, token: String) -> Self {
+        BaSession {
+            id: s.id,
+            token,
+            user_id: s.user_id,
+            expires_at: s.expires_at,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            ip_address: s.ip_address,
+            user_agent: s.user_agent,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BaSessionResponse {
+    pub session: BaSession,
+    pub user: BaUser,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BaTokenResponse {
+    /// The new session token.
+    pub token: Option<String>,
+    pub user: BaUser,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BaSignInResponse {
+    /// True when a `callbackURL` was given (its value is in `url` and the
+    /// `Location` header).
+    pub redirect: bool,
+    pub token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    pub user: BaUser,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BaStatus {
+    pub status: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BaSuccess {
+    pub success: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BaDeleteUserResponse {
+    pub success: bool,
+    pub message: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BaOk {
+    pub ok: bool,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignUpEmailRequest {
+    pub name: String,
+    pub email: String,
+    pub password: String,
+    pub image: Option<String>,
+    /// Where the email verification link leads (relative, or on a trusted origin).
+    #[serde(rename = "callbackURL")]
+    pub callback_url: Option<String>,
+    /// Default true. False: a one-day session and a browser-session cookie.
+    pub remember_me: Option<bool>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignInEmailRequest {
+    pub email: String,
+    pub password: String,
+    #[serde(rename = "callbackURL")]
+    pub callback_url: Option<String>,
+    pub remember_me: Option<bool>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RevokeSessionRequest {
+    /// A session token, or a session handle from `list-sessions`.
+    pub token: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct UpdateUserRequest {
+    pub name: Option<String>,
+    /// An http(s) URL; `null` removes the image.
+    #[serde(default, deserialize_with = "crate::routes::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub image: Option<Option<String>>,
+    /// Not allowed: changing the email needs verification.
+    #[schema(value_type = Option<String>)]
+    pub email: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+    /// Also end every other session of the user.
+    #[serde(default)]
+    pub revoke_other_sessions: bool,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct DeleteUserRequest {
+    /// Required unless the session is fresh.
+    pub password: Option<String>,
+    #[serde(rename = "callbackURL")]
+    pub callback_url: Option<String>,
+    /// Deletion confirmed by an emailed token: not supported.
+    pub token: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct GetSessionQuery {
+    /// Accepted for compatibility; Warden has no cookie cache to bypass.
+    #[serde(default)]
+    pub disable_cookie_cache: Option<String>,
+    /// Accepted for compatibility.
+    #[serde(default)]
+    pub disable_refresh: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ErrorQuery {
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+/// The signed-in user, for BetterAuth endpoints: `401 UNAUTHORIZED` otherwise.
+pub struct BaAuth(pub AuthUser);
+
+impl<S> FromRequestParts<S> for BaAuth
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = BaError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        AuthUser::from_parts(parts, &state)
+            .await
+            .map(BaAuth)
+            .map_err(|f| match f {
+                AuthFailure::Server(e) => BaError::from(e),
+                _ => BaError::unauthorized(),
+            })
+    }
+}
+
+/// Refuses redirect targets that are not relative or on a trusted origin.
+fn check_redirect(state: &AppState, target: Option<&str>) -> Result<(), BaError> {
+    match target {
+        Some(t) if !state.settings.trusted_origins.allows_redirect(t) => {
+            tracing::info!("untrusted callbackURL refused");
+            Err(BaError::invalid_callback_url())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Adds the session cookie and the `set-auth-token` header (the signed
+/// token, usable as a bearer token) for a new session.
+fn with_session(state: &AppState, mut response: Response, s: &SignedIn) -> Response {
+    let cookie = session_cookie(state, &s.token, &s.session);
+    let headers = response.headers_mut();
+    headers.append(SET_COOKIE, cookie);
+    if let Ok(v) = HeaderValue::try_from(state.settings.cookies.signed_value(s.token.expose())) {
+        headers.insert(SET_AUTH_TOKEN.clone(), v);
+    }
+    no_store(headers);
+    response
+}
+
+fn without_session(state: &AppState, mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .append(SET_COOKIE, state.settings.cookies.clear_session());
+    response
+}
+
+fn no_store(headers: &mut HeaderMap) {
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+// ---------------------------------------------------------------------------
+// Handlers
+
+/// Sign up with email and password (BetterAuth `signUp.email`).
+#[utoipa::path(post, path = "/sign-up/email", tag = "betterauth", operation_id = "baSignUpEmail",
+    request_body = SignUpEmailRequest,
+    responses(
+        (status = 200, description = "User created and signed in; sets the session cookie and `set-auth-token`", body = BaTokenResponse),
+        (status = 400, description = "INVALID_EMAIL, PASSWORD_TOO_SHORT, PASSWORD_TOO_LONG, VALIDATION_ERROR", body = BaError),
+        (status = 403, description = "INVALID_CALLBACK_URL, INVALID_ORIGIN", body = BaError),
+        (status = 422, description = "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", body = BaError),
+    ))]
+pub async fn sign_up_email(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    BaBody(req): BaBody<SignUpEmailRequest>,
+) -> Result<Response, BaError> {
+    check_redirect(&state, req.callback_url.as_deref())?;
+    let s = state
+        .warden
+        .sign_up(
+            SignUp {
+                email: req.email,
+                password: req.password,
+                name: req.name,
+                image: req.image,
+                remember_me: req.remember_me.unwrap_or(true),
+            },
+            meta,
+        )
+        .await?;
+    let body = Json(BaTokenResponse {
+        token: Some(s.token.expose().to_owned()),
+        user: s.user.clone().into(),
+    });
+    Ok(with_session(&state, body.into_response(), &s))
+}
+
+/// Sign in with email and password (BetterAuth `signIn.email`).
+#[utoipa::path(post, path = "/sign-in/email", tag = "betterauth", operation_id = "baSignInEmail",
+    request_body = SignInEmailRequest,
+    responses(
+        (status = 200, description = "Signed in; sets the session cookie and `set-auth-token`", body = BaSignInResponse),
+        (status = 400, description = "INVALID_EMAIL, VALIDATION_ERROR", body = BaError),
+        (status = 401, description = "INVALID_EMAIL_OR_PASSWORD", body = BaError),
+        (status = 403, description = "INVALID_CALLBACK_URL, INVALID_ORIGIN", body = BaError),
+    ))]
+pub async fn sign_in_email(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    BaBody(req): BaBody<SignInEmailRequest>,
+) -> Result<Response, BaError> {
+    check_redirect(&state, req.callback_url.as_deref())?;
+    let s = state
+        .warden
+        .sign_in(
+            &req.email,
+            &req.password,
+            req.remember_me.unwrap_or(true),
+            meta,
+        )
+        .await?;
+    let body = Json(BaSignInResponse {
+        redirect: req.callback_url.is_some(),
+        token: s.token.expose().to_owned(),
+        url: req.callback_url.clone(),
+        user: s.user.clone().into(),
+    });
+    let mut response = with_session(&state, body.into_response(), &s);
+    if let Some(v) = req.callback_url.and_then(|u| HeaderValue::try_from(u).ok()) {
+        response.headers_mut().insert(LOCATION, v);
+    }
+    Ok(response)
+}
+
+/// End the current session and clear the cookie.
+#[utoipa::path(post, path = "/sign-out", tag = "betterauth", operation_id = "baSignOut",
+    security(("sessionCookie" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, body = BaSuccess),
+        (status = 400, description = "FAILED_TO_GET_SESSION: no session cookie or token", body = BaError),
+    ))]
+pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match request_credentials(&headers, &state.settings.cookies) {
+        Credentials::Token { token, .. } => {
+            if let Err(e) = state.warden.sign_out(&token).await {
+                return BaError::from(e).into_response();
+            }
+            without_session(&state, Json(BaSuccess { success: true }).into_response())
+        }
+        Credentials::Missing | Credentials::Malformed(_) => without_session(
+            &state,
+            BaError::bad_request("FAILED_TO_GET_SESSION", "Failed to get session").into_response(),
+        ),
+    }
+}
+
+/// The current session and user, or `null`.
+#[utoipa::path(get, path = "/get-session", tag = "betterauth", operation_id = "baGetSession",
+    params(GetSessionQuery),
+    security((), ("sessionCookie" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "`{session, user}`, or `null` when not signed in. A refreshed session re-issues the cookie.", body = Option<BaSessionResponse>),
+    ))]
+pub async fn get_session(
+    State(state): State<AppState>,
+    Query(_q): Query<GetSessionQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let mut response = match authenticate(&state, &headers).await {
+        Ok(auth) => {
+            let mut r = Json(BaSessionResponse {
+                session: BaSession::new(auth.session.clone(), auth.token.expose().to_owned()),
+                user: auth.user.clone().into(),
+            })
+            .into_response();
+            if auth.refreshed && auth.from_cookie {
+                let cookie = session_cookie(&state, &auth.token, &auth.session);
+                r.headers_mut().append(SET_COOKIE, cookie);
+            }
+            r
+        }
+        Err(AuthFailure::Server(e)) => return BaError::from(e).into_response(),
+        Err(AuthFailure::Missing) => Json(serde_json::Value::Null).into_response(),
+        // A stale or forged cookie: answer null and drop it.
+        Err(_) => without_session(&state, Json(serde_json::Value::Null).into_response()),
+    };
+    no_store(response.headers_mut());
+    response
+}
+
+/// The user's live sessions. Needs a fresh session (BetterAuth's rule).
+#[utoipa::path(get, path = "/list-sessions", tag = "betterauth", operation_id = "baListSessions",
+    security(("sessionCookie" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, body = Vec<BaSession>),
+        (status = 401, description = "UNAUTHORIZED", body = BaError),
+        (status = 403, description = "SESSION_NOT_FRESH: sign in again", body = BaError),
+    ))]
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    BaAuth(auth): BaAuth,
+) -> Result<Response, BaError> {
+    if !state.warden.is_fresh(&auth.session) {
+        return Err(warden_core::AuthError::SessionNotFresh.into());
+    }
+    let sessions = state.warden.list_sessions(auth.id()).await?;
+    let list: Vec<BaSession> = sessions
+        .into_iter()
+        .map(|s| {
+            let token = if s.id == auth.session.id {
+                auth.token.expose().to_owned()
+            } else {
+                s.id.clone()
+            };
+            BaSession::new(s, token)
+        })
+        .collect();
+    let mut response = Json(list).into_response();
+    no_store(response.headers_mut());
+    Ok(response)
+}
+
+/// Revoke one of the user's sessions by token (or by the handle that
+/// `list-sessions` shows). Always `{status: true}`: a token of another user
+/// is silently ignored, as BetterAuth does.
+#[utoipa::path(post, path = "/revoke-session", tag = "betterauth", operation_id = "baRevokeSession",
+    request_body = RevokeSessionRequest,
+    security(("sessionCookie" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, body = BaStatus),
+        (status = 400, description = "VALIDATION_ERROR", body = BaError),
+        (status = 401, description = "UNAUTHORIZED", body = BaError),
+    ))]
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    BaAuth(auth): BaAuth,
+    BaBody(req): BaBody<RevokeSessionRequest>,
+) -> Result<Json<BaStatus>, BaError> {
+    let handle = req.token.trim();
+    if handle.is_empty() || handle.len() > 256 {
+        return Err(BaError::validation("[body.token] must be a session token"));
+    }
+    let hash = TokenHash::of(handle);
+    state
+        .warden
+        .revoke_sessions(
+            auth.id(),
+            SessionFilter::IdOrTokenHash {
+                id: handle,
+                token_hash: hash.as_str(),
+            },
+        )
+        .await?;
+    Ok(Json(BaStatus { status: true }))
+}
+
+/// Revoke every session of the user, including this one.
+#[utoipa::path(post, path = "/revoke-sessions", tag = "betterauth", operation_id = "baRevokeSessions",
+    security(("sessionCookie" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, body = BaStatus),
+        (status = 401, description = "UNAUTHORIZED", body = BaError),
+    ))]
+pub async fn revoke_sessions(
+    State(state): State<AppState>,
+    BaAuth(auth): BaAuth,
+) -> Result<Response, BaError> {
+    state
+        .warden
+        .revoke_sessions(auth.id(), SessionFilter::All)
+        .await?;
+    Ok(without_session(
+        &state,
+        Json(BaStatus { status: true }).into_response(),
+    ))
+}
+
+/// Revoke every session of the user except this one.
+#[utoipa::path(post, path = "/revoke-other-sessions", tag = "betterauth", operation_id = "baRevokeOtherSessions",
+    security(("sessionCookie" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, body = BaStatus),
+        (status = 401, description = "UNAUTHORIZED", body = BaError),
+    ))]
+pub async fn revoke_other_sessions(
+    State(state): State<AppState>,
+    BaAuth(auth): BaAuth,
+) -> Result<Json<BaStatus>, BaError> {
+    state
+        .warden
+        .revoke_sessions(auth.id(), SessionFilter::AllExcept(&auth.session.id))
+        .await?;
+    Ok(Json(BaStatus { status: true }))
+}
+
+/// Update the user's name and/or image.
+#[utoipa::path(post, path = "/update-user", tag = "betterauth", operation_id = "baUpdateUser",
+    request_body = UpdateUserRequest,
+    security(("sessionCookie" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, body = BaStatus),
+        (status = 400, description = "EMAIL_CAN_NOT_BE_UPDATED, NO_FIELDS_TO_UPDATE, VALIDATION_ERROR", body = BaError),
+        (status = 401, description = "UNAUTHORIZED", body = BaError),
+    ))]
+pub async fn update_user(
+    State(state): State<AppState>,
+    BaAuth(auth): BaAuth,
+    BaBody(req): BaBody<UpdateUserRequest>,
+) -> Result<Json<BaStatus>, BaError> {
+    if req.email.is_some() {
+        return Err(BaError::bad_request(
+            "EMAIL_CAN_NOT_BE_UPDATED",
+            "Email can not be updated",
+        ));
+    }
+    if req.name.is_none() && req.image.is_none() {
+        return Err(BaError::bad_request(
+            "NO_FIELDS_TO_UPDATE",
+            "No fields to update",
+        ));
+    }
+    let image = req.image.as_ref().map(|i| i.as_deref());
+    state
+        .warden
+        .update_profile(auth.id(), req.name.as_deref(), image)
+        .await?;
+    Ok(Json(BaStatus { status: true }))
+}
+
+/// Change the password. The caller gets a new session token (cookie and
+/// `set-auth-token` re-issued); with `revokeOtherSessions` every other
+/// session ends.
+#[utoipa::path(post, path = "/change-password", tag = "betterauth", operation_id = "baChangePassword",
+    request_body = ChangePasswordRequest,
+    security(("sessionCookie" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, body = BaTokenResponse),
+        (status = 400, description = "INVALID_PASSWORD, PASSWORD_TOO_SHORT, PASSWORD_TOO_LONG, CREDENTIAL_ACCOUNT_NOT_FOUND", body = BaError),
+        (status = 401, description = "UNAUTHORIZED", body = BaError),
+    ))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    BaAuth(auth): BaAuth,
+    BaBody(req): BaBody<ChangePasswordRequest>,
+) -> Result<Response, BaError> {
+    let s = state
+        .warden
+        .change_password(
+            &auth.authenticated(),
+            PasswordChange {
+                current_password: req.current_password,
+                new_password: req.new_password,
+                revoke_other_sessions: req.revoke_other_sessions,
+            },
+            meta,
+        )
+        .await?;
+    let body = Json(BaTokenResponse {
+        token: Some(s.token.expose().to_owned()),
+        user: s.user.clone().into(),
+    });
+    Ok(with_session(&state, body.into_response(), &s))
+}
+
+/// Delete the user's account (when `user.allow_delete` is on). Needs the
+/// password, or a fresh session.
+#[utoipa::path(post, path = "/delete-user", tag = "betterauth", operation_id = "baDeleteUser",
+    request_body = DeleteUserRequest,
+    security(("sessionCookie" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, body = BaDeleteUserResponse),
+        (status = 400, description = "INVALID_PASSWORD, SESSION_EXPIRED (not fresh and no password), CREDENTIAL_ACCOUNT_NOT_FOUND", body = BaError),
+        (status = 401, description = "UNAUTHORIZED", body = BaError),
+        (status = 403, description = "INVALID_CALLBACK_URL", body = BaError),
+        (status = 404, description = "Account deletion is disabled", body = BaError),
+    ))]
+pub async fn delete_user(
+    State(state): State<AppState>,
+    BaAuth(auth): BaAuth,
+    BaBody(req): BaBody<DeleteUserRequest>,
+) -> Result<Response, BaError> {
+    if !state.settings.allow_delete_user {
+        return Err(BaError::not_found());
+    }
+    check_redirect(&state, req.callback_url.as_deref())?;
+    if req.token.is_some() {
+        return Err(BaError::validation(
+            "[body.token] deletion by emailed token is not enabled",
+        ));
+    }
+    match state
+        .warden
+        .delete_user(&auth.authenticated(), req.password.as_deref())
+        .await
+    {
+        Ok(()) => {}
+        Err(warden_core::AuthError::SessionNotFresh) => {
+            return Err(BaError::bad_request(
+                "SESSION_EXPIRED",
+                "Session expired. Re-authenticate to perform this action.",
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(without_session(
+        &state,
+        Json(BaDeleteUserResponse {
+            success: true,
+            message: "User deleted".into(),
+        })
+        .into_response(),
+    ))
+}
+
+/// Liveness of the BetterAuth API.
+#[utoipa::path(get, path = "/ok", tag = "betterauth", operation_id = "baOk",
+    responses((status = 200, body = BaOk)))]
+pub async fn ok() -> Json<BaOk> {
+    Json(BaOk { ok: true })
+}
+
+/// A plain error page, the default target of failed browser flows.
+#[utoipa::path(get, path = "/error", tag = "betterauth", operation_id = "baErrorPage",
+    params(ErrorQuery),
+    responses((status = 200, description = "An HTML page naming the error", content_type = "text/html", body = String)))]
+pub async fn error_page(Query(q): Query<ErrorQuery>) -> Response {
+    let code = q.error.as_deref().unwrap_or("UNKNOWN");
+    let description = q.error_description.as_deref().unwrap_or("");
+    let page = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign-in error</title></head>\n<body><h1>Something went wrong</h1>\n<p>Error code: <code>{}</code></p>\n<p>{}</p>\n</body></html>\n",
+        escape_html(&truncate_chars(code, 100)),
+        escape_html(&truncate_chars(description, 500)),
+    );
+    let mut r = Html(page).into_response();
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r.headers_mut().insert(
+        HeaderName::from_static("content-security-policy"),
+        HeaderValue::from_static("default-src 'none'"),
+    );
+    r
+}
+
+fn truncate_chars(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -62,7 +62,7 @@ pub struct BetterAuthConfig {
     pub base_path: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UserConfig {
     /// Let users delete their own account (`POST /api/auth/delete-user`).
@@ -177,13 +177,6 @@ impl Default for BetterAuthConfig {
     }
 }
 
-impl Default for UserConfig {
-    fn default() -> Self {
-        UserConfig {
-            allow_delete: false,
-        }
-    }
-}
 
 impl Default for SessionConfig {
     fn default() -> Self {

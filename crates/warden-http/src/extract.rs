@@ -261,7 +261,7 @@ pub(crate) fn session_cookie(
     let max_age = state
         .warden
         .is_remembered(session)
-        .then(|| (session.expires_at - warden_core::now()).num_seconds());
+        .then(|| ((session.expires_at - warden_core::now()).num_milliseconds() + 999) / 1000);
     state.settings.cookies.set_session(token.expose(), max_age)
 }
 

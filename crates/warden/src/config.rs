@@ -177,7 +177,6 @@ impl Default for BetterAuthConfig {
     }
 }
 
-
 impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {

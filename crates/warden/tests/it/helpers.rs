@@ -125,10 +125,12 @@ impl Drop for TestDb {
 
 pub struct TestApp {
     pub addr: String,
+    /// The configured public URL (`base_url`), whose origin is trusted.
+    pub base_url: String,
     pub client: Client,
     pub db: TestDb,
     pub backend: Backend,
-    _secrets: tempfile::TempDir,
+    secrets: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -205,13 +207,14 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     }));
     TestApp {
         addr,
+        base_url: config.base_url.clone(),
         client: Client::builder()
             .user_agent("warden-tests/1.0")
             .build()
             .unwrap(),
         db,
         backend,
-        _secrets: secrets,
+        secrets,
         shutdown: Some(tx),
         server: Some(handle),
     }
@@ -437,4 +440,111 @@ pub async fn assert_error(res: Response, status: u16, code: &str) -> String {
 
 pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
+}
+
+/// Asserts a BetterAuth-style error (`{code, message}`) and returns its message.
+pub async fn assert_ba_error(res: Response, status: u16, code: &str) -> String {
+    let got = res.status().as_u16();
+    let body: Value = res.json().await.expect("error bodies are JSON");
+    assert_eq!(got, status, "unexpected status, body: {body}");
+    assert_eq!(body["code"], code, "body: {body}");
+    let message = body["message"].as_str().expect("message is a string");
+    assert!(!message.is_empty(), "body: {body}");
+    message.to_owned()
+}
+
+/// The `name=value` of the session cookie a response sets, and its
+/// attributes, if it sets one.
+pub fn session_set_cookie(res: &Response) -> Option<(String, String)> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.contains(".session_token="))
+        .map(|c| {
+            let (pair, attrs) = c.split_once(';').unwrap_or((c, ""));
+            (pair.trim().to_owned(), attrs.trim().to_owned())
+        })
+}
+
+/// A user signed up through the BetterAuth API, as a browser holds it.
+pub struct BaUser {
+    pub email: String,
+    pub password: String,
+    pub id: String,
+    pub token: String,
+    /// `warden.session_token=<signed>`: what a browser sends back.
+    pub cookie: String,
+}
+
+impl TestApp {
+    /// The server secret the server generated for itself (development mode).
+    pub fn server_secret(&self) -> String {
+        let file = std::fs::read_to_string(self.secrets.path().join("secrets.json")).unwrap();
+        let map: Value = serde_json::from_str(&file).unwrap();
+        map["WARDEN_SECRET"].as_str().unwrap().to_owned()
+    }
+
+    /// The origin of the server's public URL: always trusted.
+    pub fn origin(&self) -> &str {
+        self.base_url.trim_end_matches('/')
+    }
+
+    /// A JSON POST to the BetterAuth API with a session cookie and this
+    /// server's origin, as a browser on the same site sends it.
+    pub async fn ba_post(&self, path: &str, cookie: &str, body: &Value) -> Response {
+        self.post(path)
+            .header("cookie", cookie)
+            .header("origin", self.origin())
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn ba_get(&self, path: &str, cookie: &str) -> Response {
+        self.get(path)
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn ba_sign_up(&self) -> BaUser {
+        let email = format!(
+            "ba-{}@example.com",
+            warden_core::token::random_string(8).to_lowercase()
+        );
+        let password = "SecurePass123!".to_string();
+        let res = self
+            .post("/api/auth/sign-up/email")
+            .json(&serde_json::json!({"name": "Ada", "email": email, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let (cookie, _) = session_set_cookie(&res).expect("sign-up sets the session cookie");
+        let body: Value = res.json().await.unwrap();
+        BaUser {
+            id: body["user"]["id"].as_str().unwrap().to_owned(),
+            token: body["token"].as_str().unwrap().to_owned(),
+            email,
+            password,
+            cookie,
+        }
+    }
+
+    /// Signs in through the BetterAuth API; returns the cookie and token.
+    pub async fn ba_sign_in(&self, email: &str, password: &str) -> (String, String) {
+        let res = self
+            .post("/api/auth/sign-in/email")
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let (cookie, _) = session_set_cookie(&res).unwrap();
+        let body: Value = res.json().await.unwrap();
+        (cookie, body["token"].as_str().unwrap().to_owned())
+    }
 }

@@ -5,7 +5,9 @@ mod helpers;
 
 mod api;
 mod auth;
+mod ba_api;
 mod betterauth;
 mod cli;
+mod cookies;
 mod profile;
 mod sessions;

@@ -1,0 +1,291 @@
+// Starts a real Warden process for one test file and stops it afterwards.
+//
+//   const warden = await startWarden();      // { baseURL, stop(), logs() }
+//   ...
+//   await warden.stop();
+//
+// The binary is $WARDEN_BIN, or else <repo>/target/debug/warden.
+// Set WARDEN_TEST_VERBOSE=1 to echo the server's output to stderr as it runs.
+
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+/** interop/betterauth-client */
+export const PACKAGE_DIR = path.resolve(HERE, "..");
+/** The Warden repository: two levels up from the package folder. */
+export const REPO_ROOT = path.resolve(PACKAGE_DIR, "..", "..");
+
+const STARTUP_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 10_000;
+const OUTPUT_LINES_KEPT = 400;
+const FORWARDED_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"];
+
+/** The Warden binary to run; throws a helpful error if it is not there. */
+export function wardenBinary() {
+  const fromEnv = process.env.WARDEN_BIN;
+  const bin = fromEnv ? path.resolve(fromEnv) : path.join(REPO_ROOT, "target", "debug", "warden");
+  let stat;
+  try {
+    stat = fs.statSync(bin);
+  } catch {
+    stat = null;
+  }
+  if (!stat || !stat.isFile()) {
+    throw new Error(
+      `Warden binary not found at ${bin}` +
+        (fromEnv ? " (from WARDEN_BIN)" : "") +
+        `.\nBuild warden first: run \`cargo build -p warden\` in ${REPO_ROOT}` +
+        " (or set WARDEN_BIN to the path of a warden binary).",
+    );
+  }
+  return bin;
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close((err) => (err ? reject(err) : resolve(port)));
+    });
+  });
+}
+
+/** Keeps the last lines a child process printed, from both streams. */
+class OutputTail {
+  constructor(limit) {
+    this.limit = limit;
+    this.lines = [];
+    this.partial = { stdout: "", stderr: "" };
+  }
+
+  push(stream, chunk) {
+    const text = this.partial[stream] + chunk.toString("utf8");
+    const parts = text.split("\n");
+    this.partial[stream] = parts.pop();
+    for (const line of parts) this.add(stream, line);
+  }
+
+  add(stream, line) {
+    this.lines.push(`[${stream}] ${line.replace(/\r$/, "")}`);
+    if (this.lines.length > this.limit) this.lines.splice(0, this.lines.length - this.limit);
+  }
+
+  flush() {
+    for (const stream of ["stdout", "stderr"]) {
+      if (this.partial[stream]) this.add(stream, this.partial[stream]);
+      this.partial[stream] = "";
+    }
+  }
+
+  tail(n = 60) {
+    const lines = [...this.lines];
+    for (const stream of ["stdout", "stderr"]) {
+      if (this.partial[stream]) lines.push(`[${stream}] ${this.partial[stream]}`);
+    }
+    return lines.slice(-n).join("\n") || "(no output)";
+  }
+}
+
+/** The environment for the child: this process's, minus anything that could
+ * leak in Warden configuration (every WARDEN_* variable, e.g. WARDEN_BIN or
+ * WARDEN_CONFIG, and DATABASE_URL), plus the test settings. */
+function childEnv(settings) {
+  const env = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (key.startsWith("WARDEN_") || key === "DATABASE_URL") continue;
+    env[key] = value;
+  }
+  return { ...env, ...settings };
+}
+
+// Runs in a separate small node process, its stdin a pipe from the test
+// process. That pipe closes however the test process ends, even by SIGKILL;
+// the watchdog then kills Warden and removes its temporary directory.
+const WATCHDOG_SOURCE = `
+const pid = Number(process.argv[1]);
+const dir = process.argv[2];
+const reap = () => {
+  try { process.kill(pid, "SIGKILL"); } catch {}
+  setTimeout(() => {
+    try { require("node:fs").rmSync(dir, { recursive: true, force: true, maxRetries: 5 }); } catch {}
+    process.exit(0);
+  }, 200);
+};
+process.stdin.on("end", reap);
+process.stdin.on("error", reap);
+process.stdin.resume();
+`;
+
+function startWatchdog(pid, dir) {
+  if (pid === undefined) return null; // the spawn failed; nothing to watch
+  const dog = spawn(process.execPath, ["-e", WATCHDOG_SOURCE, String(pid), dir], {
+    stdio: ["pipe", "ignore", "ignore"],
+  });
+  dog.on("error", () => {}); // best effort only
+  // Neither the watchdog nor its pipe may keep the test process alive.
+  dog.unref();
+  dog.stdin.on("error", () => {});
+  dog.stdin.unref?.();
+  return dog;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Starts `warden serve` on a free port with a fresh SQLite database in a
+ * temporary directory and waits for GET /healthz to answer 200.
+ *
+ * @param {object} [options]
+ * @param {Record<string,string>} [options.env] extra environment variables
+ * @param {number} [options.startupTimeoutMs]
+ * @returns {Promise<{baseURL: string, port: number, dir: string,
+ *   stop: () => Promise<void>, logs: (n?: number) => string}>}
+ */
+export async function startWarden({ env = {}, startupTimeoutMs = STARTUP_TIMEOUT_MS } = {}) {
+  const bin = wardenBinary();
+  const port = await freePort();
+  const baseURL = `http://127.0.0.1:${port}`;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "warden-betterauth-"));
+
+  const settings = {
+    WARDEN_LISTEN: `127.0.0.1:${port}`,
+    WARDEN_DATABASE_URL: `sqlite:${path.join(dir, "warden.db")}`,
+    WARDEN_BASE_URL: baseURL,
+    WARDEN_ENV: "development",
+    WARDEN_PASSWORD__ARGON2__MEMORY_KIB: "1024",
+    WARDEN_PASSWORD__ARGON2__ITERATIONS: "1",
+    WARDEN_USER__ALLOW_DELETE: "true",
+    WARDEN_LOG__FORMAT: "json",
+    ...env,
+  };
+
+  const output = new OutputTail(OUTPUT_LINES_KEPT);
+  const verbose = Boolean(process.env.WARDEN_TEST_VERBOSE);
+  const child = spawn(bin, ["serve"], {
+    cwd: dir,
+    env: childEnv(settings),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+
+  let exited = null; // { code, signal } once the child has gone
+  let spawnError = null;
+  const exitPromise = new Promise((resolve) => {
+    child.on("exit", (code, signal) => {
+      exited = { code, signal };
+      resolve(exited);
+    });
+    child.on("error", (err) => {
+      spawnError = err;
+      // "exit" may never come when the spawn itself failed.
+      if (child.pid === undefined) {
+        exited = { code: null, signal: null };
+        resolve(exited);
+      }
+    });
+  });
+  for (const stream of ["stdout", "stderr"]) {
+    child[stream].on("data", (chunk) => {
+      output.push(stream, chunk);
+      if (verbose) process.stderr.write(`[warden ${stream}] ${chunk}`);
+    });
+  }
+
+  // Never leave a server behind, even if the test process dies, is
+  // interrupted, or is forced to exit before `stop()` runs. The handlers
+  // below cover a normal exit and SIGINT/SIGTERM/SIGHUP; the watchdog covers
+  // a test process that is killed outright (node --test does that to a test
+  // file's process when the runner itself dies, e.g. `npm test | head`).
+  const watchdog = startWatchdog(child.pid, dir);
+  const killOnExit = () => {
+    if (!exited) child.kill("SIGKILL");
+  };
+  const killOnSignal = (signal) => {
+    killOnExit();
+    removeSignalHandlers();
+    process.kill(process.pid, signal); // die of the signal as we would have
+  };
+  const removeSignalHandlers = () => {
+    for (const signal of FORWARDED_SIGNALS) process.off(signal, killOnSignal);
+  };
+  process.on("exit", killOnExit);
+  for (const signal of FORWARDED_SIGNALS) process.on(signal, killOnSignal);
+
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    try {
+      if (!exited) {
+        child.kill("SIGTERM");
+        let timer;
+        const timeout = new Promise((resolve) => {
+          timer = setTimeout(() => resolve("timeout"), STOP_TIMEOUT_MS);
+        });
+        const outcome = await Promise.race([exitPromise, timeout]);
+        clearTimeout(timer); // a pending timer would keep the test process alive
+        if (outcome === "timeout") {
+          child.kill("SIGKILL");
+          await exitPromise;
+        }
+      }
+    } finally {
+      watchdog?.kill("SIGKILL");
+      process.off("exit", killOnExit);
+      removeSignalHandlers();
+      output.flush();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  const describeFailure = (why) =>
+    new Error(
+      `Warden did not start: ${why}\n` +
+        `  binary: ${bin}\n  url: ${baseURL}\n  dir: ${dir}\n` +
+        `--- last lines of warden output ---\n${output.tail(60)}\n--- end of warden output ---`,
+    );
+
+  const deadline = Date.now() + startupTimeoutMs;
+  let lastProblem = "no answer yet";
+  for (;;) {
+    if (spawnError && child.pid === undefined) {
+      await stop();
+      throw describeFailure(`could not spawn ${bin}: ${spawnError.message}`);
+    }
+    if (exited) {
+      const how = exited.signal ? `signal ${exited.signal}` : `exit code ${exited.code}`;
+      await stop();
+      throw describeFailure(`the process ended early (${how})`);
+    }
+    try {
+      const res = await fetch(`${baseURL}/healthz`, { signal: AbortSignal.timeout(2_000) });
+      await res.arrayBuffer();
+      if (res.status === 200) break;
+      lastProblem = `GET /healthz answered ${res.status}`;
+    } catch (err) {
+      lastProblem = `GET /healthz failed: ${err.cause?.code ?? err.cause?.message ?? err.message}`;
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw describeFailure(`no 200 from GET /healthz within ${startupTimeoutMs} ms (last: ${lastProblem})`);
+    }
+    await sleep(100);
+  }
+
+  return {
+    baseURL,
+    port,
+    dir,
+    stop,
+    /** The last `n` lines the server printed (for failure messages). */
+    logs: (n = 60) => output.tail(n),
+  };
+}

@@ -1,6 +1,9 @@
 //! PostgreSQL: the tutorial's schema verbatim (TIMESTAMP columns hold UTC).
+//! Databases made by BetterAuth's own migrator use TIMESTAMPTZ instead; both
+//! are read, and sessions run with `TimeZone=UTC` so that the TIMESTAMP values
+//! we bind convert to TIMESTAMPTZ without shifting.
 
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, Row};
 use std::str::FromStr;
@@ -22,16 +25,19 @@ fn ts(t: Timestamp) -> NaiveDateTime {
     t.naive_utc()
 }
 
-type TsCol = NaiveDateTime;
-
-fn from_ts(t: NaiveDateTime) -> Result<Timestamp, sqlx::Error> {
-    Ok(t.and_utc())
+fn get_ts(row: &PgRow, col: &str) -> Result<Timestamp, sqlx::Error> {
+    match row.try_get::<NaiveDateTime, _>(col) {
+        Ok(t) => Ok(t.and_utc()),
+        Err(sqlx::Error::ColumnDecode { .. }) => row.try_get::<DateTime<Utc>, _>(col),
+        Err(e) => Err(e),
+    }
 }
 
 impl PgStore {
     pub async fn connect(url: &str, opts: &PoolOptions) -> Result<Self, OpenError> {
         let connect = PgConnectOptions::from_str(url)
             .map_err(OpenError::Connect)?
+            .options([("TimeZone", "UTC")])
             .log_statements(tracing::log::LevelFilter::Trace);
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections)

@@ -27,17 +27,24 @@ fn ts(t: Timestamp) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-type TsCol = String;
-
-/// Reads our own format, and also SQLite's CURRENT_TIMESTAMP format, which
-/// rows written by other tools may carry.
-fn from_ts(s: String) -> Result<Timestamp, sqlx::Error> {
+/// Reads our own format, SQLite's CURRENT_TIMESTAMP format, and epoch
+/// milliseconds, which rows written by other tools may carry.
+fn get_ts(row: &SqliteRow, col: &str) -> Result<Timestamp, sqlx::Error> {
+    let bad = |what: String| sqlx::Error::ColumnDecode {
+        index: col.to_owned(),
+        source: what.into(),
+    };
+    if let Ok(ms) = row.try_get::<i64, _>(col) {
+        return DateTime::from_timestamp_millis(ms)
+            .ok_or_else(|| bad(format!("timestamp {ms} out of range")));
+    }
+    let s: String = row.try_get(col)?;
     if let Ok(t) = DateTime::parse_from_rfc3339(&s) {
         return Ok(t.to_utc());
     }
     NaiveDateTime::parse_from_str(&s, "%Y-%m-%d %H:%M:%S%.f")
         .map(|t| t.and_utc())
-        .map_err(|e| sqlx::Error::Decode(format!("bad timestamp {s:?}: {e}").into()))
+        .map_err(|e| bad(format!("bad timestamp {s:?}: {e}")))
 }
 
 impl SqliteStore {

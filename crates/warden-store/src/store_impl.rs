@@ -2,9 +2,10 @@
 //! for SQLite and PostgreSQL (`$N` placeholders work in both); what differs
 //! is how timestamps are stored, which each backend module supplies:
 //!
-//! - `type TsCol`: the column type read back (`String`, `NaiveDateTime`);
 //! - `fn ts(Timestamp) -> impl Encode`: a timestamp as bound to a query;
-//! - `fn from_ts(TsCol) -> Result<Timestamp, sqlx::Error>`.
+//! - `fn get_ts(&Row, column) -> Result<Timestamp, sqlx::Error>`: a timestamp
+//!   read back, in whichever form the database holds it (our own schema, or
+//!   one that BetterAuth's migrator created).
 
 /// Columns of `"user" u`, aliased for the row readers.
 pub(crate) const USER_COLS: &str = r#"u."id" AS u_id, u."name" AS u_name, u."email" AS u_email, u."emailVerified" AS u_verified, u."image" AS u_image, u."createdAt" AS u_created, u."updatedAt" AS u_updated"#;
@@ -39,8 +40,8 @@ macro_rules! impl_store {
                 email: row.try_get("u_email")?,
                 email_verified: row.try_get("u_verified")?,
                 image: row.try_get("u_image")?,
-                created_at: from_ts(row.try_get::<TsCol, _>("u_created")?)?,
-                updated_at: from_ts(row.try_get::<TsCol, _>("u_updated")?)?,
+                created_at: get_ts(row, "u_created")?,
+                updated_at: get_ts(row, "u_updated")?,
             })
         }
 
@@ -49,9 +50,9 @@ macro_rules! impl_store {
                 id: row.try_get("s_id")?,
                 token_hash: TokenHash(row.try_get("s_token")?),
                 user_id: row.try_get("s_user")?,
-                expires_at: from_ts(row.try_get::<TsCol, _>("s_expires")?)?,
-                created_at: from_ts(row.try_get::<TsCol, _>("s_created")?)?,
-                updated_at: from_ts(row.try_get::<TsCol, _>("s_updated")?)?,
+                expires_at: get_ts(row, "s_expires")?,
+                created_at: get_ts(row, "s_created")?,
+                updated_at: get_ts(row, "s_updated")?,
                 ip_address: row.try_get("s_ip")?,
                 user_agent: row.try_get("s_ua")?,
             })

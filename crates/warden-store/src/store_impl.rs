@@ -45,6 +45,25 @@ macro_rules! impl_store {
             })
         }
 
+        type Db = <$row as sqlx::Row>::Database;
+
+        fn insert_session_query(
+            s: &Session,
+        ) -> sqlx::query::Query<'_, Db, <Db as sqlx::Database>::Arguments<'_>> {
+            sqlx::query(
+                r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId")
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"#,
+            )
+            .bind(&s.id)
+            .bind(ts(s.expires_at))
+            .bind(s.token_hash.as_str())
+            .bind(ts(s.created_at))
+            .bind(ts(s.updated_at))
+            .bind(&s.ip_address)
+            .bind(&s.user_agent)
+            .bind(&s.user_id)
+        }
+
         fn session(row: &$row) -> Result<Session, sqlx::Error> {
             Ok(Session {
                 id: row.try_get("s_id")?,
@@ -149,18 +168,7 @@ macro_rules! impl_store {
             }
 
             async fn insert_session(&self, s: &Session) -> Result<(), StoreError> {
-                sqlx::query(
-                    r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId")
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"#,
-                )
-                .bind(&s.id)
-                .bind(ts(s.expires_at))
-                .bind(s.token_hash.as_str())
-                .bind(ts(s.created_at))
-                .bind(ts(s.updated_at))
-                .bind(&s.ip_address)
-                .bind(&s.user_agent)
-                .bind(&s.user_id)
+                insert_session_query(s)
                 .execute(&self.pool)
                 .await
                 .map_err(backend)?;
@@ -265,18 +273,7 @@ macro_rules! impl_store {
                     q = q.bind(b);
                 }
                 let deleted = q.fetch_all(&mut *tx).await.map_err(backend)?;
-                sqlx::query(
-                    r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId")
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"#,
-                )
-                .bind(&s.id)
-                .bind(ts(s.expires_at))
-                .bind(s.token_hash.as_str())
-                .bind(ts(s.created_at))
-                .bind(ts(s.updated_at))
-                .bind(&s.ip_address)
-                .bind(&s.user_agent)
-                .bind(&s.user_id)
+                insert_session_query(s)
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;

@@ -85,7 +85,7 @@ async fn sign_up_rejects_bad_input_and_writes_nothing(b: Backend) {
     }
     // Oversized body.
     let big = json!({"email": "j@example.com", "password": "SecurePass123!", "name": "x".repeat(70 * 1024)});
-    let res = app.post("/auth/signup").json(&big).send().await.unwrap();
+    let res = app.post_json("/auth/signup", &big).await;
     let msg = assert_error(res, 400, "invalid_argument").await;
     assert!(msg.contains("too large"), "{msg}");
     // Wrong content type.
@@ -199,7 +199,7 @@ async fn sign_in_works_and_failures_are_indistinguishable(b: Backend) {
             "password",
         ),
     ] {
-        let res = app.post("/auth/signin").json(&body).send().await.unwrap();
+        let res = app.post_json("/auth/signin", &body).await;
         let msg = assert_error(res, 400, "invalid_argument").await;
         assert!(msg.contains(field), "{body}: {msg}");
     }
@@ -352,11 +352,8 @@ async fn sign_out_by_bearer_or_body(b: Backend) {
     assert_error(res, 401, "unauthenticated").await;
     // Twice is harmless.
     let res = app
-        .post("/auth/signout")
-        .json(&json!({"token": user.token}))
-        .send()
-        .await
-        .unwrap();
+        .post_json("/auth/signout", &json!({"token": user.token}))
+        .await;
     assert_eq!(res.status(), 200);
 
     // By body, as in the tutorial.
@@ -366,11 +363,8 @@ async fn sign_out_by_bearer_or_body(b: Backend) {
         .unwrap()
         .to_owned();
     let res = app
-        .post("/auth/signout")
-        .json(&json!({"token": token}))
-        .send()
-        .await
-        .unwrap();
+        .post_json("/auth/signout", &json!({"token": token}))
+        .await;
     assert_eq!(res.status(), 200);
     let res = app.get_as("/profile", &token).await;
     assert_error(res, 401, "unauthenticated").await;
@@ -382,12 +376,7 @@ async fn sign_out_by_bearer_or_body(b: Backend) {
         "unauthenticated",
     )
     .await;
-    let res = app
-        .post("/auth/signout")
-        .json(&json!({"token": 5}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.post_json("/auth/signout", &json!({"token": 5})).await;
     let msg = assert_error(res, 400, "invalid_argument").await;
     assert!(msg.contains("token"), "{msg}");
     let res = app

@@ -24,11 +24,11 @@ fn assert_user_shape(user: &Value, email: &str) {
 async fn ba_sign_up_returns_token_user_and_cookie(b: Backend) {
     let app = spawn_app(b).await;
     let res = app
-        .post("/api/auth/sign-up/email")
-        .json(&json!({"name": "Ada", "email": "Ada@Example.com", "password": "SecurePass123!"}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/api/auth/sign-up/email",
+            &json!({"name": "Ada", "email": "Ada@Example.com", "password": "SecurePass123!"}),
+        )
+        .await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["cache-control"], "no-store");
     let (cookie, attrs) = session_set_cookie(&res).unwrap();
@@ -146,11 +146,11 @@ async fn ba_sign_in_and_get_session(b: Backend) {
     let app = spawn_app(b).await;
     let user = app.ba_sign_up().await;
     let res = app
-        .post("/api/auth/sign-in/email")
-        .json(&json!({"email": user.email, "password": user.password}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/api/auth/sign-in/email",
+            &json!({"email": user.email, "password": user.password}),
+        )
+        .await;
     assert_eq!(res.status(), 200);
     let (cookie, _) = session_set_cookie(&res).unwrap();
     let body: Value = res.json().await.unwrap();
@@ -189,11 +189,11 @@ async fn ba_sign_in_and_get_session(b: Backend) {
 
     // A relative callbackURL: redirect flag, url and Location.
     let res = app
-        .post("/api/auth/sign-in/email")
-        .json(&json!({"email": user.email, "password": user.password, "callbackURL": "/dashboard"}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/api/auth/sign-in/email",
+            &json!({"email": user.email, "password": user.password, "callbackURL": "/dashboard"}),
+        )
+        .await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["location"], "/dashboard");
     let body: Value = res.json().await.unwrap();
@@ -225,11 +225,8 @@ async fn ba_sign_in_failures_do_not_tell_which(b: Backend) {
     )
     .await;
     let res = app
-        .post("/api/auth/sign-in/email")
-        .json(&json!({"email": user.email}))
-        .send()
-        .await
-        .unwrap();
+        .post_json("/api/auth/sign-in/email", &json!({"email": user.email}))
+        .await;
     let msg = assert_ba_error(res, 400, "VALIDATION_ERROR").await;
     assert!(msg.contains("body.password"), "{msg}");
 }
@@ -337,11 +334,8 @@ async fn ba_list_and_revoke_sessions(b: Backend) {
         .await;
     assert_ba_error(res, 400, "VALIDATION_ERROR").await;
     let res = app
-        .post("/api/auth/revoke-session")
-        .json(&json!({"token": token2}))
-        .send()
-        .await
-        .unwrap();
+        .post_json("/api/auth/revoke-session", &json!({"token": token2}))
+        .await;
     assert_ba_error(res, 401, "UNAUTHORIZED").await;
     let res = app.get("/api/auth/list-sessions").send().await.unwrap();
     assert_ba_error(res, 401, "UNAUTHORIZED").await;
@@ -446,11 +440,8 @@ async fn ba_update_user(b: Backend) {
     )
     .await;
     let res = app
-        .post("/api/auth/update-user")
-        .json(&json!({"name": "X"}))
-        .send()
-        .await
-        .unwrap();
+        .post_json("/api/auth/update-user", &json!({"name": "X"}))
+        .await;
     assert_ba_error(res, 401, "UNAUTHORIZED").await;
     let s: Value = app
         .ba_get("/api/auth/get-session", &user.cookie)
@@ -552,11 +543,11 @@ async fn ba_change_password_rotates_the_token(b: Backend) {
         ("ThirdSecurePass1!", 200),
     ] {
         let res = app
-            .post("/api/auth/sign-in/email")
-            .json(&json!({"email": user.email, "password": password}))
-            .send()
-            .await
-            .unwrap();
+            .post_json(
+                "/api/auth/sign-in/email",
+                &json!({"email": user.email, "password": password}),
+            )
+            .await;
         assert_eq!(res.status(), status, "{password}");
     }
 }
@@ -623,11 +614,11 @@ async fn ba_delete_user_needs_password_or_fresh_session(b: Backend) {
         );
     }
     let res = app
-        .post("/api/auth/sign-in/email")
-        .json(&json!({"email": user.email, "password": user.password}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/api/auth/sign-in/email",
+            &json!({"email": user.email, "password": user.password}),
+        )
+        .await;
     assert_ba_error(res, 401, "INVALID_EMAIL_OR_PASSWORD").await;
     // A fresh session may delete without the password.
     let second = app.ba_sign_up().await;

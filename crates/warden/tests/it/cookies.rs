@@ -283,14 +283,7 @@ async fn sign_in_refuses_login_csrf(b: Backend) {
         .await
         .unwrap();
     assert_ba_error(res, 403, "INVALID_ORIGIN").await;
-    assert_eq!(
-        app.count(
-            r#"SELECT COUNT(*) FROM "user" WHERE "email" = ?"#,
-            &["e@example.com"]
-        )
-        .await,
-        0
-    );
+    assert_eq!(app.users_with_email("e@example.com").await, 0);
     // Same-origin pages and origin-less clients sign in.
     let res = app
         .post("/api/auth/sign-in/email")
@@ -316,41 +309,29 @@ async fn redirect_targets_must_be_trusted(b: Backend) {
         "ftp://localhost:4000/",
     ] {
         let res = app
-            .post("/api/auth/sign-in/email")
-            .json(&json!({"email": user.email, "password": user.password, "callbackURL": target}))
-            .send()
-            .await
-            .unwrap();
+            .post_json(
+                "/api/auth/sign-in/email",
+                &json!({"email": user.email, "password": user.password, "callbackURL": target}),
+            )
+            .await;
         assert!(res.headers().get("location").is_none());
         assert!(session_set_cookie(&res).is_none(), "{target}: no session");
         assert_ba_error(res, 403, "INVALID_CALLBACK_URL").await;
-        let res = app
-            .post("/api/auth/sign-up/email")
-            .json(&json!({"name": "R", "email": "r@example.com", "password": "SecurePass123!", "callbackURL": target}))
-            .send()
-            .await
-            .unwrap();
+        let res = app.post_json("/api/auth/sign-up/email", &json!({"name": "R", "email": "r@example.com", "password": "SecurePass123!", "callbackURL": target})).await;
         assert_ba_error(res, 403, "INVALID_CALLBACK_URL").await;
     }
-    assert_eq!(
-        app.count(
-            r#"SELECT COUNT(*) FROM "user" WHERE "email" = ?"#,
-            &["r@example.com"]
-        )
-        .await,
-        0
-    );
+    assert_eq!(app.users_with_email("r@example.com").await, 0);
     for target in [
         "/welcome",
         "http://localhost:4000/home",
         "http://localhost:5173/app",
     ] {
         let res = app
-            .post("/api/auth/sign-in/email")
-            .json(&json!({"email": user.email, "password": user.password, "callbackURL": target}))
-            .send()
-            .await
-            .unwrap();
+            .post_json(
+                "/api/auth/sign-in/email",
+                &json!({"email": user.email, "password": user.password, "callbackURL": target}),
+            )
+            .await;
         assert_eq!(res.status(), 200, "{target}");
         assert_eq!(res.headers()["location"], target);
     }
@@ -365,11 +346,11 @@ async fn remember_me_off_gives_a_short_browser_session(b: Backend) {
     .await;
     let user = app.ba_sign_up().await;
     let res = app
-        .post("/api/auth/sign-in/email")
-        .json(&json!({"email": user.email, "password": user.password, "rememberMe": false}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/api/auth/sign-in/email",
+            &json!({"email": user.email, "password": user.password, "rememberMe": false}),
+        )
+        .await;
     assert_eq!(res.status(), 200);
     let (short_cookie, attrs) = session_set_cookie(&res).unwrap();
     assert!(
@@ -424,11 +405,11 @@ async fn https_base_url_gives_secure_prefixed_cookies(b: Backend) {
     })
     .await;
     let res = app
-        .post("/api/auth/sign-up/email")
-        .json(&json!({"name": "S", "email": "s@example.com", "password": "SecurePass123!"}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/api/auth/sign-up/email",
+            &json!({"name": "S", "email": "s@example.com", "password": "SecurePass123!"}),
+        )
+        .await;
     let (cookie, attrs) = session_set_cookie(&res).unwrap();
     assert!(
         cookie.starts_with("__Secure-myapp.session_token="),

@@ -490,6 +490,17 @@ impl TestApp {
         self.base_url.trim_end_matches('/')
     }
 
+    /// A JSON POST without credentials.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.post(path).json(body).send().await.unwrap()
+    }
+
+    /// How many users have this email.
+    pub async fn users_with_email(&self, email: &str) -> i64 {
+        self.count(r#"SELECT COUNT(*) FROM "user" WHERE "email" = ?"#, &[email])
+            .await
+    }
+
     /// A JSON POST to the BetterAuth API with a session cookie and this
     /// server's origin, as a browser on the same site sends it.
     pub async fn ba_post(&self, path: &str, cookie: &str, body: &Value) -> Response {

@@ -141,16 +141,24 @@ function startWatchdog(pid, dir) {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Starts `warden serve` on a free port with a fresh SQLite database in a
- * temporary directory and waits for GET /healthz to answer 200.
+ * Starts `warden serve` on a free port and waits for GET /healthz to answer
+ * 200. By default the database is a fresh SQLite file in a temporary
+ * directory; `databaseURL` points Warden at an existing one instead
+ * (`postgres://user@host:port/db` or `sqlite:/path/to/file.db`). Either way
+ * Warden applies its own migrations at start-up. The temporary directory
+ * (Warden's working directory) is removed by `stop()`; a database given by
+ * `databaseURL` is left alone.
  *
  * @param {object} [options]
+ * @param {string} [options.databaseURL] sets WARDEN_DATABASE_URL
  * @param {Record<string,string>} [options.env] extra environment variables
+ *   (applied last, so they override everything, WARDEN_DATABASE_URL too)
  * @param {number} [options.startupTimeoutMs]
  * @returns {Promise<{baseURL: string, port: number, dir: string,
- *   stop: () => Promise<void>, logs: (n?: number) => string}>}
+ *   databaseURL: string, stop: () => Promise<void>,
+ *   logs: (n?: number) => string}>}
  */
-export async function startWarden({ env = {}, startupTimeoutMs = STARTUP_TIMEOUT_MS } = {}) {
+export async function startWarden({ databaseURL, env = {}, startupTimeoutMs = STARTUP_TIMEOUT_MS } = {}) {
   const bin = wardenBinary();
   const port = await freePort();
   const baseURL = `http://127.0.0.1:${port}`;
@@ -158,7 +166,7 @@ export async function startWarden({ env = {}, startupTimeoutMs = STARTUP_TIMEOUT
 
   const settings = {
     WARDEN_LISTEN: `127.0.0.1:${port}`,
-    WARDEN_DATABASE_URL: `sqlite:${path.join(dir, "warden.db")}`,
+    WARDEN_DATABASE_URL: databaseURL ?? `sqlite:${path.join(dir, "warden.db")}`,
     WARDEN_BASE_URL: baseURL,
     WARDEN_ENV: "development",
     WARDEN_PASSWORD__ARGON2__MEMORY_KIB: "1024",
@@ -250,6 +258,7 @@ export async function startWarden({ env = {}, startupTimeoutMs = STARTUP_TIMEOUT
     new Error(
       `Warden did not start: ${why}\n` +
         `  binary: ${bin}\n  url: ${baseURL}\n  dir: ${dir}\n` +
+        `  database: ${settings.WARDEN_DATABASE_URL}\n` +
         `--- last lines of warden output ---\n${output.tail(60)}\n--- end of warden output ---`,
     );
 
@@ -284,6 +293,7 @@ export async function startWarden({ env = {}, startupTimeoutMs = STARTUP_TIMEOUT
     baseURL,
     port,
     dir,
+    databaseURL: settings.WARDEN_DATABASE_URL,
     stop,
     /** The last `n` lines the server printed (for failure messages). */
     logs: (n = 60) => output.tail(n),

@@ -32,6 +32,9 @@ pub struct SessionSettings {
     /// listing sessions through the BetterAuth API) need a session created
     /// at most this long ago (default 1 day). Zero disables the check.
     pub fresh_age: Duration,
+    /// Accept sessions whose token is stored in clear (made by BetterAuth)
+    /// and convert them to hashed storage on first use (default true).
+    pub adopt_plain_tokens: bool,
 }
 
 impl Default for SessionSettings {
@@ -42,6 +45,7 @@ impl Default for SessionSettings {
             cache_ttl: Duration::from_secs(5),
             short_expires_in: Duration::from_secs(24 * 3600),
             fresh_age: Duration::from_secs(24 * 3600),
+            adopt_plain_tokens: true,
         }
     }
 }
@@ -310,7 +314,11 @@ impl Warden {
                 cache.invalidate(&hash.0);
             }
         }
-        let Some((mut session, user)) = self.store.find_session(hash.as_str()).await? else {
+        let found = match self.store.find_session(hash.as_str()).await? {
+            Some(found) => Some(found),
+            None => self.adopt_plain_session(token, &hash).await?,
+        };
+        let Some((mut session, user)) = found else {
             return Err(AuthError::InvalidSession);
         };
         if session.expires_at <= t {
@@ -347,6 +355,38 @@ impl Warden {
         Ok(auth)
     }
 
+    /// A session that BetterAuth created stores its token in clear. Found
+    /// that way, it is converted at once: its row gets the token's hash, so
+    /// users keep their sessions when a BetterAuth database moves to Warden
+    /// and the clear token leaves the database on first use.
+    ///
+    /// Only tokens shorter than a stored hash (64 hex characters) are looked
+    /// up in clear: a hash read from a leaked database must never work as a
+    /// token.
+    async fn adopt_plain_session(
+        &self,
+        token: &str,
+        hash: &TokenHash,
+    ) -> Result<Option<(Session, User)>, AuthError> {
+        if !self.settings.session.adopt_plain_tokens || token.len() >= 64 {
+            return Ok(None);
+        }
+        let Some((mut session, user)) = self.store.find_session(token).await? else {
+            return Ok(None);
+        };
+        if !self
+            .store
+            .replace_session_token(&session.id, token, hash.as_str())
+            .await?
+        {
+            // Converted (or revoked) concurrently: look it up by hash.
+            return Ok(self.store.find_session(hash.as_str()).await?);
+        }
+        session.token_hash = hash.clone();
+        tracing::info!(user_id = %user.id, session_id = %session.id, "BetterAuth session adopted: its token is now stored hashed");
+        Ok(Some((session, user)))
+    }
+
     /// Ends the session with this token. Unknown tokens are not an error:
     /// signing out twice is harmless.
     pub async fn sign_out(&self, token: &str) -> Result<bool, AuthError> {
@@ -354,7 +394,13 @@ impl Warden {
         if let Some(cache) = &self.cache {
             cache.invalidate(&hash.0);
         }
-        Ok(self.store.delete_session_by_token(hash.as_str()).await?)
+        if self.store.delete_session_by_token(hash.as_str()).await? {
+            return Ok(true);
+        }
+        // A BetterAuth session not yet converted (see adopt_plain_session).
+        Ok(self.settings.session.adopt_plain_tokens
+            && token.len() < 64
+            && self.store.delete_session_by_token(token).await?)
     }
 
     /// The user's live sessions, newest first.

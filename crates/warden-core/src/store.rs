@@ -67,6 +67,15 @@ pub trait Store: Send + Sync + 'static {
     /// The session with this token hash and its user: the hot path.
     async fn find_session(&self, token_hash: &str) -> Result<Option<(Session, User)>, StoreError>;
 
+    /// Replaces the stored token of a session (a BetterAuth session's plain
+    /// token by its hash); false if the session no longer holds `old`.
+    async fn replace_session_token(
+        &self,
+        session_id: &str,
+        old: &str,
+        new_hash: &str,
+    ) -> Result<bool, StoreError>;
+
     /// Sliding refresh: moves a session's expiry.
     async fn extend_session(
         &self,

@@ -196,6 +196,22 @@ macro_rules! impl_store {
                     .map_err(backend)
             }
 
+            async fn replace_session_token(
+                &self,
+                session_id: &str,
+                old: &str,
+                new_hash: &str,
+            ) -> Result<bool, StoreError> {
+                let r = sqlx::query(r#"UPDATE "session" SET "token" = $1 WHERE "id" = $2 AND "token" = $3"#)
+                    .bind(new_hash)
+                    .bind(session_id)
+                    .bind(old)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                Ok(r.rows_affected() > 0)
+            }
+
             async fn extend_session(
                 &self,
                 session_id: &str,

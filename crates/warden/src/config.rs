@@ -92,6 +92,9 @@ pub struct SessionConfig {
     pub fresh_age: Duration,
     /// Cookie names are `<cookie_prefix>.session_token`.
     pub cookie_prefix: String,
+    /// Keep sessions BetterAuth created (tokens stored in clear), hashing
+    /// each token on first use.
+    pub adopt_betterauth_sessions: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -187,6 +190,7 @@ impl Default for SessionConfig {
             short_expires_in: Duration::from_secs(24 * 3600),
             fresh_age: Duration::from_secs(24 * 3600),
             cookie_prefix: "warden".into(),
+            adopt_betterauth_sessions: true,
         }
     }
 }

@@ -54,6 +54,7 @@ pub fn warden_settings(config: &Config) -> WardenSettings {
             cache_ttl: config.session.cache_ttl,
             short_expires_in: config.session.short_expires_in,
             fresh_age: config.session.fresh_age,
+            adopt_plain_tokens: config.session.adopt_betterauth_sessions,
         },
         password: PasswordPolicy {
             min_length: p.min_length,

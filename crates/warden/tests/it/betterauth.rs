@@ -1,10 +1,14 @@
 //! A BetterAuth database works unchanged: its scrypt hashes verify, and are
 //! upgraded to argon2id on sign-in.
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::backend_tests;
-use crate::helpers::{assert_error, spawn_app, Backend};
+use crate::helpers::{assert_error, spawn_app, spawn_app_with, Backend};
 
 // Made by Python's hashlib, independently of Warden, following BetterAuth's
 // recipe (scrypt N=16384 r=16 p=1 dkLen=64 over the NFKC password, with the
@@ -115,7 +119,131 @@ async fn malformed_legacy_hashes_fail_closed(b: Backend) {
     .await;
 }
 
+/// Inserts a session as BetterAuth writes it: the token in clear.
+async fn insert_betterauth_session(
+    app: &crate::helpers::TestApp,
+    id: &str,
+    user_id: &str,
+    token: &str,
+) {
+    let ts = app.ts_param();
+    app.exec(
+        &format!(r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId") VALUES (?, {ts}, ?, {ts}, {ts}, '', '', ?)"#),
+        &[id, &app.ts_from_now(6 * 86400), token, &app.ts_from_now(-3600), &app.ts_from_now(-3600), user_id],
+    )
+    .await;
+}
+
+const BETTER_AUTH_SECRET: &str = "a-better-auth-secret-of-at-least-32-bytes!";
+
+async fn betterauth_sessions_carry_over_and_are_hashed_on_first_use(b: Backend) {
+    // WARDEN_SECRET = the old BETTER_AUTH_SECRET and BetterAuth's cookie
+    // prefix: browsers keep their signed cookies too.
+    let app = spawn_app_with(b, |c| {
+        c.session.cookie_prefix = "better-auth".into();
+        std::fs::write(
+            &c.secrets_file,
+            serde_json::json!({ "WARDEN_SECRET": BETTER_AUTH_SECRET }).to_string(),
+        )
+        .unwrap();
+    })
+    .await;
+    insert_betterauth_user(&app, "ba-user-s", "sess@example.com", SCRYPT_SECURE_PASS).await;
+    let token = "BetterAuthToken0123456789abcdefX"; // generateId(32)
+    insert_betterauth_session(&app, "ba-session-1", "ba-user-s", token).await;
+    let cookie_token = "BetterAuthCookie0123456789abcdeY";
+    insert_betterauth_session(&app, "ba-session-2", "ba-user-s", cookie_token).await;
+
+    // The bearer token works, and its row now holds the hash only.
+    let res = app.get_as("/profile", token).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["email"],
+        "sess@example.com"
+    );
+    let stored = app
+        .fetch_text(
+            r#"SELECT "token" FROM "session" WHERE "id" = ?"#,
+            &["ba-session-1"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(stored, hex::encode(Sha256::digest(token.as_bytes())));
+    assert_eq!(app.get_as("/profile", token).await.status(), 200);
+    // The stored hash is not a credential.
+    assert_error(
+        app.get_as("/profile", &stored).await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+
+    // BetterAuth's signed cookie, made with BetterAuth's secret.
+    let mut mac = Hmac::<Sha256>::new_from_slice(BETTER_AUTH_SECRET.as_bytes()).unwrap();
+    mac.update(cookie_token.as_bytes());
+    let signature = STANDARD.encode(mac.finalize().into_bytes());
+    let cookie = format!(
+        "better-auth.session_token={cookie_token}.{}",
+        signature
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+            .replace('=', "%3D")
+    );
+    let res = app.ba_get("/api/auth/get-session", &cookie).await;
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["user"]["id"], "ba-user-s");
+    assert_eq!(body["session"]["id"], "ba-session-2");
+    // Signing out works on a converted session.
+    let res = app
+        .ba_post("/api/auth/sign-out", &cookie, &serde_json::json!({}))
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        app.count(
+            r#"SELECT COUNT(*) FROM "session" WHERE "id" = ?"#,
+            &["ba-session-2"]
+        )
+        .await,
+        0
+    );
+}
+
+async fn plain_tokens_that_look_like_hashes_are_never_looked_up(b: Backend) {
+    let app = spawn_app(b).await;
+    insert_betterauth_user(&app, "ba-user-h", "hash@example.com", SCRYPT_SECURE_PASS).await;
+    // A row whose token column holds 64 hex characters (as every hashed
+    // token does): presenting that value must not authenticate.
+    let hexlike = hex::encode(Sha256::digest(b"whatever"));
+    insert_betterauth_session(&app, "ba-session-h", "ba-user-h", &hexlike).await;
+    assert_error(
+        app.get_as("/profile", &hexlike).await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+}
+
+async fn adopting_betterauth_sessions_can_be_switched_off(b: Backend) {
+    let app = spawn_app_with(b, |c| c.session.adopt_betterauth_sessions = false).await;
+    insert_betterauth_user(&app, "ba-user-o", "off@example.com", SCRYPT_SECURE_PASS).await;
+    let token = "BetterAuthToken0123456789abcdefZ";
+    insert_betterauth_session(&app, "ba-session-o", "ba-user-o", token).await;
+    assert_error(app.get_as("/profile", token).await, 401, "unauthenticated").await;
+    assert_eq!(
+        app.fetch_text(
+            r#"SELECT "token" FROM "session" WHERE "id" = ?"#,
+            &["ba-session-o"]
+        )
+        .await
+        .as_deref(),
+        Some(token)
+    );
+}
+
 backend_tests!(
+    betterauth_sessions_carry_over_and_are_hashed_on_first_use,
+    plain_tokens_that_look_like_hashes_are_never_looked_up,
+    adopting_betterauth_sessions_can_be_switched_off,
     betterauth_scrypt_hashes_sign_in_and_upgrade,
     betterauth_hashes_are_nfkc_normalised,
     malformed_legacy_hashes_fail_closed,

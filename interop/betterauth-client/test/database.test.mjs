@@ -186,10 +186,11 @@ function cookieHeaderFrom(headers) {
  * BetterAuth said about the users.
  */
 async function seedWithBetterAuth(database, baseURL) {
+  const secret = randomBytes(32).toString("hex");
   const options = {
     database,
     baseURL,
-    secret: randomBytes(32).toString("hex"),
+    secret,
     emailAndPassword: { enabled: true },
     telemetry: { enabled: false },
     logger: { level: "error" },
@@ -212,7 +213,9 @@ async function seedWithBetterAuth(database, baseURL) {
 
   const bob = await auth.api.signUpEmail({ body: { email: BOB.email, password: BOB.password, name: BOB.name } });
 
-  return { alice: aliceNow.user, bob: bob.user };
+  // Alice's signed cookie and Bob's bearer token are live BetterAuth
+  // sessions that Warden must keep.
+  return { alice: aliceNow.user, bob: bob.user, aliceCookie: cookie, bobToken: bob.token, secret };
 }
 
 // ------------------------------------------------------------- helpers
@@ -278,7 +281,11 @@ function backendSuite(backend) {
     } finally {
       await conn.close();
     }
-    warden = await startWarden({ databaseURL: db.databaseURL });
+    // The same secret and cookie names as BetterAuth: browsers keep their cookies.
+    warden = await startWarden({
+      databaseURL: db.databaseURL,
+      env: { WARDEN_SECRET: seeded.secret, WARDEN_SESSION__COOKIE_PREFIX: "better-auth" },
+    });
   }, SETUP);
 
   after(async () => {
@@ -288,6 +295,20 @@ function backendSuite(backend) {
       await db?.drop();
     }
   }, TEARDOWN);
+
+  test("sessions BetterAuth created stay signed in under Warden (cookie and bearer)", TEST, async () => {
+    const url = `${warden.baseURL}/api/auth/get-session`;
+    const byCookie = await fetch(url, { headers: { cookie: seeded.aliceCookie } });
+    assert.equal(byCookie.status, 200);
+    const a = await byCookie.json();
+    assert.equal(a?.user?.id, seeded.alice.id, `Alice's BetterAuth cookie: ${JSON.stringify(a)}${logTail()}`);
+    const byBearer = await fetch(url, { headers: { authorization: `Bearer ${seeded.bobToken}` } });
+    const bb = await byBearer.json();
+    assert.equal(bb?.user?.id, seeded.bob.id, `Bob's BetterAuth token: ${JSON.stringify(bb)}${logTail()}`);
+    // Converted on first use, and still working afterwards.
+    const again = await (await fetch(url, { headers: { authorization: `Bearer ${seeded.bobToken}` } })).json();
+    assert.equal(again?.user?.id, seeded.bob.id);
+  });
 
   test("a BetterAuth user signs in with the password BetterAuth hashed; getSession sees it", TEST, async () => {
     const { client, jar } = newClient();

@@ -209,33 +209,61 @@ fn hash_blocking(params: &Params, password: &str) -> Result<String, AuthError> {
         .map_err(|e| AuthError::Internal(format!("argon2 hashing failed: {e}")))
 }
 
+/// A stored password hash, parsed.
+#[derive(Debug)]
+pub enum StoredHash<'a> {
+    /// A PHC string (`$argon2id$...`).
+    Phc(PasswordHash<'a>),
+    /// BetterAuth's `<salt>:<hex key>` scrypt format.
+    Scrypt { salt: &'a str, key: Vec<u8> },
+}
+
+/// Parses a stored hash; `None` for anything malformed (which then never
+/// verifies).
+pub fn parse_stored_hash(stored: &str) -> Option<StoredHash<'_>> {
+    if stored.starts_with('$') {
+        return PasswordHash::new(stored).ok().map(StoredHash::Phc);
+    }
+    let (salt, key_hex) = stored.split_once(':')?;
+    let key = hex::decode(key_hex).ok()?;
+    (!salt.is_empty() && key.len() == 64).then_some(StoredHash::Scrypt { salt, key })
+}
+
 fn verify_blocking(params: &Params, password: &str, stored: &str) -> Verified {
     let password = normalize(password);
-    if stored.starts_with('$') {
-        let Ok(parsed) = PasswordHash::new(stored) else {
-            return Verified {
-                ok: false,
-                needs_rehash: false,
+    let fail = Verified {
+        ok: false,
+        needs_rehash: false,
+    };
+    match parse_stored_hash(stored) {
+        None => fail,
+        Some(StoredHash::Phc(parsed)) => {
+            // Only argon2 with sane costs: a corrupted or hostile row must
+            // not make us allocate gigabytes.
+            let Ok(stored_params) = Params::try_from(&parsed) else {
+                return fail;
             };
-        };
-        let ok = argon2(params)
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok();
-        let current = parsed.algorithm.as_str() == "argon2id"
-            && Params::try_from(&parsed).is_ok_and(|p| {
-                p.m_cost() == params.m_cost()
-                    && p.t_cost() == params.t_cost()
-                    && p.p_cost() == params.p_cost()
-            });
-        Verified {
-            ok,
-            needs_rehash: ok && !current,
+            if stored_params.m_cost() > 1 << 20 || stored_params.t_cost() > 64 {
+                return fail;
+            }
+            let ok = argon2(params)
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok();
+            let current = parsed.algorithm.as_str() == "argon2id"
+                && stored_params.m_cost() == params.m_cost()
+                && stored_params.t_cost() == params.t_cost()
+                && stored_params.p_cost() == params.p_cost();
+            Verified {
+                ok,
+                needs_rehash: ok && !current,
+            }
         }
-    } else {
-        let ok = verify_betterauth_scrypt(&password, stored);
-        Verified {
-            ok,
-            needs_rehash: ok,
+        Some(StoredHash::Scrypt { salt, key }) => {
+            let ok = scrypt_matches(&password, salt, &key);
+            Verified {
+                ok,
+                needs_rehash: ok,
+            }
         }
     }
 }
@@ -244,15 +272,13 @@ fn verify_blocking(params: &Params, password: &str, stored: &str) -> Verified {
 /// r=16, p=1, dkLen=64, over the NFKC-normalised password, with the salt's hex
 /// *string* (not the decoded bytes) as the scrypt salt.
 pub fn verify_betterauth_scrypt(normalized_password: &str, stored: &str) -> bool {
-    let Some((salt, key_hex)) = stored.split_once(':') else {
-        return false;
-    };
-    let Ok(expected) = hex::decode(key_hex) else {
-        return false;
-    };
-    if salt.is_empty() || expected.len() != 64 {
-        return false;
+    match parse_stored_hash(stored) {
+        Some(StoredHash::Scrypt { salt, key }) => scrypt_matches(normalized_password, salt, &key),
+        _ => false,
     }
+}
+
+fn scrypt_matches(normalized_password: &str, salt: &str, expected: &[u8]) -> bool {
     let Ok(params) = scrypt::Params::new(14, 16, 1, 64) else {
         return false;
     };
@@ -267,7 +293,7 @@ pub fn verify_betterauth_scrypt(normalized_password: &str, stored: &str) -> bool
     {
         return false;
     }
-    key.ct_eq(expected.as_slice()).into()
+    key.ct_eq(expected).into()
 }
 
 #[cfg(test)]

@@ -36,6 +36,8 @@ pub mod cookies;
 pub mod cors;
 mod error;
 mod extract;
+#[doc(hidden)]
+pub mod fuzzing;
 mod middleware;
 pub mod origin;
 pub mod routes;

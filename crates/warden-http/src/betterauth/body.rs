@@ -34,50 +34,54 @@ where
         let bytes = read_body(req, state)
             .await
             .map_err(|e| BaError::validation(e.message))?;
-        let form = mime.as_deref() == Some("application/x-www-form-urlencoded");
-        if let Some(m) = mime.as_deref() {
-            if !(form || m == "application/json" || m.ends_with("+json")) {
-                return Err(BaError::new(
-                    axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "UNSUPPORTED_MEDIA_TYPE",
-                    format!("Unsupported content type {m:?}: send application/json"),
-                ));
-            }
-        }
-        if form {
-            return serde_urlencoded::from_bytes(&bytes)
-                .map(BaBody)
-                .map_err(|e| BaError::validation(format!("[body] {e}")));
-        }
-        let body: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &bytes
-        };
-        let mut de = serde_json::Deserializer::from_slice(body);
-        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner().to_string();
-            // serde reports a missing field at the parent: name the field.
-            if let Some(field) = inner
-                .strip_prefix("missing field `")
-                .and_then(|r| r.split('`').next())
-            {
-                let at = if path == "." {
-                    String::new()
-                } else {
-                    format!(".{path}")
-                };
-                return BaError::validation(format!("[body{at}.{field}] is required"));
-            }
-            if path == "." || path.is_empty() {
-                BaError::validation(format!("[body] {inner}"))
-            } else {
-                BaError::validation(format!("[body.{path}] {inner}"))
-            }
-        })?;
-        de.end()
-            .map_err(|e| BaError::validation(format!("[body] {e}")))?;
-        Ok(BaBody(value))
+        decode(mime.as_deref(), &bytes).map(BaBody)
     }
+}
+
+/// Decodes a body of media type `mime` (lower-case, without parameters).
+pub(crate) fn decode<T: DeserializeOwned>(mime: Option<&str>, bytes: &[u8]) -> Result<T, BaError> {
+    let form = mime == Some("application/x-www-form-urlencoded");
+    if let Some(m) = mime {
+        if !(form || m == "application/json" || m.ends_with("+json")) {
+            return Err(BaError::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                format!("Unsupported content type {m:?}: send application/json"),
+            ));
+        }
+    }
+    if form {
+        return serde_urlencoded::from_bytes(bytes)
+            .map_err(|e| BaError::validation(format!("[body] {e}")));
+    }
+    let body: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        bytes
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // serde reports a missing field at the parent: name the field.
+        if let Some(field) = inner
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next())
+        {
+            let at = if path == "." {
+                String::new()
+            } else {
+                format!(".{path}")
+            };
+            return BaError::validation(format!("[body{at}.{field}] is required"));
+        }
+        if path == "." || path.is_empty() {
+            BaError::validation(format!("[body] {inner}"))
+        } else {
+            BaError::validation(format!("[body.{path}] {inner}"))
+        }
+    })?;
+    de.end()
+        .map_err(|e| BaError::validation(format!("[body] {e}")))?;
+    Ok(value)
 }

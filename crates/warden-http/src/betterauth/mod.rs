@@ -3,7 +3,7 @@
 //! against Warden unchanged. Same domain calls as the tutorial's API; only
 //! the shapes, cookies and error format differ.
 
-mod body;
+pub(crate) mod body;
 mod error;
 
 use axum::extract::{FromRef, FromRequestParts, Query, State};

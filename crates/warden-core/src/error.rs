@@ -15,6 +15,15 @@ pub enum AuthError {
     PasswordTooShort { min: usize },
     #[error("password: must be at most {max} characters")]
     PasswordTooLong { max: usize },
+    /// The new password is allowed by length but refused.
+    #[error("password: {reason}")]
+    PasswordRejected { reason: PasswordRejection },
+    /// Too many failed sign-ins for this account recently: sign-in is
+    /// paused for it (other than from a device it signed in on before).
+    #[error(
+        "too many failed sign-in attempts for this account; try again later or reset your password"
+    )]
+    AccountLocked { retry_after: std::time::Duration },
     /// Wrong email or password; deliberately says which of the two is wrong.
     #[error("invalid email or password")]
     InvalidCredentials,
@@ -45,6 +54,26 @@ pub enum AuthError {
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Why a new password was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordRejection {
+    Common,
+    SameAsEmail,
+}
+
+impl std::fmt::Display for PasswordRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PasswordRejection::Common => {
+                "this password is one of the most common passwords and is easy to guess; choose another"
+            }
+            PasswordRejection::SameAsEmail => {
+                "the password must not be your email address or its part before the @"
+            }
+        })
+    }
 }
 
 impl AuthError {

@@ -5,7 +5,9 @@
 //! front end (the tutorial's `/auth/*` API, BetterAuth's `/api/auth/*` API,
 //! library users' own handlers) calls.
 
+pub mod clock;
 mod error;
+pub mod limit;
 mod model;
 pub mod password;
 mod service;
@@ -13,11 +15,14 @@ mod store;
 pub mod token;
 pub mod validate;
 
-pub use error::AuthError;
+pub use clock::{Clock, MockClock, SystemClock};
+pub use error::{AuthError, PasswordRejection};
+pub use limit::{Counters, Hit, MemoryCounters};
 pub use model::{now, Credential, RequestMeta, Session, Timestamp, User, UserUpdate};
 pub use password::{Argon2Settings, PasswordHasher, PasswordPolicy};
 pub use service::{
-    Authenticated, PasswordChange, SessionSettings, SignUp, SignedIn, Warden, WardenSettings,
+    Authenticated, LockoutSettings, PasswordChange, SessionSettings, SignUp, SignedIn, Warden,
+    WardenSettings,
 };
 pub use store::{SessionFilter, Store, StoreError};
 pub use token::{SessionToken, TokenHash};

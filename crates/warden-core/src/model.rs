@@ -58,4 +58,8 @@ pub struct UserUpdate {
 pub struct RequestMeta {
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
+    /// The user this device signed in as before (from a signed device
+    /// cookie): such a device may sign in while the account is locked after
+    /// failed attempts from elsewhere.
+    pub device_user_id: Option<String>,
 }

@@ -21,11 +21,16 @@ use unicode_normalization::UnicodeNormalization;
 
 use crate::error::AuthError;
 
-/// Length limits, counted in Unicode characters of the password as sent.
+/// What a new password must satisfy (NIST SP 800-63B 3.1.1.2): a length
+/// range counted in Unicode characters of the password as sent, not one of
+/// the most common passwords, not the account's email or its local part.
+/// No composition rules.
 #[derive(Clone, Debug)]
 pub struct PasswordPolicy {
     pub min_length: usize,
     pub max_length: usize,
+    /// Refuse passwords from the shipped list of common passwords.
+    pub reject_common: bool,
 }
 
 impl Default for PasswordPolicy {
@@ -33,20 +38,59 @@ impl Default for PasswordPolicy {
         PasswordPolicy {
             min_length: 8,
             max_length: 128,
+            reject_common: true,
         }
     }
 }
 
+/// The 10,000+ most common passwords, lower-case, one per line (see
+/// `data/README.md` for the source).
+static COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
+
+fn common_passwords() -> &'static std::collections::HashSet<&'static str> {
+    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    SET.get_or_init(|| {
+        COMMON_PASSWORDS
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect()
+    })
+}
+
+/// Is `password` (case-insensitively) one of the shipped common passwords?
+pub fn is_common_password(password: &str) -> bool {
+    common_passwords().contains(password.trim().to_lowercase().as_str())
+}
+
 impl PasswordPolicy {
-    /// Checks a new password (sign-up, change, reset).
-    pub fn check_new(&self, password: &str) -> Result<(), AuthError> {
+    /// Checks a new password (sign-up, change, reset) for the account with
+    /// this email (if known).
+    pub fn check_new(&self, password: &str, email: Option<&str>) -> Result<(), AuthError> {
         let n = password.chars().count();
         if n < self.min_length {
             return Err(AuthError::PasswordTooShort {
                 min: self.min_length,
             });
         }
-        self.check_max(password)
+        self.check_max(password)?;
+        if self.reject_common && is_common_password(password) {
+            return Err(AuthError::PasswordRejected {
+                reason: crate::error::PasswordRejection::Common,
+            });
+        }
+        if let Some(email) = email {
+            let p = password.trim().to_lowercase();
+            let email = email.trim().to_lowercase();
+            let local = email.split('@').next().unwrap_or("");
+            if p == email || (!local.is_empty() && p == local) {
+                return Err(AuthError::PasswordRejected {
+                    reason: crate::error::PasswordRejection::SameAsEmail,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Checks a password offered at sign-in: only the upper bound, which
@@ -356,9 +400,9 @@ mod tests {
     #[test]
     fn policy_limits() {
         let p = PasswordPolicy::default();
-        assert!(p.check_new("1234567").is_err());
-        assert!(p.check_new("12345678").is_ok());
-        assert!(p.check_new(&"é".repeat(128)).is_ok());
-        assert!(p.check_new(&"é".repeat(129)).is_err());
+        assert!(p.check_new("1234567", None).is_err());
+        assert!(p.check_new("12345679x", None).is_ok());
+        assert!(p.check_new(&"é".repeat(128), None).is_ok());
+        assert!(p.check_new(&"é".repeat(129), None).is_err());
     }
 }

@@ -4,8 +4,10 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use moka::sync::Cache;
 
+use crate::clock::{Clock, SystemClock};
 use crate::error::AuthError;
-use crate::model::{now, Credential, RequestMeta, Session, User, UserUpdate};
+use crate::limit::{Counters, MemoryCounters};
+use crate::model::{Credential, RequestMeta, Session, Timestamp, User, UserUpdate};
 use crate::password::{Argon2Settings, PasswordHasher, PasswordPolicy};
 use crate::store::{SessionFilter, Store, StoreError};
 use crate::token::{new_id, SessionToken, TokenHash};
@@ -35,6 +37,9 @@ pub struct SessionSettings {
     /// Accept sessions whose token is stored in clear (made by BetterAuth)
     /// and convert them to hashed storage on first use (default true).
     pub adopt_plain_tokens: bool,
+    /// Absolute lifetime: a session ends this long after it was created,
+    /// however often it is used (default 30 days).
+    pub max_lifetime: Duration,
 }
 
 impl Default for SessionSettings {
@@ -46,6 +51,25 @@ impl Default for SessionSettings {
             short_expires_in: Duration::from_secs(24 * 3600),
             fresh_age: Duration::from_secs(24 * 3600),
             adopt_plain_tokens: true,
+            max_lifetime: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
+/// Throttling of failed sign-ins per account, across all client addresses.
+#[derive(Clone, Debug)]
+pub struct LockoutSettings {
+    /// Failed sign-ins for one email within `window` after which sign-in is
+    /// paused for that email until the window ends (0: never).
+    pub max_failures: u64,
+    pub window: Duration,
+}
+
+impl Default for LockoutSettings {
+    fn default() -> Self {
+        LockoutSettings {
+            max_failures: 10,
+            window: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -53,6 +77,7 @@ impl Default for SessionSettings {
 #[derive(Clone, Debug)]
 pub struct WardenSettings {
     pub session: SessionSettings,
+    pub lockout: LockoutSettings,
     pub password: PasswordPolicy,
     pub argon2: Argon2Settings,
     /// Password hashes computed at once (default: the number of cores).
@@ -66,6 +91,7 @@ impl Default for WardenSettings {
     fn default() -> Self {
         WardenSettings {
             session: SessionSettings::default(),
+            lockout: LockoutSettings::default(),
             password: PasswordPolicy::default(),
             argon2: Argon2Settings::default(),
             hash_concurrency: std::thread::available_parallelism()
@@ -123,6 +149,8 @@ pub struct Warden {
     hasher: PasswordHasher,
     settings: WardenSettings,
     cache: Option<SessionCache>,
+    clock: Arc<dyn Clock>,
+    counters: Arc<dyn Counters>,
 }
 
 fn delta(d: Duration) -> TimeDelta {
@@ -148,7 +176,27 @@ impl Warden {
             hasher,
             settings,
             cache,
+            clock: Arc::new(SystemClock),
+            counters: Arc::new(MemoryCounters::default()),
         })
+    }
+
+    /// Uses another clock (tests move a [`crate::MockClock`]).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Keeps the failed-sign-in counters in `counters` (shared between
+    /// instances when it is the database or Redis).
+    pub fn with_counters(mut self, counters: Arc<dyn Counters>) -> Self {
+        self.counters = counters;
+        self
+    }
+
+    /// The time according to this service's clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
     }
 
     pub fn settings(&self) -> &WardenSettings {
@@ -168,10 +216,12 @@ impl Warden {
         let email = validate::email(&req.email)?;
         let name = validate::name(&req.name)?;
         let image = req.image.as_deref().map(validate::image).transpose()?;
-        self.settings.password.check_new(&req.password)?;
+        self.settings
+            .password
+            .check_new(&req.password, Some(&email))?;
 
         let password_hash = self.hasher.hash(&req.password).await?;
-        let t = now();
+        let t = self.now();
         let user = User {
             id: new_id(),
             name,
@@ -208,6 +258,9 @@ impl Warden {
         self.settings.password.check_max(password)?;
 
         let found = self.store.find_user_by_email(&email).await?;
+        let lock_key = format!("signin-failures:{email}");
+        self.check_lockout(&lock_key, found.as_ref().map(|(u, _)| u), &meta)
+            .await?;
         let stored = found
             .as_ref()
             .and_then(|(_, cred)| cred.as_ref())
@@ -215,8 +268,12 @@ impl Warden {
         let verified = self.hasher.verify(password, stored).await?;
         let Some((user, Some(cred))) = found.filter(|_| verified.ok) else {
             tracing::info!("sign-in rejected");
+            self.count_failure(&lock_key).await;
             return Err(AuthError::InvalidCredentials);
         };
+        if let Err(e) = self.counters.reset(&lock_key).await {
+            tracing::warn!(error = %e, "sign-in failure counter not reset");
+        }
         if verified.needs_rehash {
             // The user is signed in even if the upgrade fails; it is retried
             // at the next sign-in.
@@ -224,7 +281,7 @@ impl Warden {
                 Ok(h) => {
                     if let Err(e) = self
                         .store
-                        .set_password_hash(&cred.account_id, &h, now())
+                        .set_password_hash(&cred.account_id, &h, self.now())
                         .await
                     {
                         tracing::warn!(user_id = %user.id, error = %e, "password rehash not stored");
@@ -239,6 +296,55 @@ impl Warden {
         self.start_session(user, meta, remember_me).await
     }
 
+    /// Refuses a sign-in for an email with too many recent failures, unless
+    /// the device signed in as that user before. The same for unknown
+    /// emails, so the answer says nothing about whether an account exists.
+    async fn check_lockout(
+        &self,
+        key: &str,
+        user: Option<&User>,
+        meta: &RequestMeta,
+    ) -> Result<(), AuthError> {
+        let max = self.settings.lockout.max_failures;
+        if max == 0 {
+            return Ok(());
+        }
+        let hit = match self.counters.peek(key).await {
+            Ok(Some(hit)) if hit.count >= max => hit,
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                // Fail open: hashing still bounds guessing speed.
+                tracing::warn!(error = %e, "sign-in failure counter unavailable");
+                return Ok(());
+            }
+        };
+        let known_device = matches!(
+            (user, meta.device_user_id.as_deref()),
+            (Some(u), Some(d)) if u.id == d
+        );
+        if known_device {
+            tracing::info!(user_id = %user.map(|u| u.id.as_str()).unwrap_or(""), "locked account: sign-in allowed from a known device");
+            return Ok(());
+        }
+        tracing::warn!("sign-in refused: too many recent failures for this account");
+        Err(AuthError::AccountLocked {
+            retry_after: hit.reset_in,
+        })
+    }
+
+    async fn count_failure(&self, key: &str) {
+        if self.settings.lockout.max_failures == 0 {
+            return;
+        }
+        match self.counters.hit(key, self.settings.lockout.window).await {
+            Ok(hit) if hit.count == self.settings.lockout.max_failures => {
+                tracing::warn!("account sign-in locked after repeated failures");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "sign-in failure not counted"),
+        }
+    }
+
     /// A new session row (not yet stored) and its token.
     fn new_session(
         &self,
@@ -247,7 +353,7 @@ impl Warden {
         remember_me: bool,
     ) -> (Session, SessionToken) {
         let token = SessionToken::generate();
-        let t = now();
+        let t = self.now();
         let lifetime = if remember_me {
             self.settings.session.expires_in
         } else {
@@ -260,7 +366,7 @@ impl Warden {
             id: new_id(),
             token_hash: token.hash(),
             user_id: user_id.to_owned(),
-            expires_at: t + delta(lifetime),
+            expires_at: t + delta(lifetime.min(self.settings.session.max_lifetime)),
             created_at: t,
             updated_at: t,
             ip_address: meta.ip_address.map(|s| truncate(s, 64)),
@@ -293,10 +399,19 @@ impl Warden {
             || session.expires_at - session.updated_at > delta(s.short_expires_in)
     }
 
+    /// When a session ends: its (idle) expiry, or its absolute end.
+    fn ends_at(&self, session: &Session) -> Timestamp {
+        session.expires_at.min(self.absolute_end(session))
+    }
+
+    fn absolute_end(&self, session: &Session) -> Timestamp {
+        session.created_at + delta(self.settings.session.max_lifetime)
+    }
+
     /// Was this session created within `fresh_age`?
     pub fn is_fresh(&self, session: &Session) -> bool {
         let age = self.settings.session.fresh_age;
-        age.is_zero() || now() - session.created_at < delta(age)
+        age.is_zero() || self.now() - session.created_at < delta(age)
     }
 
     /// Validates a session token: the hot path of every protected request.
@@ -305,10 +420,10 @@ impl Warden {
             return Err(AuthError::InvalidSession);
         }
         let hash = TokenHash::of(token);
-        let t = now();
+        let t = self.now();
         if let Some(cache) = &self.cache {
             if let Some(hit) = cache.get(&hash.0) {
-                if hit.session.expires_at > t {
+                if self.ends_at(&hit.session) > t {
                     return Ok((*hit).clone());
                 }
                 cache.invalidate(&hash.0);
@@ -321,7 +436,7 @@ impl Warden {
         let Some((mut session, user)) = found else {
             return Err(AuthError::InvalidSession);
         };
-        if session.expires_at <= t {
+        if self.ends_at(&session) <= t {
             self.store.delete_session_by_token(hash.as_str()).await?;
             return Err(AuthError::SessionExpired);
         }
@@ -333,7 +448,7 @@ impl Warden {
         if self.is_remembered(&session)
             && t - (session.expires_at - expires_in) >= delta(self.settings.session.update_age)
         {
-            session.expires_at = t + expires_in;
+            session.expires_at = (t + expires_in).min(self.absolute_end(&session));
             session.updated_at = t;
             self.store
                 .extend_session(&session.id, session.expires_at, t)
@@ -405,7 +520,7 @@ impl Warden {
 
     /// The user's live sessions, newest first.
     pub async fn list_sessions(&self, user_id: &str) -> Result<Vec<Session>, AuthError> {
-        Ok(self.store.list_user_sessions(user_id, now()).await?)
+        Ok(self.store.list_user_sessions(user_id, self.now()).await?)
     }
 
     /// Revokes one of the user's own sessions.
@@ -480,7 +595,9 @@ impl Warden {
         meta: RequestMeta,
     ) -> Result<SignedIn, AuthError> {
         let user_id = auth.user.id.as_str();
-        self.settings.password.check_new(&change.new_password)?;
+        self.settings
+            .password
+            .check_new(&change.new_password, Some(&auth.user.email))?;
         let cred = self
             .check_password(user_id, &change.current_password)
             .await?;
@@ -546,7 +663,7 @@ impl Warden {
         };
         let user = self
             .store
-            .update_user(user_id, &update, now())
+            .update_user(user_id, &update, self.now())
             .await?
             .ok_or(AuthError::UserNotFound)?;
         self.forget_user(user_id);
@@ -564,7 +681,7 @@ impl Warden {
 
     /// Deletes expired sessions; returns how many.
     pub async fn purge_expired(&self) -> Result<u64, AuthError> {
-        Ok(self.store.delete_expired_sessions(now()).await?)
+        Ok(self.store.delete_expired_sessions(self.now()).await?)
     }
 
     pub async fn ready(&self) -> Result<(), AuthError> {

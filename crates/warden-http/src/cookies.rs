@@ -170,6 +170,45 @@ impl CookieSettings {
         HeaderValue::try_from(c).expect("cookie is ASCII")
     }
 
+    pub fn device_cookie_name(&self) -> String {
+        let name = format!("{}.device", self.prefix);
+        if self.secure {
+            format!("__Secure-{name}")
+        } else {
+            name
+        }
+    }
+
+    /// `Set-Cookie` remembering that this browser signed in as `user_id`
+    /// (400 days, the most browsers keep): a locked account still lets its
+    /// owner in from such a device. Signed with a separate context, so it
+    /// can never pass for a session cookie.
+    pub fn set_device(&self, user_id: &str) -> HeaderValue {
+        let sig = self.key.signature(&format!("device|{user_id}"));
+        let value = utf8_percent_encode(&format!("{user_id}.{sig}"), URI_COMPONENT).to_string();
+        let mut c = format!(
+            "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
+            self.device_cookie_name(),
+            400 * 24 * 3600
+        );
+        if self.secure {
+            c.push_str("; Secure");
+        }
+        HeaderValue::try_from(c).expect("cookie is ASCII")
+    }
+
+    /// The user id in a valid device cookie.
+    pub fn read_device(&self, headers: &HeaderMap) -> Option<String> {
+        let raw = cookie_value(headers, &self.device_cookie_name())?;
+        if raw.len() > MAX_TOKEN_VALUE {
+            return None;
+        }
+        let decoded = percent_decode_str(raw).decode_utf8().ok()?;
+        let (user_id, sig) = decoded.rsplit_once('.')?;
+        (!user_id.is_empty() && self.key.verify(&format!("device|{user_id}"), sig))
+            .then(|| user_id.to_owned())
+    }
+
     /// The session cookie of a request, if it sent one.
     pub fn read_session(&self, headers: &HeaderMap) -> Option<Unsigned> {
         let name = self.session_cookie_name();

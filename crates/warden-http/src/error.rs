@@ -44,6 +44,10 @@ pub struct ApiError {
     /// Always null for now; kept for Encore clients.
     #[schema(value_type = Option<Object>)]
     pub details: Option<serde_json::Value>,
+    /// Seconds for a `Retry-After` header (429 responses).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub retry_after: Option<u64>,
 }
 
 /// Encore's message for a request without credentials on an `auth: true` endpoint.
@@ -56,7 +60,13 @@ impl ApiError {
             code,
             message: message.into(),
             details: None,
+            retry_after: None,
         }
+    }
+
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -80,6 +90,11 @@ impl From<AuthError> for ApiError {
             }
             e @ (AuthError::PasswordTooShort { .. } | AuthError::PasswordTooLong { .. }) => {
                 ApiError::invalid(e.to_string())
+            }
+            e @ AuthError::PasswordRejected { .. } => ApiError::invalid(e.to_string()),
+            e @ AuthError::AccountLocked { retry_after } => {
+                ApiError::new(ErrCode::ResourceExhausted, e.to_string())
+                    .retry_after(retry_after.as_secs().max(1))
             }
             AuthError::InvalidPassword => ApiError::invalid("password: incorrect password"),
             AuthError::CredentialAccountNotFound => {
@@ -117,6 +132,12 @@ impl From<AuthError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.code.status(), Json(self)).into_response()
+        let retry = self.retry_after;
+        let mut r = (self.code.status(), Json(self)).into_response();
+        if let Some(secs) = retry {
+            r.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        r
     }
 }

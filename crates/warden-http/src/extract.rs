@@ -261,7 +261,7 @@ pub(crate) fn session_cookie(
     let max_age = state
         .warden
         .is_remembered(session)
-        .then(|| ((session.expires_at - warden_core::now()).num_milliseconds() + 999) / 1000);
+        .then(|| ((session.expires_at - state.warden.now()).num_milliseconds() + 999) / 1000);
     state.settings.cookies.set_session(token.expose(), max_age)
 }
 
@@ -306,9 +306,9 @@ where
     }
 }
 
-/// Client IP and user agent, recorded on new sessions. The IP is the peer
-/// address unless `client_ip_header` is configured (behind a proxy), in which
-/// case the last entry of that header is used.
+/// Client IP and user agent, recorded on new sessions, and the device
+/// cookie. The IP is the peer address, or behind trusted proxies the
+/// forwarded client address (see [`crate::ratelimit::ClientIpSettings`]).
 pub struct ClientMeta(pub RequestMeta);
 
 impl<S> FromRequestParts<S> for ClientMeta
@@ -320,31 +320,25 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        let from_header = state.settings.client_ip_header.as_ref().and_then(|h| {
-            parts
-                .headers
-                .get(h)?
-                .to_str()
-                .ok()?
-                .rsplit(',')
-                .next()
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-        });
-        let ip = from_header.or_else(|| {
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip().to_string())
-        });
+        let ip = match parts.extensions.get::<crate::ratelimit::ClientIp>() {
+            Some(c) => c.0,
+            None => {
+                let peer = parts
+                    .extensions
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|c| c.0.ip());
+                state.settings.client_ip.client_ip(peer, &parts.headers)
+            }
+        };
         let user_agent = parts
             .headers
             .get(USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         Ok(ClientMeta(RequestMeta {
-            ip_address: ip,
+            ip_address: ip.map(|ip| ip.to_string()),
             user_agent,
+            device_user_id: state.settings.cookies.read_device(&parts.headers),
         }))
     }
 }

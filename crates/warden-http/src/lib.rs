@@ -21,7 +21,7 @@
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, StatusCode};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::{Json, Router};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
@@ -40,6 +40,7 @@ mod extract;
 pub mod fuzzing;
 mod middleware;
 pub mod origin;
+pub mod ratelimit;
 pub mod routes;
 mod time;
 
@@ -49,6 +50,7 @@ pub use cors::{CorsConfigError, CorsSettings, OriginPattern};
 pub use error::{ApiError, ErrCode};
 pub use extract::{ApiJson, AuthUser, ClientMeta};
 pub use origin::TrustedOrigins;
+pub use ratelimit::{ClientIpSettings, RateLimitSettings, RateRule};
 
 /// HTTP-level settings.
 #[derive(Clone, Debug)]
@@ -56,9 +58,10 @@ pub struct HttpSettings {
     pub cors: CorsSettings,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
-    /// Behind a reverse proxy: the header carrying the client's address
-    /// (the last entry is used). Unset: the peer address.
-    pub client_ip_header: Option<HeaderName>,
+    /// How the client address is found (trusted proxies).
+    pub client_ip: ClientIpSettings,
+    /// Rate limits per client address and path; `None`: off.
+    pub rate_limit: Option<RateLimitSettings>,
     /// Session cookie name, attributes and signing key.
     pub cookies: CookieSettings,
     /// Origins allowed to send cookie-authenticated state changes and to be
@@ -75,7 +78,8 @@ impl Default for HttpSettings {
         HttpSettings {
             cors: CorsSettings::default(),
             body_limit: 64 * 1024,
-            client_ip_header: None,
+            client_ip: ClientIpSettings::default(),
+            rate_limit: None,
             cookies: CookieSettings::default(),
             trusted_origins: TrustedOrigins::new("http://localhost:4000", &[])
                 .expect("valid default origin"),
@@ -177,6 +181,7 @@ pub fn router(state: AppState) -> Router {
     let doc = Arc::new(doc);
     let settings = state.settings.clone();
     let origin_state = state.clone();
+    let rate_state = state.clone();
     api.route(
         "/openapi.json",
         axum::routing::get(move || {
@@ -192,8 +197,13 @@ pub fn router(state: AppState) -> Router {
         origin_state,
         origin::origin_check,
     ))
+    .layer(axum::middleware::from_fn_with_state(
+        rate_state,
+        ratelimit::rate_limit,
+    ))
     .layer(DefaultBodyLimit::max(settings.body_limit))
     .layer(settings.cors.layer())
+    .layer(axum::middleware::from_fn(middleware::limits_and_headers))
     .layer(axum::middleware::from_fn(middleware::access_log))
 }
 

@@ -5,8 +5,10 @@
 use std::time::Instant;
 
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::header::CACHE_CONTROL;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
+use axum::response::IntoResponse;
 use axum::response::Response;
 use tracing::Instrument;
 
@@ -48,6 +50,56 @@ pub async fn access_log(req: Request, next: Next) -> Response {
     });
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(X_REQUEST_ID.clone(), v);
+    }
+    response
+}
+
+/// Longest request target (path and query) accepted.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Most header bytes (names and values) accepted in one request.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Longest single header value accepted.
+pub const MAX_HEADER_VALUE_BYTES: usize = 8 * 1024;
+
+/// Explicit limits on what a request may carry besides its body (the body
+/// limit is `http.body_limit`), and the security headers every response
+/// gets: `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer`,
+/// and `Cache-Control: no-store` unless a handler chose otherwise (answers
+/// of an auth server carry tokens and personal data).
+pub async fn limits_and_headers(req: Request, next: Next) -> Response {
+    let refused = if req.uri().to_string().len() > MAX_URI_BYTES {
+        Some((StatusCode::URI_TOO_LONG, "request URI too long"))
+    } else {
+        let mut total = 0usize;
+        let mut too_long = false;
+        for (name, value) in req.headers() {
+            total += name.as_str().len() + value.len();
+            too_long |= value.len() > MAX_HEADER_VALUE_BYTES;
+        }
+        (too_long || total > MAX_HEADER_BYTES).then_some((
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request headers too large",
+        ))
+    };
+    let mut response = match refused {
+        Some((status, message)) => {
+            let mut r = crate::error::ApiError::invalid(message).into_response();
+            *r.status_mut() = status;
+            r
+        }
+        None => next.run(req).await,
+    };
+    let h = response.headers_mut();
+    h.insert(
+        HeaderName::from_static("x-content-type-options"),
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        HeaderName::from_static("referrer-policy"),
+        HeaderValue::from_static("no-referrer"),
+    );
+    if !h.contains_key(CACHE_CONTROL) {
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
 }

@@ -4,9 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use warden_core::{Store, StoreError};
+use warden_core::{Counters, Store, StoreError};
 
 mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis_counters;
 mod sqlite;
 mod store_impl;
 
@@ -52,18 +54,40 @@ pub async fn open(
     pool: &PoolOptions,
     migrate: bool,
 ) -> Result<Arc<dyn Store>, OpenError> {
+    Ok(open_database(url, pool, migrate).await?.store)
+}
+
+/// An open database: the store, and the same database as rate-limit
+/// counters (the `warden_rate_limit` table).
+pub struct Database {
+    pub store: Arc<dyn Store>,
+    pub counters: Arc<dyn Counters>,
+}
+
+/// Like [`open`], also giving the database's counters.
+pub async fn open_database(
+    url: &str,
+    pool: &PoolOptions,
+    migrate: bool,
+) -> Result<Database, OpenError> {
     if is_sqlite(url) {
-        let store = SqliteStore::connect(url, pool).await?;
+        let store = Arc::new(SqliteStore::connect(url, pool).await?);
         if migrate {
             store.migrate().await?;
         }
-        Ok(Arc::new(store))
+        Ok(Database {
+            store: store.clone(),
+            counters: store,
+        })
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let store = PgStore::connect(url, pool).await?;
+        let store = Arc::new(PgStore::connect(url, pool).await?);
         if migrate {
             store.migrate().await?;
         }
-        Ok(Arc::new(store))
+        Ok(Database {
+            store: store.clone(),
+            counters: store,
+        })
     } else {
         Err(OpenError::UnsupportedUrl(redact_url(url)))
     }

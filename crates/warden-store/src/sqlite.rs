@@ -14,7 +14,7 @@ use warden_core::{
     Credential, Session, SessionFilter, StoreError, Timestamp, TokenHash, User, UserUpdate,
 };
 
-use crate::store_impl::{impl_store, SESSION_COLS, USER_COLS};
+use crate::store_impl::{impl_counters, impl_store, SESSION_COLS, USER_COLS};
 use crate::{backend, OpenError, PoolOptions};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -105,4 +105,5 @@ impl SqliteStore {
     }
 }
 
+impl_counters!(SqliteStore);
 impl_store!(SqliteStore, SqliteRow);

@@ -381,3 +381,86 @@ macro_rules! impl_store {
 }
 
 pub(crate) use impl_store;
+
+/// Milliseconds since the Unix epoch, for counter windows.
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+pub(crate) fn window_ms(w: std::time::Duration) -> i64 {
+    i64::try_from(w.as_millis()).unwrap_or(i64::MAX / 4).max(1)
+}
+
+pub(crate) fn hit_of(count: i64, reset_at: i64, now: i64) -> warden_core::Hit {
+    warden_core::Hit {
+        count: u64::try_from(count).unwrap_or(0),
+        reset_in: std::time::Duration::from_millis(u64::try_from(reset_at - now).unwrap_or(0)),
+    }
+}
+
+/// `Counters` in the `warden_rate_limit` table: same SQL for both backends.
+macro_rules! impl_counters {
+    ($store:ident) => {
+        #[async_trait::async_trait]
+        impl warden_core::Counters for $store {
+            async fn hit(
+                &self,
+                key: &str,
+                window: std::time::Duration,
+            ) -> Result<warden_core::Hit, StoreError> {
+                use crate::store_impl::{hit_of, now_ms, window_ms};
+                let now = now_ms();
+                let (count, reset_at): (i64, i64) = sqlx::query_as(
+                    r#"INSERT INTO "warden_rate_limit" ("key", "count", "resetAt") VALUES ($1, 1, $2 + $3)
+                       ON CONFLICT ("key") DO UPDATE SET
+                         "count" = CASE WHEN "warden_rate_limit"."resetAt" <= $2 THEN 1
+                                        ELSE "warden_rate_limit"."count" + 1 END,
+                         "resetAt" = CASE WHEN "warden_rate_limit"."resetAt" <= $2 THEN $2 + $3
+                                          ELSE "warden_rate_limit"."resetAt" END
+                       RETURNING "count", "resetAt""#,
+                )
+                .bind(key)
+                .bind(now)
+                .bind(window_ms(window))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(backend)?;
+                Ok(hit_of(count, reset_at, now))
+            }
+
+            async fn peek(&self, key: &str) -> Result<Option<warden_core::Hit>, StoreError> {
+                use crate::store_impl::{hit_of, now_ms};
+                let now = now_ms();
+                let row: Option<(i64, i64)> = sqlx::query_as(
+                    r#"SELECT "count", "resetAt" FROM "warden_rate_limit" WHERE "key" = $1 AND "resetAt" > $2"#,
+                )
+                .bind(key)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+                Ok(row.map(|(c, r)| hit_of(c, r, now)))
+            }
+
+            async fn reset(&self, key: &str) -> Result<(), StoreError> {
+                sqlx::query(r#"DELETE FROM "warden_rate_limit" WHERE "key" = $1"#)
+                    .bind(key)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                Ok(())
+            }
+
+            async fn purge(&self) -> Result<(), StoreError> {
+                sqlx::query(r#"DELETE FROM "warden_rate_limit" WHERE "resetAt" <= $1"#)
+                    .bind(crate::store_impl::now_ms())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use impl_counters;

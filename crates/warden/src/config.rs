@@ -51,6 +51,96 @@ pub struct Config {
     pub log: LogConfig,
     pub betterauth: BetterAuthConfig,
     pub user: UserConfig,
+    pub rate_limit: RateLimitConfig,
+    pub lockout: LockoutConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CounterStorage {
+    /// In this process: right for one instance.
+    Memory,
+    /// The `warden_rate_limit` table: shared by instances on one database.
+    Database,
+    /// Redis (`rate_limit.redis_url`): shared, and cheap.
+    Redis,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Default: on in production, off in development.
+    pub enabled: Option<bool>,
+    /// The default limit: `max` requests per `window` per client and path.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    pub max: u64,
+    /// Where counters live (also the failed-sign-in counters).
+    pub storage: CounterStorage,
+    /// `redis://host:6379/0`, for `storage = "redis"` (or `REDIS_URL`).
+    pub redis_url: Option<String>,
+    /// Rules that override the defaults, first match wins.
+    pub rules: Vec<RateRuleConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateRuleConfig {
+    /// A path; `*` matches any characters.
+    pub path: String,
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    pub max: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LockoutConfig {
+    /// Failed sign-ins for one email within `window` that pause sign-in for
+    /// it (except from devices it signed in on before); 0 turns this off.
+    pub max_failures: u64,
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            enabled: None,
+            window: Duration::from_secs(10),
+            max: 100,
+            storage: CounterStorage::Memory,
+            redis_url: None,
+            rules: vec![],
+        }
+    }
+}
+
+impl Default for LockoutConfig {
+    fn default() -> Self {
+        LockoutConfig {
+            max_failures: 10,
+            window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl Config {
+    /// The Redis URL for counters: `rate_limit.redis_url`, else `REDIS_URL`.
+    pub fn redis_url(&self) -> Option<String> {
+        self.rate_limit
+            .redis_url
+            .clone()
+            .or_else(|| std::env::var("REDIS_URL").ok())
+            .filter(|u| !u.is_empty())
+    }
+
+    /// Is rate limiting on (explicitly, or by default in production)?
+    pub fn rate_limit_enabled(&self) -> bool {
+        self.rate_limit
+            .enabled
+            .unwrap_or(self.env == Environment::Production)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -92,6 +182,9 @@ pub struct SessionConfig {
     pub fresh_age: Duration,
     /// Cookie names are `<cookie_prefix>.session_token`.
     pub cookie_prefix: String,
+    /// Absolute session lifetime, however often the session is used.
+    #[serde(with = "humantime_serde")]
+    pub max_lifetime: Duration,
     /// Keep sessions BetterAuth created (tokens stored in clear), hashing
     /// each token on first use.
     pub adopt_betterauth_sessions: bool,
@@ -102,6 +195,8 @@ pub struct SessionConfig {
 pub struct PasswordConfig {
     pub min_length: usize,
     pub max_length: usize,
+    /// Refuse the 10,000 most common passwords.
+    pub reject_common: bool,
     pub argon2: Argon2Config,
     /// Hashes computed at once; 0 means one per core.
     pub hash_concurrency: usize,
@@ -130,8 +225,12 @@ pub struct CorsConfig {
 pub struct HttpConfig {
     /// Largest request body, in bytes.
     pub body_limit: usize,
-    /// Header with the client address when behind a proxy (e.g. "x-forwarded-for").
-    pub client_ip_header: Option<String>,
+    /// Reverse proxies (addresses or CIDR ranges) whose forwarding header is
+    /// believed; the client address is the right-most entry not in this
+    /// list. Empty: the peer address, always.
+    pub trusted_proxies: Vec<String>,
+    /// The forwarding header those proxies set.
+    pub client_ip_header: String,
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
 }
@@ -167,6 +266,8 @@ impl Default for Config {
             log: LogConfig::default(),
             betterauth: BetterAuthConfig::default(),
             user: UserConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            lockout: LockoutConfig::default(),
         }
     }
 }
@@ -191,6 +292,7 @@ impl Default for SessionConfig {
             fresh_age: Duration::from_secs(24 * 3600),
             cookie_prefix: "warden".into(),
             adopt_betterauth_sessions: true,
+            max_lifetime: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -200,6 +302,7 @@ impl Default for PasswordConfig {
         PasswordConfig {
             min_length: 8,
             max_length: 128,
+            reject_common: true,
             argon2: Argon2Config::default(),
             hash_concurrency: 0,
             hash_queue: 1024,
@@ -230,7 +333,8 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             body_limit: 64 * 1024,
-            client_ip_header: None,
+            trusted_proxies: vec![],
+            client_ip_header: "x-forwarded-for".into(),
             request_timeout: Duration::from_secs(30),
         }
     }
@@ -355,6 +459,29 @@ impl Config {
             return Err(ConfigError::Rule(format!(
                 "session.cookie_prefix {c:?} must be 1-64 characters of letters, digits, '-', '_' or '.'"
             )));
+        }
+        if self.rate_limit.storage == CounterStorage::Redis && self.redis_url().is_none() {
+            return Err(ConfigError::Rule(
+                "rate_limit.storage = \"redis\" needs rate_limit.redis_url (or REDIS_URL)".into(),
+            ));
+        }
+        for r in &self.rate_limit.rules {
+            if r.max == 0 || r.window.is_zero() || !r.path.starts_with(['/', '*']) {
+                return Err(ConfigError::Rule(format!(
+                    "rate_limit.rules: {:?} needs a path starting with '/', a positive window and max",
+                    r.path
+                )));
+            }
+        }
+        if self.rate_limit.max == 0 || self.rate_limit.window.is_zero() {
+            return Err(ConfigError::Rule(
+                "rate_limit.max and rate_limit.window must be positive".into(),
+            ));
+        }
+        if self.session.max_lifetime.is_zero() {
+            return Err(ConfigError::Rule(
+                "session.max_lifetime must be positive".into(),
+            ));
         }
         if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://")) {
             return Err(ConfigError::Rule(format!(

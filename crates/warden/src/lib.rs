@@ -10,11 +10,24 @@ use axum::Router;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
-use warden_core::{Argon2Settings, PasswordPolicy, SessionSettings, Warden, WardenSettings};
-use warden_http::{
-    AppState, BetterAuthSettings, CookieSettings, CorsSettings, HttpSettings, SigningKey,
-    TrustedOrigins,
+use warden_core::{
+    Argon2Settings, Clock, Counters, LockoutSettings, MemoryCounters, PasswordPolicy,
+    SessionSettings, SystemClock, Warden, WardenSettings,
 };
+use warden_http::{
+    AppState, BetterAuthSettings, ClientIpSettings, CookieSettings, CorsSettings, HttpSettings,
+    RateLimitSettings, RateRule, SigningKey, TrustedOrigins,
+};
+
+use config::CounterStorage;
+
+/// `10.0.0.0/8`, or a single address.
+fn parse_net(s: &str) -> Option<ipnet::IpNet> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+}
 
 pub mod config;
 pub mod secrets;
@@ -34,6 +47,10 @@ pub enum StartError {
     Cors(#[from] warden_http::CorsConfigError),
     #[error("invalid http.client_ip_header {0:?}")]
     IpHeader(String),
+    #[error("invalid http.trusted_proxies entry {0:?}: expected an IP address or CIDR range (10.0.0.0/8)")]
+    TrustedProxy(String),
+    #[error("cannot reach Redis for rate_limit.storage = \"redis\": {0}")]
+    Redis(String),
     #[error("{0}")]
     Core(#[from] warden_core::AuthError),
     #[error("cannot listen on {addr}: {source}")]
@@ -55,10 +72,16 @@ pub fn warden_settings(config: &Config) -> WardenSettings {
             short_expires_in: config.session.short_expires_in,
             fresh_age: config.session.fresh_age,
             adopt_plain_tokens: config.session.adopt_betterauth_sessions,
+            max_lifetime: config.session.max_lifetime,
+        },
+        lockout: LockoutSettings {
+            max_failures: config.lockout.max_failures,
+            window: config.lockout.window,
         },
         password: PasswordPolicy {
             min_length: p.min_length,
             max_length: p.max_length,
+            reject_common: p.reject_common,
         },
         argon2: Argon2Settings {
             memory_kib: p.argon2.memory_kib,
@@ -93,6 +116,7 @@ pub struct Server {
     router: Router,
     state: AppState,
     cleanup_interval: std::time::Duration,
+    counters: Arc<dyn Counters>,
     _secret: SecretString,
 }
 
@@ -100,6 +124,14 @@ impl Server {
     /// Loads the secret, opens and migrates the database, and binds the
     /// listener. Every misconfiguration is reported here, before serving.
     pub async fn build(config: &Config) -> Result<Server, StartError> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// [`Server::build`] with another clock (tests move a `MockClock`).
+    pub async fn build_with_clock(
+        config: &Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Server, StartError> {
         let secret =
             secrets::server_secret(config.env, &secrets::SecretsFile::new(&config.secrets_file))?;
         let cors = CorsSettings::new(
@@ -113,24 +145,64 @@ impl Server {
             secure: config.base_url.starts_with("https://"),
             key: SigningKey::new(secret.expose_secret().as_bytes()),
         };
-        let client_ip_header = config
-            .http
-            .client_ip_header
-            .as_deref()
-            .map(|h| HeaderName::try_from(h).map_err(|_| StartError::IpHeader(h.to_owned())))
-            .transpose()?;
-        let store = warden_store::open(&config.database_url, &pool_options(config), true).await?;
+        let client_ip = ClientIpSettings {
+            trusted_proxies: config
+                .http
+                .trusted_proxies
+                .iter()
+                .map(|p| parse_net(p).ok_or_else(|| StartError::TrustedProxy(p.clone())))
+                .collect::<Result<_, _>>()?,
+            header: HeaderName::try_from(config.http.client_ip_header.as_str())
+                .map_err(|_| StartError::IpHeader(config.http.client_ip_header.clone()))?,
+        };
+        let db =
+            warden_store::open_database(&config.database_url, &pool_options(config), true).await?;
         tracing::info!(
             database = %warden_store::redact_url(&config.database_url),
             "database ready, migrations applied"
         );
-        let warden = Arc::new(Warden::new(store, warden_settings(config))?);
+        let counters: Arc<dyn Counters> = match config.rate_limit.storage {
+            CounterStorage::Memory => Arc::new(MemoryCounters::default()),
+            CounterStorage::Database => db.counters.clone(),
+            CounterStorage::Redis => {
+                let url = config.redis_url().unwrap_or_default();
+                Arc::new(
+                    warden_store::redis_counters::RedisCounters::connect(&url, "warden:")
+                        .await
+                        .map_err(|e| StartError::Redis(e.to_string()))?,
+                )
+            }
+        };
+        let rate_limit = config.rate_limit_enabled().then(|| {
+            RateLimitSettings::with_defaults(
+                config
+                    .betterauth
+                    .enabled
+                    .then_some(config.betterauth.base_path.as_str()),
+                config
+                    .rate_limit
+                    .rules
+                    .iter()
+                    .map(|r| RateRule::new(r.path.clone(), r.window, r.max))
+                    .collect(),
+                counters.clone(),
+            )
+        });
+        if let Some(r) = &rate_limit {
+            tracing::info!(storage = ?config.rate_limit.storage, window = ?r.window, max = r.max, "rate limiting on");
+        }
+        let warden = Arc::new(
+            Warden::new(db.store, warden_settings(config))?
+                .with_clock(clock)
+                .with_counters(counters.clone()),
+        );
         let state = AppState::new(
             warden,
             HttpSettings {
                 cors,
                 body_limit: config.http.body_limit,
-                client_ip_header,
+                client_ip,
+                rate_limit,
                 cookies,
                 trusted_origins,
                 betterauth: config.betterauth.enabled.then(|| BetterAuthSettings {
@@ -155,6 +227,7 @@ impl Server {
             router,
             state,
             cleanup_interval: config.session.cleanup_interval,
+            counters,
             _secret: secret,
         })
     }
@@ -175,6 +248,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let warden = self.state.warden.clone();
+        let counters = self.counters.clone();
         let interval = self.cleanup_interval;
         let cleanup = tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval.max(std::time::Duration::from_secs(1)));
@@ -184,6 +258,9 @@ impl Server {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(count = n, "deleted expired sessions"),
                     Err(e) => tracing::warn!(error = %e, "expired-session cleanup failed"),
+                }
+                if let Err(e) = counters.purge().await {
+                    tracing::warn!(error = %e, "rate-limit counter cleanup failed");
                 }
             }
         });

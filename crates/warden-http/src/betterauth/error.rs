@@ -21,6 +21,10 @@ pub struct BaError {
     pub code: Cow<'static, str>,
     #[schema(value_type = String)]
     pub message: Cow<'static, str>,
+    /// Seconds for a `Retry-After` header (429 responses).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub retry_after: Option<u64>,
 }
 
 impl BaError {
@@ -33,7 +37,13 @@ impl BaError {
             status,
             code: code.into(),
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 
     pub fn bad_request(
@@ -84,6 +94,26 @@ impl From<AuthError> for BaError {
             AuthError::PasswordTooLong { .. } => {
                 BaError::bad_request("PASSWORD_TOO_LONG", "Password too long")
             }
+            AuthError::PasswordRejected { reason } => BaError::bad_request(
+                match reason {
+                    warden_core::PasswordRejection::Common => "PASSWORD_COMPROMISED",
+                    warden_core::PasswordRejection::SameAsEmail => "PASSWORD_SAME_AS_EMAIL",
+                },
+                {
+                    let r = reason.to_string();
+                    let mut c = r.chars();
+                    match c.next() {
+                        Some(f) => f.to_uppercase().chain(c).collect::<String>(),
+                        None => r,
+                    }
+                },
+            ),
+            AuthError::AccountLocked { retry_after } => BaError::new(
+                S::TOO_MANY_REQUESTS,
+                "ACCOUNT_TEMPORARILY_LOCKED",
+                "Too many failed sign-in attempts for this account. Try again later or reset your password.",
+            )
+            .retry_after(retry_after.as_secs().max(1)),
             AuthError::InvalidCredentials => BaError::new(
                 S::UNAUTHORIZED,
                 "INVALID_EMAIL_OR_PASSWORD",
@@ -138,6 +168,12 @@ impl From<AuthError> for BaError {
 
 impl IntoResponse for BaError {
     fn into_response(self) -> Response {
-        (self.status, Json(self)).into_response()
+        let retry = self.retry_after;
+        let mut r = (self.status, Json(self)).into_response();
+        if let Some(secs) = retry {
+            r.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        r
     }
 }

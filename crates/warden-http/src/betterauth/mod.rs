@@ -305,6 +305,7 @@ fn with_session(state: &AppState, mut response: Response, s: &SignedIn) -> Respo
     let cookie = session_cookie(state, &s.token, &s.session);
     let headers = response.headers_mut();
     headers.append(SET_COOKIE, cookie);
+    headers.append(SET_COOKIE, state.settings.cookies.set_device(&s.user.id));
     if let Ok(v) = HeaderValue::try_from(state.settings.cookies.signed_value(s.token.expose())) {
         headers.insert(SET_AUTH_TOKEN.clone(), v);
     }

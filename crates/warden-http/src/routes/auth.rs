@@ -176,8 +176,10 @@ pub async fn sign_out(
 /// browsers can use the tutorial's API with cookies too.
 fn with_cookie(state: &AppState, s: SignedIn) -> Response {
     let cookie = session_cookie(state, &s.token, &s.session);
+    let device = state.settings.cookies.set_device(&s.user.id);
     let mut response = Json(AuthResponse::from(s)).into_response();
     response.headers_mut().append(SET_COOKIE, cookie);
+    response.headers_mut().append(SET_COOKIE, device);
     response
         .headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -73,6 +73,9 @@ pub async fn revoke_session(
     auth: AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<SuccessResponse>, ApiError> {
+    if id.is_empty() || id.len() > 128 {
+        return Err(ApiError::invalid("id: must be 1 to 128 characters"));
+    }
     state.warden.revoke_session(auth.id(), &id).await?;
     Ok(Json(SuccessResponse { success: true }))
 }

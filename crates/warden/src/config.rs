@@ -79,6 +79,8 @@ pub struct RateLimitConfig {
     pub storage: CounterStorage,
     /// `redis://host:6379/0`, for `storage = "redis"` (or `REDIS_URL`).
     pub redis_url: Option<String>,
+    /// Prefix of the Redis keys (instances sharing limits use the same).
+    pub redis_prefix: String,
     /// Rules that override the defaults, first match wins.
     pub rules: Vec<RateRuleConfig>,
 }
@@ -111,6 +113,7 @@ impl Default for RateLimitConfig {
             max: 100,
             storage: CounterStorage::Memory,
             redis_url: None,
+            redis_prefix: "warden:".into(),
             rules: vec![],
         }
     }

@@ -167,9 +167,12 @@ impl Server {
             CounterStorage::Redis => {
                 let url = config.redis_url().unwrap_or_default();
                 Arc::new(
-                    warden_store::redis_counters::RedisCounters::connect(&url, "warden:")
-                        .await
-                        .map_err(|e| StartError::Redis(e.to_string()))?,
+                    warden_store::redis_counters::RedisCounters::connect(
+                        &url,
+                        &config.rate_limit.redis_prefix,
+                    )
+                    .await
+                    .map_err(|e| StartError::Redis(e.to_string()))?,
                 )
             }
         };

@@ -46,10 +46,41 @@ macro_rules! backend_tests {
 /// Every log line of every test in this binary, as JSON lines.
 static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 
+/// Every password, token and cookie value the helpers handled: no log line
+/// of the whole suite may contain one.
+static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// Log lines that did.
+static LEAKS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Held by tests that measure time or load the machine heavily, so that
+/// they do not run at the same time as each other.
+pub static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Registers a value that must never appear in a log line.
+pub fn remember_secret(secret: &str) {
+    if secret.len() >= 8 {
+        SECRETS.lock().unwrap().push(secret.to_owned());
+    }
+}
+
+/// Log lines (so far, in this test binary) that contained a registered secret.
+pub fn leaked_secrets() -> Vec<String> {
+    LEAKS.lock().unwrap().clone()
+}
+
 struct LogWriter;
 
 impl Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        for secret in SECRETS.lock().unwrap().iter() {
+            if text.contains(secret.as_str()) {
+                LEAKS
+                    .lock()
+                    .unwrap()
+                    .push(format!("secret {:?}... in log: {text}", &secret[..4]));
+            }
+        }
         LOGS.lock().unwrap().extend_from_slice(buf);
         Ok(buf.len())
     }
@@ -130,6 +161,8 @@ pub struct TestApp {
     pub client: Client,
     pub db: TestDb,
     pub backend: Backend,
+    /// The server's clock: it moves only when a test advances it.
+    pub clock: warden_core::MockClock,
     secrets: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -176,6 +209,15 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn(backend, tweak, true).await
+}
+
+/// A server whose clock stands still until the test moves `app.clock`.
+pub async fn spawn_app_with_clock(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn(backend, tweak, false).await
+}
+
+async fn spawn(backend: Backend, tweak: impl FnOnce(&mut Config), real_clock: bool) -> TestApp {
     init_logs();
     let (mut config, secrets, spec) = test_config(backend);
     tweak(&mut config);
@@ -189,7 +231,13 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
             .unwrap();
         admin.close().await;
     }
-    let server = warden::Server::build(&config).await.expect("server starts");
+    let clock = warden_core::MockClock::new();
+    let server = if real_clock {
+        warden::Server::build(&config).await
+    } else {
+        warden::Server::build_with_clock(&config, std::sync::Arc::new(clock.clone())).await
+    }
+    .expect("server starts");
     let addr = format!("http://{}", server.local_addr());
     let db = match spec {
         TestDbSpec::Sqlite(dir) => TestDb::Sqlite {
@@ -208,6 +256,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     TestApp {
         addr,
         base_url: config.base_url.clone(),
+        clock,
         client: Client::builder()
             .user_agent("warden-tests/1.0")
             .build()
@@ -284,6 +333,7 @@ impl TestApp {
     }
 
     pub async fn sign_up_as(&self, email: &str, password: &str, name: &str) -> Response {
+        remember_secret(password);
         self.post("/auth/signup")
             .json(&json!({"email": email, "password": password, "name": name}))
             .send()
@@ -310,6 +360,7 @@ impl TestApp {
         let res = self.sign_up_as(&email, &password, &name).await;
         assert_eq!(res.status(), StatusCode::OK);
         let body: Value = res.json().await.unwrap();
+        remember_secret(body["session"]["token"].as_str().unwrap());
         TestUser {
             id: body["user"]["id"].as_str().unwrap().to_owned(),
             token: body["session"]["token"].as_str().unwrap().to_owned(),
@@ -401,6 +452,10 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        let leaks = leaked_secrets();
+        if !leaks.is_empty() && !std::thread::panicking() {
+            panic!("secrets in the log:\n{}", leaks.join("\n"));
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -535,7 +590,10 @@ impl TestApp {
             .unwrap();
         assert_eq!(res.status(), 200);
         let (cookie, _) = session_set_cookie(&res).expect("sign-up sets the session cookie");
+        remember_secret(&password);
+        remember_secret(cookie.split_once('=').unwrap().1);
         let body: Value = res.json().await.unwrap();
+        remember_secret(body["token"].as_str().unwrap());
         BaUser {
             id: body["user"]["id"].as_str().unwrap().to_owned(),
             token: body["token"].as_str().unwrap().to_owned(),
@@ -555,7 +613,9 @@ impl TestApp {
             .unwrap();
         assert_eq!(res.status(), 200);
         let (cookie, _) = session_set_cookie(&res).unwrap();
+        remember_secret(cookie.split_once('=').unwrap().1);
         let body: Value = res.json().await.unwrap();
+        remember_secret(body["token"].as_str().unwrap());
         (cookie, body["token"].as_str().unwrap().to_owned())
     }
 }

@@ -10,4 +10,5 @@ mod betterauth;
 mod cli;
 mod cookies;
 mod profile;
+mod security;
 mod sessions;

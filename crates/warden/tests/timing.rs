@@ -1,0 +1,108 @@
+//! Timing: measured in a test binary of its own (cargo runs test binaries
+//! one after another), so that no other test shares the CPU while it
+//! measures. Part of the security suite in `it/security.rs`.
+
+#[path = "it/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use helpers::{spawn_app_with, Backend};
+
+/// ASVS 5.0 V6.3.8 (no user enumeration by response); V6.2 and NIST SP
+/// 800-63B §5.1.1.2 (the same verifier cost for every attempt): unknown
+/// email and wrong password give identical responses in about the same time.
+async fn asvs_6_3_8_unknown_email_and_wrong_password_are_indistinguishable(b: Backend) {
+    let _alone = helpers::HEAVY.lock().await;
+    // Real argon2 costs, so that a skipped hash would show; no lockout,
+    // which would answer both kinds of attempt early.
+    let app = spawn_app_with(b, |c| {
+        c.password.argon2.memory_kib = 19456;
+        c.password.argon2.iterations = 2;
+        c.lockout.max_failures = 0;
+    })
+    .await;
+    let user = app.new_user().await;
+    let attempt = |email: String| {
+        let app = &app;
+        async move {
+            let start = Instant::now();
+            let res = app
+                .post_json(
+                    "/auth/signin",
+                    &json!({"email": email, "password": "WrongPass123!"}),
+                )
+                .await;
+            let elapsed = start.elapsed();
+            let status = res.status();
+            let mut headers: Vec<(String, String)> = res
+                .headers()
+                .iter()
+                .filter(|(k, _)| !["date", "x-request-id", "content-length"].contains(&k.as_str()))
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+                .collect();
+            headers.sort();
+            (status, headers, res.text().await.unwrap(), elapsed)
+        }
+    };
+    let known = attempt(user.email.clone()).await;
+    let unknown = attempt("nobody-here@example.com".into()).await;
+    assert_eq!(known.0, 401);
+    assert_eq!(
+        (known.0, &known.1, &known.2),
+        (unknown.0, &unknown.1, &unknown.2)
+    );
+
+    // Interleaved, alternating which goes first, so that load from outside
+    // hits both kinds alike.
+    let mut known_ms = vec![];
+    let mut unknown_ms = vec![];
+    let mut ratios = vec![];
+    for i in 0..100 {
+        let (k, u) = if i % 2 == 0 {
+            let k = attempt(user.email.clone()).await.3.as_secs_f64();
+            (
+                k,
+                attempt(format!("nobody-{i}@example.com"))
+                    .await
+                    .3
+                    .as_secs_f64(),
+            )
+        } else {
+            let u = attempt(format!("nobody-{i}@example.com"))
+                .await
+                .3
+                .as_secs_f64();
+            (attempt(user.email.clone()).await.3.as_secs_f64(), u)
+        };
+        known_ms.push(k);
+        unknown_ms.push(u);
+        ratios.push(u / k);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[v.len() / 2]
+    };
+    let (k, u, r) = (
+        median(&mut known_ms),
+        median(&mut unknown_ms),
+        median(&mut ratios),
+    );
+    let spread = k.max(u) / k.min(u);
+    println!(
+        "median known {:.1} ms, unknown {:.1} ms, median pair ratio {r:.3}",
+        k * 1e3,
+        u * 1e3
+    );
+    assert!(
+        spread <= 1.2 && (1.0 / 1.2..=1.2).contains(&r),
+        "median known {:.1} ms vs unknown {:.1} ms (median pair ratio {r:.3})",
+        k * 1e3,
+        u * 1e3
+    );
+}
+
+backend_tests!(asvs_6_3_8_unknown_email_and_wrong_password_are_indistinguishable);

@@ -158,6 +158,7 @@ pub struct TestApp {
     pub addr: String,
     /// The configured public URL (`base_url`), whose origin is trusted.
     pub base_url: String,
+    database_url: String,
     pub client: Client,
     pub db: TestDb,
     pub backend: Backend,
@@ -256,6 +257,7 @@ async fn spawn(backend: Backend, tweak: impl FnOnce(&mut Config), real_clock: bo
     TestApp {
         addr,
         base_url: config.base_url.clone(),
+        database_url: config.database_url.clone(),
         clock,
         client: Client::builder()
             .user_agent("warden-tests/1.0")
@@ -533,6 +535,11 @@ pub struct BaUser {
 }
 
 impl TestApp {
+    /// The URL of this app's database, for a second instance sharing it.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone()
+    }
+
     /// The server secret the server generated for itself (development mode).
     pub fn server_secret(&self) -> String {
         let file = std::fs::read_to_string(self.secrets.path().join("secrets.json")).unwrap();

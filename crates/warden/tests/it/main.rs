@@ -10,5 +10,6 @@ mod betterauth;
 mod cli;
 mod cookies;
 mod profile;
+mod rate_limit;
 mod security;
 mod sessions;

@@ -172,7 +172,11 @@ impl PasswordHasher {
                         Err(_) => return,
                     };
                     match job {
-                        Ok(job) => job(),
+                        // A panicking job must not take the thread with it:
+                        // its caller sees an error, the pool stays whole.
+                        Ok(job) => {
+                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                        }
                         // The hasher was dropped: stop.
                         Err(_) => return,
                     }
@@ -253,6 +257,12 @@ fn hash_blocking(params: &Params, password: &str) -> Result<String, AuthError> {
         .map_err(|e| AuthError::Internal(format!("argon2 hashing failed: {e}")))
 }
 
+/// The largest argon2 costs a stored hash may ask for (256 MiB, 16 passes,
+/// 16 lanes); anything above is treated as corrupt and never verifies.
+const MAX_STORED_M_KIB: u32 = 256 * 1024;
+const MAX_STORED_T: u32 = 16;
+const MAX_STORED_P: u32 = 16;
+
 /// A stored password hash, parsed.
 #[derive(Debug)]
 pub enum StoredHash<'a> {
@@ -273,6 +283,21 @@ pub fn parse_stored_hash(stored: &str) -> Option<StoredHash<'_>> {
     (!salt.is_empty() && key.len() == 64).then_some(StoredHash::Scrypt { salt, key })
 }
 
+/// The argon2 parameters of a parsed PHC hash, if they are within what we
+/// are willing to compute: a corrupted or hostile row must not make us
+/// allocate gigabytes, spin for minutes, or reach the argon2 crate's
+/// arithmetic overflow on huge `p` (found by fuzz/parse_stored_hash). The
+/// raw numbers are checked before the crate computes anything with them.
+/// This is everything verification does before it hashes.
+pub fn stored_argon2_params(parsed: &PasswordHash<'_>) -> Option<Params> {
+    let cost = |name: &str, default: u32| parsed.params.get_decimal(name).unwrap_or(default);
+    if cost("m", 0) > MAX_STORED_M_KIB || cost("t", 1) > MAX_STORED_T || cost("p", 1) > MAX_STORED_P
+    {
+        return None;
+    }
+    Params::try_from(parsed).ok()
+}
+
 fn verify_blocking(params: &Params, password: &str, stored: &str) -> Verified {
     let password = normalize(password);
     let fail = Verified {
@@ -282,14 +307,9 @@ fn verify_blocking(params: &Params, password: &str, stored: &str) -> Verified {
     match parse_stored_hash(stored) {
         None => fail,
         Some(StoredHash::Phc(parsed)) => {
-            // Only argon2 with sane costs: a corrupted or hostile row must
-            // not make us allocate gigabytes.
-            let Ok(stored_params) = Params::try_from(&parsed) else {
+            let Some(stored_params) = stored_argon2_params(&parsed) else {
                 return fail;
             };
-            if stored_params.m_cost() > 1 << 20 || stored_params.t_cost() > 64 {
-                return fail;
-            }
             let ok = argon2(params)
                 .verify_password(password.as_bytes(), &parsed)
                 .is_ok();
@@ -350,6 +370,22 @@ mod tests {
             iterations: 1,
             parallelism: 1,
         }
+    }
+
+    #[tokio::test]
+    async fn hostile_stored_costs_fail_closed_without_panicking() {
+        let h = PasswordHasher::new(&cheap(), 1, 4).unwrap();
+        // fuzz/regressions/parse_stored_hash/argon2-p-cost-mul-overflow
+        for stored in [
+            "$d$p=554249295",
+            "$argon2id$v=19$m=4294967295,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+            "$argon2id$v=19$m=1024,t=100000,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+        ] {
+            assert!(!h.verify("pw", Some(stored)).await.unwrap().ok, "{stored}");
+        }
+        // The pool still works afterwards.
+        let ok = h.hash("still alive").await.unwrap();
+        assert!(h.verify("still alive", Some(&ok)).await.unwrap().ok);
     }
 
     #[tokio::test]

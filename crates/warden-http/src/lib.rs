@@ -156,11 +156,86 @@ fn api(betterauth: Option<&BetterAuthSettings>) -> (Router<AppState>, OpenApiDoc
         .routes(routes!(sessions::revoke_session))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz));
-    match betterauth {
+    let (router, mut doc) = match betterauth {
         Some(b) => router.nest(&b.base_path, betterauth::routes()),
         None => router,
     }
-    .split_for_parts()
+    .split_for_parts();
+    add_common_responses(&mut doc, betterauth.map(|b| b.base_path.as_str()));
+    (router, doc)
+}
+
+/// Answers any operation can give besides its own, added to every
+/// operation of the document in the error format of its API: 429 (rate
+/// limits), 431/414 (oversized headers or URI), and for state-changing
+/// operations 403 (origin check on cookie requests); 415 for BetterAuth
+/// bodies in another media type.
+fn add_common_responses(doc: &mut OpenApiDoc, betterauth_base: Option<&str>) {
+    use utoipa::openapi::path::Operation;
+    use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, ResponseBuilder};
+    let error = |schema: &str, description: &str, retry: bool| {
+        let mut r = ResponseBuilder::new().description(description).content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(schema)))
+                .build(),
+        );
+        if retry {
+            r = r.header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(
+                        utoipa::openapi::ObjectBuilder::new()
+                            .schema_type(utoipa::openapi::schema::Type::Integer),
+                    )
+                    .description(Some("Seconds until the limit resets"))
+                    .build(),
+            );
+        }
+        r.build()
+    };
+    let add = |op: &mut Operation, code: &str, response: &utoipa::openapi::Response| {
+        op.responses
+            .responses
+            .entry(code.to_owned())
+            .or_insert_with(|| response.clone().into());
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let ba = betterauth_base.is_some_and(|b| path.starts_with(&format!("{b}/")));
+        let schema = if ba { "BaError" } else { "ApiError" };
+        let limited = error(
+            schema,
+            "Too many requests (rate limit); see Retry-After",
+            true,
+        );
+        let origin = error(
+            schema,
+            "A request with cookies from a missing or untrusted Origin (INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN)",
+            false,
+        );
+        let too_big = error(schema, "Request headers too large", false);
+        let long_uri = error(schema, "Request URI too long", false);
+        let media = error(schema, "Unsupported body media type: send JSON", false);
+        let ops = [
+            (item.get.as_mut(), false),
+            (item.post.as_mut(), true),
+            (item.put.as_mut(), true),
+            (item.delete.as_mut(), true),
+            (item.patch.as_mut(), true),
+        ];
+        for (op, changes_state) in ops {
+            let Some(op) = op else { continue };
+            add(op, "429", &limited);
+            add(op, "431", &too_big);
+            add(op, "414", &long_uri);
+            if changes_state {
+                add(op, "403", &origin);
+                if ba {
+                    add(op, "415", &media);
+                }
+            }
+        }
+    }
 }
 
 /// The OpenAPI 3.1 document of every route, with the BetterAuth API at its

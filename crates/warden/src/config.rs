@@ -252,6 +252,27 @@ pub struct LogConfig {
     pub level: String,
 }
 
+/// The top-level keys of [`Config`], for telling configuration variables
+/// from other `WARDEN_*` variables.
+const CONFIG_KEYS: &[&str] = &[
+    "listen",
+    "database_url",
+    "base_url",
+    "trusted_origins",
+    "env",
+    "secrets_file",
+    "session",
+    "password",
+    "cors",
+    "http",
+    "database",
+    "log",
+    "betterauth",
+    "user",
+    "rate_limit",
+    "lockout",
+];
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -397,8 +418,16 @@ impl Config {
                     .map(|_| "database_url".into()),
             )
             .merge(
+                // Only variables naming a configuration key: other WARDEN_*
+                // variables (WARDEN_BIN, WARDEN_TEST_DATABASE_URL, ...) are
+                // not ours and must not stop the server. Keys inside a known
+                // section are still checked, so typos there are errors.
                 Env::prefixed("WARDEN_")
                     .ignore(&["CONFIG", "SECRET", "SECRET_FILE"])
+                    .filter(|key| {
+                        let top = key.as_str().split("__").next().unwrap_or("");
+                        CONFIG_KEYS.iter().any(|k| k.eq_ignore_ascii_case(top))
+                    })
                     .split("__"),
             );
         if let Some(l) = overrides.listen {

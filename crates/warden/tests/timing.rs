@@ -57,52 +57,56 @@ async fn asvs_6_3_8_unknown_email_and_wrong_password_are_indistinguishable(b: Ba
     );
 
     // Interleaved, alternating which goes first, so that load from outside
-    // hits both kinds alike.
-    let mut known_ms = vec![];
-    let mut unknown_ms = vec![];
-    let mut ratios = vec![];
-    for i in 0..100 {
-        let (k, u) = if i % 2 == 0 {
-            let k = attempt(user.email.clone()).await.3.as_secs_f64();
-            (
-                k,
-                attempt(format!("nobody-{i}@example.com"))
+    // hits both kinds alike. A burst of outside load can still skew one
+    // round, so a second round is allowed; a real difference (a skipped
+    // hash is 2x) fails both.
+    let mut rounds = vec![];
+    for _ in 0..2 {
+        let mut known_ms = vec![];
+        let mut unknown_ms = vec![];
+        let mut ratios = vec![];
+        for i in 0..100 {
+            let (k, u) = if i % 2 == 0 {
+                let k = attempt(user.email.clone()).await.3.as_secs_f64();
+                (
+                    k,
+                    attempt(format!("nobody-{i}@example.com"))
+                        .await
+                        .3
+                        .as_secs_f64(),
+                )
+            } else {
+                let u = attempt(format!("nobody-{i}@example.com"))
                     .await
                     .3
-                    .as_secs_f64(),
-            )
-        } else {
-            let u = attempt(format!("nobody-{i}@example.com"))
-                .await
-                .3
-                .as_secs_f64();
-            (attempt(user.email.clone()).await.3.as_secs_f64(), u)
+                    .as_secs_f64();
+                (attempt(user.email.clone()).await.3.as_secs_f64(), u)
+            };
+            known_ms.push(k);
+            unknown_ms.push(u);
+            ratios.push(u / k);
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            v[v.len() / 2]
         };
-        known_ms.push(k);
-        unknown_ms.push(u);
-        ratios.push(u / k);
+        let (k, u, r) = (
+            median(&mut known_ms),
+            median(&mut unknown_ms),
+            median(&mut ratios),
+        );
+        let round = format!(
+            "median known {:.1} ms, unknown {:.1} ms, median pair ratio {r:.3}",
+            k * 1e3,
+            u * 1e3
+        );
+        println!("{round}");
+        rounds.push(round);
+        if k.max(u) / k.min(u) <= 1.2 && (1.0 / 1.2..=1.2).contains(&r) {
+            return;
+        }
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        v[v.len() / 2]
-    };
-    let (k, u, r) = (
-        median(&mut known_ms),
-        median(&mut unknown_ms),
-        median(&mut ratios),
-    );
-    let spread = k.max(u) / k.min(u);
-    println!(
-        "median known {:.1} ms, unknown {:.1} ms, median pair ratio {r:.3}",
-        k * 1e3,
-        u * 1e3
-    );
-    assert!(
-        spread <= 1.2 && (1.0 / 1.2..=1.2).contains(&r),
-        "median known {:.1} ms vs unknown {:.1} ms (median pair ratio {r:.3})",
-        k * 1e3,
-        u * 1e3
-    );
+    panic!("timing differs: {}", rounds.join("; "));
 }
 
 backend_tests!(asvs_6_3_8_unknown_email_and_wrong_password_are_indistinguishable);

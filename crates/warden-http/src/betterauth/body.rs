@@ -59,6 +59,13 @@ pub(crate) fn decode<T: DeserializeOwned>(mime: Option<&str>, bytes: &[u8]) -> R
     } else {
         bytes
     };
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(BaError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "BODY_MUST_BE_AN_OBJECT",
+            "Body must be an object",
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

@@ -185,9 +185,13 @@ pub struct BaOk {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SignUpEmailRequest {
+    #[schema(min_length = 1, max_length = 256)]
     pub name: String,
+    #[schema(min_length = 3, max_length = 254)]
     pub email: String,
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
+    #[schema(pattern = "^https?://", max_length = 2048)]
     pub image: Option<String>,
     /// Where the email verification link leads (relative, or on a trusted origin).
     #[serde(rename = "callbackURL")]
@@ -199,7 +203,9 @@ pub struct SignUpEmailRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SignInEmailRequest {
+    #[schema(min_length = 3, max_length = 254)]
     pub email: String,
+    #[schema(min_length = 1, max_length = 128)]
     pub password: String,
     #[serde(rename = "callbackURL")]
     pub callback_url: Option<String>,
@@ -209,6 +215,7 @@ pub struct SignInEmailRequest {
 #[derive(Deserialize, ToSchema)]
 pub struct RevokeSessionRequest {
     /// A session token, or a session handle from `list-sessions`.
+    #[schema(min_length = 1, max_length = 256)]
     pub token: String,
 }
 
@@ -227,7 +234,9 @@ pub struct UpdateUserRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChangePasswordRequest {
+    #[schema(min_length = 1, max_length = 128)]
     pub current_password: String,
+    #[schema(min_length = 8, max_length = 128)]
     pub new_password: String,
     /// Also end every other session of the user.
     #[serde(default)]
@@ -402,7 +411,7 @@ pub async fn sign_in_email(
 
 /// End the current session and clear the cookie.
 #[utoipa::path(post, path = "/sign-out", tag = "betterauth", operation_id = "baSignOut",
-    security(("sessionCookie" = []), ("bearerAuth" = [])),
+    security((), ("sessionCookie" = []), ("bearerAuth" = [])),
     responses(
         (status = 200, body = BaSuccess),
         (status = 400, description = "FAILED_TO_GET_SESSION: no session cookie or token", body = BaError),

@@ -18,18 +18,20 @@ use crate::AppState;
 
 #[derive(Deserialize, ToSchema)]
 pub struct SignUpRequest {
-    #[schema(example = "john@example.com")]
+    #[schema(example = "john@example.com", min_length = 3, max_length = 254)]
     pub email: String,
-    /// 8 to 128 characters by default.
-    #[schema(example = "SecurePass123!")]
+    /// 8 to 128 characters by default; not a common password, not the email.
+    #[schema(example = "SecurePass123!", min_length = 8, max_length = 128)]
     pub password: String,
-    #[schema(example = "John Doe")]
+    #[schema(example = "John Doe", min_length = 1, max_length = 256)]
     pub name: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct SignInRequest {
+    #[schema(min_length = 3, max_length = 254)]
     pub email: String,
+    #[schema(min_length = 1, max_length = 128)]
     pub password: String,
 }
 
@@ -148,7 +150,7 @@ pub async fn sign_out(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let from_body = if body.iter().all(u8::is_ascii_whitespace) {
+    let from_body = if body.iter().all(u8::is_ascii_whitespace) || body.trim_ascii() == b"null" {
         SignOutRequest::default()
     } else {
         parse_json::<SignOutRequest>(&headers, &body)?

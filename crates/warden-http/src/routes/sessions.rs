@@ -62,9 +62,10 @@ pub async fn list_sessions(
 /// Revoke one of the signed-in user's sessions.
 #[utoipa::path(delete, path = "/sessions/{id}", tag = "sessions", operation_id = "revokeSession",
     security(("bearerAuth" = [])),
-    params(("id" = String, Path, description = "Session id, as listed by GET /sessions")),
+    params(("id" = String, Path, max_length = 128, description = "Session id, as listed by GET /sessions")),
     responses(
         (status = 200, body = SuccessResponse),
+        (status = 400, description = "Malformed id (over 128 characters)", body = ApiError),
         (status = 401, description = "Not signed in", body = ApiError),
         (status = 404, description = "No such session of yours", body = ApiError),
     ))]
@@ -73,7 +74,7 @@ pub async fn revoke_session(
     auth: AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<SuccessResponse>, ApiError> {
-    if id.is_empty() || id.len() > 128 {
+    if id.is_empty() || id.chars().count() > 128 {
         return Err(ApiError::invalid("id: must be 1 to 128 characters"));
     }
     state.warden.revoke_session(auth.id(), &id).await?;

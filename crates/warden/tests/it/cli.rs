@@ -185,6 +185,18 @@ fn unknown_config_keys_are_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("lisen"));
 }
 
+#[test]
+fn unknown_keys_inside_a_section_are_errors_in_env_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = warden(dir.path())
+        .arg("serve")
+        .env("WARDEN_SESSION__EXPIRESIN", "2d")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expiresin"));
+}
+
 /// `WARDEN_LISTEN` and `DATABASE_URL` configure the server; on SIGTERM an
 /// in-flight request (a slow sign-up) completes before the process exits.
 #[test]
@@ -198,6 +210,9 @@ fn env_config_and_graceful_shutdown() {
         .env("WARDEN_PASSWORD__ARGON2__MEMORY_KIB", "262144")
         .env("WARDEN_PASSWORD__ARGON2__ITERATIONS", "4")
         .env("WARDEN_LOG__FORMAT", "json")
+        // Other tools' WARDEN_* variables are not configuration.
+        .env("WARDEN_BIN", "/usr/local/bin/warden")
+        .env("WARDEN_TEST_DATABASE_URL", "postgres://elsewhere/db")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

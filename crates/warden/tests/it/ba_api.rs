@@ -127,6 +127,22 @@ async fn ba_sign_up_rejects_bad_input(b: Backend) {
         .await
         .unwrap();
     assert_ba_error(res, 400, "VALIDATION_ERROR").await;
+    // Fields by position (a JSON array) are not a body.
+    let res = app
+        .post_json(
+            "/api/auth/sign-up/email",
+            &json!(["Ada", "arr@example.com", "SecurePass123!"]),
+        )
+        .await;
+    assert_ba_error(res, 400, "BODY_MUST_BE_AN_OBJECT").await;
+    let res = app
+        .post_json(
+            "/auth/signup",
+            &json!(["arr@example.com", "SecurePass123!", "Ada"]),
+        )
+        .await;
+    let msg = crate::helpers::assert_error(res, 400, "invalid_argument").await;
+    assert!(msg.contains("JSON object"), "{msg}");
     // Nothing half-written.
     assert_eq!(app.count(r#"SELECT COUNT(*) FROM "user""#, &[]).await, 0);
     assert_eq!(app.count(r#"SELECT COUNT(*) FROM "account""#, &[]).await, 0);

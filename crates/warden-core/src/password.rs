@@ -290,10 +290,21 @@ pub fn parse_stored_hash(stored: &str) -> Option<StoredHash<'_>> {
 /// raw numbers are checked before the crate computes anything with them.
 /// This is everything verification does before it hashes.
 pub fn stored_argon2_params(parsed: &PasswordHash<'_>) -> Option<Params> {
-    let cost = |name: &str, default: u32| parsed.params.get_decimal(name).unwrap_or(default);
-    if cost("m", 0) > MAX_STORED_M_KIB || cost("t", 1) > MAX_STORED_T || cost("p", 1) > MAX_STORED_P
-    {
-        return None;
+    // Every occurrence counts: a parameter given twice (`m=1,m=9999999`)
+    // is refused, since the argon2 crate would use the last one.
+    let mut seen = Vec::with_capacity(3);
+    for (name, value) in parsed.params.iter() {
+        let name = name.as_str();
+        let max = match name {
+            "m" => MAX_STORED_M_KIB,
+            "t" => MAX_STORED_T,
+            "p" => MAX_STORED_P,
+            _ => continue,
+        };
+        if seen.contains(&name) || value.decimal().map_or(true, |v| v > max) {
+            return None;
+        }
+        seen.push(name);
     }
     Params::try_from(parsed).ok()
 }
@@ -380,6 +391,8 @@ mod tests {
             "$d$p=554249295",
             "$argon2id$v=19$m=4294967295,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
             "$argon2id$v=19$m=1024,t=100000,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+            // fuzz/regressions/parse_stored_hash/argon2-duplicate-m
+            "$a19$m=97295,m=967295",
         ] {
             assert!(!h.verify("pw", Some(stored)).await.unwrap().ok, "{stored}");
         }

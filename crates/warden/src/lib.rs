@@ -176,8 +176,10 @@ impl Server {
                 )
             }
         };
-        let rate_limit = config.rate_limit_enabled().then(|| {
-            RateLimitSettings::with_defaults(
+        let rate_limit = config.rate_limit_enabled().then(|| RateLimitSettings {
+            window: config.rate_limit.window,
+            max: config.rate_limit.max,
+            ..RateLimitSettings::with_defaults(
                 config
                     .betterauth
                     .enabled

@@ -99,6 +99,30 @@ async fn account_lockout_is_shared_through_the_database(b: Backend) {
     assert_eq!(res.status(), 429);
 }
 
+/// The default limit (no rule for the path) comes from the configuration.
+async fn default_limit_is_configurable(b: Backend) {
+    let app = spawn_app_with(b, |c| {
+        c.rate_limit.enabled = Some(true);
+        c.rate_limit.max = 2;
+        c.rate_limit.window = Duration::from_secs(30);
+    })
+    .await;
+    assert_eq!(ok_status(&app).await, 200);
+    assert_eq!(ok_status(&app).await, 200);
+    let res = app.get("/api/auth/ok").send().await.unwrap();
+    assert_eq!(res.status(), 429);
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((25..=30).contains(&retry), "{retry}");
+    // Health checks are never limited.
+    for _ in 0..5 {
+        assert_eq!(app.get("/healthz").send().await.unwrap().status(), 200);
+    }
+}
+
 /// Rate limiting is off in development unless switched on, and on in
 /// production.
 async fn rate_limiting_defaults_follow_the_environment(b: Backend) {
@@ -124,6 +148,7 @@ backend_tests!(
     database_counters_are_shared_between_instances,
     redis_counters_are_shared_between_instances,
     memory_counters_are_per_instance,
+    default_limit_is_configurable,
     account_lockout_is_shared_through_the_database,
     rate_limiting_defaults_follow_the_environment,
 );

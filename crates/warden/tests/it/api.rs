@@ -172,12 +172,8 @@ async fn cors_allows_credentials_only_for_listed_origins(b: Backend) {
     // A credentialed request from an unlisted origin gets no CORS grant.
     let user = app.new_user().await;
     let res = app
-        .get("/profile")
-        .header("origin", "http://evil.com")
-        .header("authorization", bearer(&user.token))
-        .send()
-        .await
-        .unwrap();
+        .get_as_from("/profile", &user.token, "http://evil.com")
+        .await;
     assert!(res.headers().get("access-control-allow-origin").is_none());
     // Without credentials, any origin may read public endpoints.
     let res = app

@@ -552,6 +552,16 @@ impl TestApp {
         self.base_url.trim_end_matches('/')
     }
 
+    /// A GET with a bearer token from a page on `origin` (CORS checks).
+    pub async fn get_as_from(&self, path: &str, token: &str, origin: &str) -> Response {
+        self.get(path)
+            .header("origin", origin)
+            .header("authorization", bearer(token))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// A JSON POST without credentials.
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
         self.post(path).json(body).send().await.unwrap()

@@ -571,20 +571,12 @@ async fn asvs_3_4_2_cors_allowlist_and_security_headers(b: Backend) {
     // A credentialed request from an origin not on the list: no CORS grant,
     // so the browser hides the answer; never "*" with credentials.
     let res = app
-        .get("/profile")
-        .header("origin", "https://evil.example")
-        .header("authorization", bearer(&user.token))
-        .send()
-        .await
-        .unwrap();
+        .get_as_from("/profile", &user.token, "https://evil.example")
+        .await;
     assert!(res.headers().get("access-control-allow-origin").is_none());
     let res = app
-        .get("/profile")
-        .header("origin", "http://localhost:5173")
-        .header("authorization", bearer(&user.token))
-        .send()
-        .await
-        .unwrap();
+        .get_as_from("/profile", &user.token, "http://localhost:5173")
+        .await;
     assert_eq!(
         res.headers()["access-control-allow-origin"],
         "http://localhost:5173"

@@ -44,6 +44,10 @@ pub enum AuthError {
     /// The user has no password (signs in another way).
     #[error("the user has no password")]
     CredentialAccountNotFound,
+    /// A reset or verification token that is unknown, used, expired or
+    /// meant for another flow (deliberately not told apart).
+    #[error("invalid or expired token")]
+    InvalidToken,
     /// The operation needs a session created recently (or the password).
     #[error("session is not fresh")]
     SessionNotFresh,

@@ -8,6 +8,7 @@
 pub mod clock;
 mod error;
 pub mod limit;
+pub mod mail;
 mod model;
 pub mod password;
 mod service;
@@ -18,11 +19,12 @@ pub mod validate;
 pub use clock::{Clock, MockClock, SystemClock};
 pub use error::{AuthError, PasswordRejection};
 pub use limit::{Counters, Hit, MemoryCounters};
+pub use mail::{Email, MailError, Mailer, Outbox, Templates};
 pub use model::{now, Credential, RequestMeta, Session, Timestamp, User, UserUpdate};
 pub use password::{Argon2Settings, PasswordHasher, PasswordPolicy};
 pub use service::{
-    Authenticated, LockoutSettings, PasswordChange, SessionSettings, SignUp, SignedIn, Warden,
-    WardenSettings,
+    Authenticated, LockoutSettings, PasswordChange, PasswordResetSettings, SessionSettings, SignUp,
+    SignedIn, Warden, WardenSettings,
 };
 pub use store::{SessionFilter, Store, StoreError};
 pub use token::{SessionToken, TokenHash};

@@ -7,6 +7,7 @@ use moka::sync::Cache;
 use crate::clock::{Clock, SystemClock};
 use crate::error::AuthError;
 use crate::limit::{Counters, MemoryCounters};
+use crate::mail::{Mailer, Outbox, Template, Templates};
 use crate::model::{Credential, RequestMeta, Session, Timestamp, User, UserUpdate};
 use crate::password::{Argon2Settings, PasswordHasher, PasswordPolicy};
 use crate::store::{SessionFilter, Store, StoreError};
@@ -74,10 +75,29 @@ impl Default for LockoutSettings {
     }
 }
 
+/// Password reset by emailed link.
+#[derive(Clone, Debug)]
+pub struct PasswordResetSettings {
+    /// How long a reset link works (default 1 hour).
+    pub expires_in: Duration,
+    /// End every session of the user when the password is reset (default on).
+    pub revoke_sessions: bool,
+}
+
+impl Default for PasswordResetSettings {
+    fn default() -> Self {
+        PasswordResetSettings {
+            expires_in: Duration::from_secs(3600),
+            revoke_sessions: true,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct WardenSettings {
     pub session: SessionSettings,
     pub lockout: LockoutSettings,
+    pub password_reset: PasswordResetSettings,
     pub password: PasswordPolicy,
     pub argon2: Argon2Settings,
     /// Password hashes computed at once (default: the number of cores).
@@ -92,6 +112,7 @@ impl Default for WardenSettings {
         WardenSettings {
             session: SessionSettings::default(),
             lockout: LockoutSettings::default(),
+            password_reset: PasswordResetSettings::default(),
             password: PasswordPolicy::default(),
             argon2: Argon2Settings::default(),
             hash_concurrency: std::thread::available_parallelism()
@@ -151,6 +172,8 @@ pub struct Warden {
     cache: Option<SessionCache>,
     clock: Arc<dyn Clock>,
     counters: Arc<dyn Counters>,
+    mailer: Arc<dyn Mailer>,
+    templates: Templates,
 }
 
 fn delta(d: Duration) -> TimeDelta {
@@ -178,7 +201,29 @@ impl Warden {
             cache,
             clock: Arc::new(SystemClock),
             counters: Arc::new(MemoryCounters::default()),
+            mailer: Arc::new(Outbox::default()),
+            templates: Templates::new("Warden"),
         })
+    }
+
+    /// Sends mail through `mailer` with these templates (default: the
+    /// development [`Outbox`]).
+    pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>, templates: Templates) -> Self {
+        self.mailer = mailer;
+        self.templates = templates;
+        self
+    }
+
+    /// Sends in the background: a request's answer and timing must not
+    /// depend on the mail server (or reveal whether mail was sent).
+    fn send_later(&self, template: Template, to: &str, link: &str, expires_in: &str) {
+        let email = self.templates.render(template, to, link, expires_in);
+        let mailer = self.mailer.clone();
+        tokio::spawn(async move {
+            if let Err(e) = mailer.send(email).await {
+                tracing::error!(error = %e, ?template, "email not sent");
+            }
+        });
     }
 
     /// Uses another clock (tests move a [`crate::MockClock`]).
@@ -625,6 +670,97 @@ impl Warden {
         })
     }
 
+    /// Starts a password reset: if `email` belongs to a user, mails them a
+    /// link made by `link(token)` that works once within
+    /// `password_reset.expires_in`. Answers the same, in about the same
+    /// time, whether the email exists or not.
+    pub async fn request_password_reset(
+        &self,
+        email: &str,
+        link: impl FnOnce(&str) -> String,
+    ) -> Result<(), AuthError> {
+        let email = validate::email(email)?;
+        let token = SessionToken::generate();
+        let identifier = format!("reset-password:{}", token.hash().as_str());
+        let found = self.store.find_user_by_email(&email).await?;
+        let Some((user, _)) = found else {
+            // The same database work as a real request (one write).
+            self.store.take_verification(&identifier).await?;
+            tracing::info!("password reset requested for an unknown email");
+            return Ok(());
+        };
+        let t = self.now();
+        let expires_in = self.settings.password_reset.expires_in;
+        self.store
+            .insert_verification(&identifier, &user.id, t + delta(expires_in), t)
+            .await?;
+        self.send_later(
+            Template::PasswordReset,
+            &user.email,
+            &link(token.expose()),
+            &human_duration(expires_in),
+        );
+        tracing::info!(user_id = %user.id, "password reset requested");
+        Ok(())
+    }
+
+    /// Is this reset token usable (without using it)?
+    pub async fn check_reset_token(&self, token: &str) -> Result<(), AuthError> {
+        if token.is_empty() || token.len() > 256 {
+            return Err(AuthError::InvalidToken);
+        }
+        let identifier = format!("reset-password:{}", TokenHash::of(token).as_str());
+        match self.store.peek_verification(&identifier).await? {
+            Some((_, expires_at)) if expires_at > self.now() => Ok(()),
+            _ => Err(AuthError::InvalidToken),
+        }
+    }
+
+    /// Completes a password reset: the token is consumed (once, even under
+    /// concurrent use), the password replaced, every session of the user
+    /// ended (unless configured otherwise) and a notice mailed.
+    pub async fn reset_password(&self, token: &str, new_password: &str) -> Result<(), AuthError> {
+        if token.is_empty() || token.len() > 256 {
+            return Err(AuthError::InvalidToken);
+        }
+        // Length and blocklist first, so a bad choice does not burn the link.
+        self.settings.password.check_new(new_password, None)?;
+        let identifier = format!("reset-password:{}", TokenHash::of(token).as_str());
+        let Some((user_id, expires_at)) = self.store.take_verification(&identifier).await? else {
+            return Err(AuthError::InvalidToken);
+        };
+        if expires_at <= self.now() {
+            return Err(AuthError::InvalidToken);
+        }
+        let user = self
+            .store
+            .find_user(&user_id)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        self.settings
+            .password
+            .check_new(new_password, Some(&user.email))?;
+        let hash = self.hasher.hash(new_password).await?;
+        self.store
+            .set_user_password(&user.id, &user.id, &hash, self.now())
+            .await?;
+        if self.settings.password_reset.revoke_sessions {
+            let deleted = self
+                .store
+                .delete_sessions(&user.id, SessionFilter::All)
+                .await?;
+            self.forget_tokens(&deleted);
+        }
+        // A reset is the way out of a lockout.
+        let _ = self
+            .counters
+            .reset(&format!("signin-failures:{}", user.email))
+            .await;
+        self.send_later(Template::PasswordChanged, &user.email, "", "");
+        tracing::info!(user_id = %user.id, "password reset");
+        Ok(())
+    }
+
     /// Deletes a signed-in user's account, with its sessions. Needs the
     /// password, or, without one, a fresh session.
     pub async fn delete_user(
@@ -687,6 +823,21 @@ impl Warden {
     pub async fn ready(&self) -> Result<(), AuthError> {
         Ok(self.store.ping().await?)
     }
+}
+
+/// "1 hour", "30 minutes", "2 days": for messages.
+fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    let (n, unit) = if s.is_multiple_of(86400) && s >= 86400 {
+        (s / 86400, "day")
+    } else if s.is_multiple_of(3600) && s >= 3600 {
+        (s / 3600, "hour")
+    } else if s >= 60 {
+        (s / 60, "minute")
+    } else {
+        (s, "second")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 fn truncate(mut s: String, max_chars: usize) -> String {

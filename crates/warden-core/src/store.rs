@@ -110,6 +110,43 @@ pub trait Store: Send + Sync + 'static {
         new_session: &Session,
     ) -> Result<Vec<String>, StoreError>;
 
+    /// Stores a single-use verification value (`identifier` holds a token
+    /// hash, never a token).
+    async fn insert_verification(
+        &self,
+        identifier: &str,
+        value: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes the verification row with this identifier and returns its
+    /// value and expiry, atomically: of two concurrent calls, at most one
+    /// gets it.
+    async fn take_verification(
+        &self,
+        identifier: &str,
+    ) -> Result<Option<(String, Timestamp)>, StoreError>;
+
+    /// The value and expiry of a verification row, without consuming it.
+    async fn peek_verification(
+        &self,
+        identifier: &str,
+    ) -> Result<Option<(String, Timestamp)>, StoreError>;
+
+    /// Sets a user's password: updates the credential account, or creates
+    /// one (`account_id`) if the user has none.
+    async fn set_user_password(
+        &self,
+        user_id: &str,
+        account_id: &str,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// The user with this id.
+    async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError>;
+
     /// Deletes a user with its accounts and sessions; false if there was none.
     async fn delete_user(&self, user_id: &str) -> Result<bool, StoreError>;
 

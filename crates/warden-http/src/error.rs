@@ -97,6 +97,7 @@ impl From<AuthError> for ApiError {
                     .retry_after(retry_after.as_secs().max(1))
             }
             AuthError::InvalidPassword => ApiError::invalid("password: incorrect password"),
+            AuthError::InvalidToken => ApiError::invalid("token: invalid or expired token"),
             AuthError::CredentialAccountNotFound => {
                 ApiError::invalid("password: this account has no password")
             }

@@ -71,6 +71,8 @@ pub struct HttpSettings {
     pub betterauth: Option<BetterAuthSettings>,
     /// Whether users may delete their own account (`POST /api/auth/delete-user`).
     pub allow_delete_user: bool,
+    /// The server's public URL (`base_url`), for links in emails.
+    pub public_url: String,
 }
 
 impl Default for HttpSettings {
@@ -85,6 +87,7 @@ impl Default for HttpSettings {
                 .expect("valid default origin"),
             betterauth: Some(BetterAuthSettings::default()),
             allow_delete_user: false,
+            public_url: "http://localhost:4000".into(),
         }
     }
 }
@@ -146,11 +149,13 @@ impl Modify for BearerScheme {
 /// The API routes and their OpenAPI document, built from the same list so
 /// that neither can miss a route.
 fn api(betterauth: Option<&BetterAuthSettings>) -> (Router<AppState>, OpenApiDoc) {
-    use routes::{auth, health, profile, sessions};
+    use routes::{auth, health, password, profile, sessions};
     let router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::sign_up))
         .routes(routes!(auth::sign_in))
         .routes(routes!(auth::sign_out))
+        .routes(routes!(password::request_password_reset))
+        .routes(routes!(password::reset_password))
         .routes(routes!(profile::get_profile, profile::update_profile))
         .routes(routes!(sessions::list_sessions))
         .routes(routes!(sessions::revoke_session))

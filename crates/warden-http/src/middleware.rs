@@ -1,6 +1,7 @@
-//! Request ids and the access log: one line per request with method, path,
-//! status, latency and request id. The query string, headers and bodies are
-//! never logged: they may hold tokens, passwords and cookies.
+//! Request ids and the access log: one line per request with method, route
+//! template, status, latency and request id. Path parameters, the query
+//! string, headers and bodies are never logged: they may hold tokens,
+//! passwords and cookies.
 
 use std::time::Instant;
 
@@ -32,7 +33,14 @@ fn request_id(req: &Request) -> String {
 pub async fn access_log(req: Request, next: Next) -> Response {
     let id = request_id(&req);
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    // The route's template (`/api/auth/reset-password/{token}`), not the
+    // path itself: path parameters may be single-use tokens. Unmatched
+    // requests (404) log their path.
+    let path = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| req.uri().path().to_owned());
     let start = Instant::now();
     let span = tracing::info_span!("request", request_id = %id);
     let mut response = next.run(req).instrument(span.clone()).await;

@@ -297,6 +297,106 @@ macro_rules! impl_store {
                 Ok(deleted)
             }
 
+            async fn insert_verification(
+                &self,
+                identifier: &str,
+                value: &str,
+                expires_at: Timestamp,
+                now: Timestamp,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    r#"INSERT INTO "verification" ("id", "identifier", "value", "expiresAt", "createdAt", "updatedAt")
+                       VALUES ($1, $2, $3, $4, $5, $5)"#,
+                )
+                .bind(warden_core::token::new_id())
+                .bind(identifier)
+                .bind(value)
+                .bind(ts(expires_at))
+                .bind(ts(now))
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+                Ok(())
+            }
+
+            async fn take_verification(
+                &self,
+                identifier: &str,
+            ) -> Result<Option<(String, Timestamp)>, StoreError> {
+                let row = sqlx::query(
+                    r#"DELETE FROM "verification" WHERE "identifier" = $1
+                       RETURNING "value" AS v_value, "expiresAt" AS v_expires"#,
+                )
+                .bind(identifier)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+                row.map(|r| Ok((r.try_get("v_value")?, get_ts(&r, "v_expires")?)))
+                    .transpose()
+                    .map_err(backend)
+            }
+
+            async fn peek_verification(
+                &self,
+                identifier: &str,
+            ) -> Result<Option<(String, Timestamp)>, StoreError> {
+                let row = sqlx::query(
+                    r#"SELECT "value" AS v_value, "expiresAt" AS v_expires FROM "verification"
+                       WHERE "identifier" = $1 LIMIT 1"#,
+                )
+                .bind(identifier)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+                row.map(|r| Ok((r.try_get("v_value")?, get_ts(&r, "v_expires")?)))
+                    .transpose()
+                    .map_err(backend)
+            }
+
+            async fn set_user_password(
+                &self,
+                user_id: &str,
+                account_id: &str,
+                password_hash: &str,
+                now: Timestamp,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let updated = sqlx::query(
+                    r#"UPDATE "account" SET "password" = $1, "updatedAt" = $2
+                       WHERE "userId" = $3 AND "providerId" = 'credential'"#,
+                )
+                .bind(password_hash)
+                .bind(ts(now))
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+                if updated.rows_affected() == 0 {
+                    sqlx::query(
+                        r#"INSERT INTO "account" ("id", "accountId", "providerId", "issuer", "userId", "password", "createdAt", "updatedAt")
+                           VALUES ($1, $2, 'credential', 'local:credential', $2, $3, $4, $4)"#,
+                    )
+                    .bind(account_id)
+                    .bind(user_id)
+                    .bind(password_hash)
+                    .bind(ts(now))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                }
+                tx.commit().await.map_err(backend)
+            }
+
+            async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+                let sql = format!(r#"SELECT {USER_COLS} FROM "user" u WHERE u."id" = $1"#);
+                let row = sqlx::query(&sql)
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                row.map(|r| user(&r)).transpose().map_err(backend)
+            }
+
             async fn delete_user(&self, user_id: &str) -> Result<bool, StoreError> {
                 // Explicit deletes: a BetterAuth database created without
                 // foreign keys (or SQLite without PRAGMA foreign_keys) would

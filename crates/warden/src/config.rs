@@ -53,6 +53,89 @@ pub struct Config {
     pub user: UserConfig,
     pub rate_limit: RateLimitConfig,
     pub lockout: LockoutConfig,
+    pub mail: MailConfig,
+    pub password_reset: PasswordResetConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// Development: messages are logged (with their links) and kept in memory.
+    Outbox,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain SMTP: only for a relay on localhost or a test sink.
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// Default: `outbox` in development; production requires `smtp`.
+    pub transport: Option<MailTransport>,
+    pub from: String,
+    /// Used in subjects and bodies.
+    pub app_name: String,
+    /// Overrides for the built-in templates (`password-reset.txt`, ...).
+    pub templates_dir: Option<std::path::PathBuf>,
+    pub smtp: SmtpConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    /// The password is the secret WARDEN_SMTP_PASSWORD.
+    pub username: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordResetConfig {
+    #[serde(with = "humantime_serde")]
+    pub expires_in: Duration,
+    /// End every session of the user on reset.
+    pub revoke_sessions: bool,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig {
+            transport: None,
+            from: "Warden <no-reply@localhost>".into(),
+            app_name: "Warden".into(),
+            templates_dir: None,
+            smtp: SmtpConfig::default(),
+        }
+    }
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: "localhost".into(),
+            port: 587,
+            tls: SmtpTls::Starttls,
+            username: None,
+        }
+    }
+}
+
+impl Default for PasswordResetConfig {
+    fn default() -> Self {
+        PasswordResetConfig {
+            expires_in: Duration::from_secs(3600),
+            revoke_sessions: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -271,6 +354,8 @@ const CONFIG_KEYS: &[&str] = &[
     "user",
     "rate_limit",
     "lockout",
+    "mail",
+    "password_reset",
 ];
 
 impl Default for Config {
@@ -292,6 +377,8 @@ impl Default for Config {
             user: UserConfig::default(),
             rate_limit: RateLimitConfig::default(),
             lockout: LockoutConfig::default(),
+            mail: MailConfig::default(),
+            password_reset: PasswordResetConfig::default(),
         }
     }
 }
@@ -508,6 +595,16 @@ impl Config {
         if self.rate_limit.max == 0 || self.rate_limit.window.is_zero() {
             return Err(ConfigError::Rule(
                 "rate_limit.max and rate_limit.window must be positive".into(),
+            ));
+        }
+        if self.env == Environment::Production && self.mail.transport != Some(MailTransport::Smtp) {
+            return Err(ConfigError::Rule(
+                "production needs mail.transport = \"smtp\" (password reset mails links; the development outbox would only log them)".into(),
+            ));
+        }
+        if self.password_reset.expires_in.is_zero() {
+            return Err(ConfigError::Rule(
+                "password_reset.expires_in must be positive".into(),
             ));
         }
         if self.session.max_lifetime.is_zero() {

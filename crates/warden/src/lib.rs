@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 use warden_core::{
     Argon2Settings, Clock, Counters, LockoutSettings, MemoryCounters, PasswordPolicy,
-    SessionSettings, SystemClock, Warden, WardenSettings,
+    PasswordResetSettings, SessionSettings, SystemClock, Warden, WardenSettings,
 };
 use warden_http::{
     AppState, BetterAuthSettings, ClientIpSettings, CookieSettings, CorsSettings, HttpSettings,
@@ -30,6 +30,7 @@ fn parse_net(s: &str) -> Option<ipnet::IpNet> {
 }
 
 pub mod config;
+pub mod mail;
 pub mod secrets;
 pub mod telemetry;
 
@@ -49,6 +50,8 @@ pub enum StartError {
     IpHeader(String),
     #[error("invalid http.trusted_proxies entry {0:?}: expected an IP address or CIDR range (10.0.0.0/8)")]
     TrustedProxy(String),
+    #[error("mail configuration: {0}")]
+    Mail(String),
     #[error("cannot reach Redis for rate_limit.storage = \"redis\": {0}")]
     Redis(String),
     #[error("{0}")]
@@ -74,6 +77,10 @@ pub fn warden_settings(config: &Config) -> WardenSettings {
             adopt_plain_tokens: config.session.adopt_betterauth_sessions,
             max_lifetime: config.session.max_lifetime,
         },
+        password_reset: PasswordResetSettings {
+            expires_in: config.password_reset.expires_in,
+            revoke_sessions: config.password_reset.revoke_sessions,
+        },
         lockout: LockoutSettings {
             max_failures: config.lockout.max_failures,
             window: config.lockout.window,
@@ -95,6 +102,44 @@ pub fn warden_settings(config: &Config) -> WardenSettings {
         },
         hash_queue: p.hash_queue,
     }
+}
+
+/// The mail transport and templates the configuration names.
+fn mailer(
+    config: &Config,
+) -> Result<(Arc<dyn warden_core::Mailer>, warden_core::Templates), StartError> {
+    let m = &config.mail;
+    let mut templates = warden_core::Templates::new(m.app_name.clone());
+    if let Some(dir) = &m.templates_dir {
+        templates = templates
+            .with_dir(dir)
+            .map_err(|e| StartError::Mail(e.to_string()))?;
+    }
+    let mailer: Arc<dyn warden_core::Mailer> = match m.transport {
+        Some(config::MailTransport::Smtp) => {
+            let password = secrets::lookup(
+                "WARDEN_SMTP_PASSWORD",
+                config.env,
+                &secrets::SecretsFile::new(&config.secrets_file),
+            )?;
+            Arc::new(
+                mail::SmtpMailer::new(
+                    &m.smtp.host,
+                    m.smtp.port,
+                    m.smtp.tls,
+                    m.smtp.username.as_deref(),
+                    password,
+                    &m.from,
+                )
+                .map_err(StartError::Mail)?,
+            )
+        }
+        Some(config::MailTransport::Outbox) | None => {
+            tracing::warn!("mail goes to the development outbox: messages are logged with their links, not sent");
+            Arc::new(warden_core::Outbox::default())
+        }
+    };
+    Ok((mailer, templates))
 }
 
 /// Opens the database and applies pending migrations.
@@ -196,10 +241,12 @@ impl Server {
         if let Some(r) = &rate_limit {
             tracing::info!(storage = ?config.rate_limit.storage, window = ?r.window, max = r.max, "rate limiting on");
         }
+        let (mailer, templates) = mailer(config)?;
         let warden = Arc::new(
             Warden::new(db.store, warden_settings(config))?
                 .with_clock(clock)
-                .with_counters(counters.clone()),
+                .with_counters(counters.clone())
+                .with_mailer(mailer, templates),
         );
         let state = AppState::new(
             warden,
@@ -214,6 +261,7 @@ impl Server {
                     base_path: config.betterauth.base_path.clone(),
                 }),
                 allow_delete_user: config.user.allow_delete,
+                public_url: config.base_url.clone(),
             },
         );
         let router = warden_http::router(state.clone()).layer(TimeoutLayer::with_status_code(

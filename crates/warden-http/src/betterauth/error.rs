@@ -133,6 +133,7 @@ impl From<AuthError> for BaError {
             AuthError::InvalidPassword => {
                 BaError::bad_request("INVALID_PASSWORD", "Invalid password")
             }
+            AuthError::InvalidToken => BaError::bad_request("INVALID_TOKEN", "Invalid token"),
             AuthError::CredentialAccountNotFound => BaError::bad_request(
                 "CREDENTIAL_ACCOUNT_NOT_FOUND",
                 "Credential account not found",

@@ -60,6 +60,9 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(update_user))
         .routes(routes!(change_password))
         .routes(routes!(delete_user))
+        .routes(routes!(request_password_reset))
+        .routes(routes!(reset_password_link))
+        .routes(routes!(reset_password))
         .routes(routes!(ok))
         .routes(routes!(error_page))
         .fallback(|| async { BaError::not_found() })
@@ -688,6 +691,149 @@ pub async fn delete_user(
         })
         .into_response(),
     ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestPasswordResetBody {
+    #[schema(min_length = 3, max_length = 254)]
+    pub email: String,
+    /// The front end's reset page (relative, or on a trusted origin).
+    pub redirect_to: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BaStatusMessage {
+    pub status: bool,
+    pub message: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResetPasswordBody {
+    #[schema(min_length = 8, max_length = 128)]
+    pub new_password: String,
+    /// The token (or pass it as `?token=`).
+    pub token: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct CallbackQuery {
+    /// Where to send the browser: `<callbackURL>?token=...`, or
+    /// `?error=INVALID_TOKEN`.
+    #[serde(rename = "callbackURL")]
+    #[param(rename = "callbackURL")]
+    pub callback_url: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TokenQuery {
+    pub token: Option<String>,
+}
+
+/// Email a reset link (BetterAuth `requestPasswordReset`). The same answer
+/// whether the email is registered or not.
+#[utoipa::path(post, path = "/request-password-reset", tag = "betterauth", operation_id = "baRequestPasswordReset",
+    request_body = RequestPasswordResetBody,
+    responses(
+        (status = 200, body = BaStatusMessage),
+        (status = 400, description = "INVALID_EMAIL, VALIDATION_ERROR", body = BaError),
+        (status = 403, description = "INVALID_REDIRECT_URL", body = BaError),
+    ))]
+pub async fn request_password_reset(
+    State(state): State<AppState>,
+    BaBody(req): BaBody<RequestPasswordResetBody>,
+) -> Result<Json<BaStatusMessage>, BaError> {
+    if let Some(t) = req.redirect_to.as_deref() {
+        if !state.settings.trusted_origins.allows_redirect(t) {
+            return Err(BaError::forbidden(
+                "INVALID_REDIRECT_URL",
+                "Invalid redirectURL",
+            ));
+        }
+    }
+    let base = state
+        .settings
+        .betterauth
+        .as_ref()
+        .map(|b| b.base_path.clone())
+        .unwrap_or_default();
+    let public = state.settings.public_url.trim_end_matches('/').to_owned();
+    let callback = req.redirect_to.unwrap_or_else(|| "/".into());
+    state
+        .warden
+        .request_password_reset(&req.email, |token| {
+            crate::routes::password::with_query(
+                &format!("{public}{base}/reset-password/{token}"),
+                "callbackURL",
+                &callback,
+            )
+        })
+        .await?;
+    Ok(Json(BaStatusMessage {
+        status: true,
+        message: "If this email exists in our system, check your email for the reset link".into(),
+    }))
+}
+
+/// The emailed link: checks the token and redirects the browser to the
+/// front end's page with `?token=` (or `?error=INVALID_TOKEN`). The token is
+/// not used up here.
+#[utoipa::path(get, path = "/reset-password/{token}", tag = "betterauth", operation_id = "baResetPasswordLink",
+    params(("token" = String, Path, max_length = 256), CallbackQuery),
+    responses(
+        (status = 302, description = "To `callbackURL` with `token` or `error`"),
+        (status = 400, description = "VALIDATION_ERROR: no callbackURL", body = BaError),
+        (status = 403, description = "INVALID_CALLBACK_URL", body = BaError),
+    ))]
+pub async fn reset_password_link(
+    State(state): State<AppState>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+    Query(q): Query<CallbackQuery>,
+) -> Result<Response, BaError> {
+    let Some(callback) = q.callback_url else {
+        return Err(BaError::validation("[query.callbackURL] is required"));
+    };
+    check_redirect(&state, Some(&callback))?;
+    let target = match state.warden.check_reset_token(&token).await {
+        Ok(()) => crate::routes::password::with_query(&callback, "token", &token),
+        Err(warden_core::AuthError::InvalidToken) => {
+            crate::routes::password::with_query(&callback, "error", "INVALID_TOKEN")
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut r = axum::http::StatusCode::FOUND.into_response();
+    if let Ok(v) = HeaderValue::try_from(target) {
+        r.headers_mut().insert(LOCATION, v);
+    }
+    Ok(r)
+}
+
+/// Set a new password with a reset token (BetterAuth `resetPassword`).
+/// Every session of the user ends.
+#[utoipa::path(post, path = "/reset-password", tag = "betterauth", operation_id = "baResetPassword",
+    params(TokenQuery),
+    request_body = ResetPasswordBody,
+    responses(
+        (status = 200, body = BaStatus),
+        (status = 400, description = "INVALID_TOKEN, PASSWORD_TOO_SHORT, PASSWORD_TOO_LONG, PASSWORD_COMPROMISED", body = BaError),
+    ))]
+pub async fn reset_password(
+    State(state): State<AppState>,
+    Query(q): Query<TokenQuery>,
+    BaBody(req): BaBody<ResetPasswordBody>,
+) -> Result<Json<BaStatus>, BaError> {
+    let Some(token) = req.token.or(q.token) else {
+        return Err(BaError::bad_request("INVALID_TOKEN", "Invalid token"));
+    };
+    state
+        .warden
+        .reset_password(&token, &req.new_password)
+        .await?;
+    Ok(Json(BaStatus { status: true }))
 }
 
 /// Liveness of the BetterAuth API.

@@ -1,5 +1,6 @@
 pub mod auth;
 pub mod health;
+pub mod password;
 pub mod profile;
 pub mod sessions;
 

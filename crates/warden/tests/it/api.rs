@@ -11,6 +11,11 @@ const ROUTES: &[(&str, &str, bool)] = &[
     ("post", "/auth/signup", false),
     ("post", "/auth/signin", false),
     ("post", "/auth/signout", false),
+    ("post", "/auth/request-password-reset", false),
+    ("post", "/auth/reset-password", false),
+    ("post", "/api/auth/request-password-reset", false),
+    ("get", "/api/auth/reset-password/{token}", false),
+    ("post", "/api/auth/reset-password", false),
     ("get", "/profile", true),
     ("put", "/profile", true),
     ("get", "/sessions", true),
@@ -69,7 +74,11 @@ async fn openapi_documents_every_route(b: Backend) {
                 assert!(has_bearer, "{method} {path} must declare bearerAuth");
             }
             // The documented route is really served.
-            let url = app.url(&path.replace("{id}", "some-id"));
+            let url = app.url(
+                &path
+                    .replace("{id}", "some-id")
+                    .replace("{token}", "some-token"),
+            );
             let res = app
                 .client
                 .request(method.to_uppercase().parse().unwrap(), url)

@@ -129,6 +129,7 @@ fn production_refuses_a_missing_or_short_secret() {
     let out = warden(dir.path())
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("WARDEN_ENV", "production")
+        .env("WARDEN_MAIL__TRANSPORT", "smtp")
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -145,6 +146,7 @@ fn production_refuses_a_missing_or_short_secret() {
     let out = warden(dir.path())
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("WARDEN_ENV", "production")
+        .env("WARDEN_MAIL__TRANSPORT", "smtp")
         .env("WARDEN_SECRET", "too-short")
         .output()
         .unwrap();
@@ -183,6 +185,26 @@ fn unknown_config_keys_are_errors() {
     let out = warden(dir.path()).arg("serve").output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("lisen"));
+}
+
+#[test]
+fn production_refuses_to_run_without_a_mail_transport() {
+    let dir = tempfile::tempdir().unwrap();
+    for transport in [None, Some("outbox")] {
+        let mut cmd = warden(dir.path());
+        cmd.arg("serve")
+            .env("WARDEN_ENV", "production")
+            .env("WARDEN_SECRET", "x".repeat(40));
+        if let Some(t) = transport {
+            cmd.env("WARDEN_MAIL__TRANSPORT", t);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("mail.transport"),
+            "{transport:?}"
+        );
+    }
 }
 
 #[test]

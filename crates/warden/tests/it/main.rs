@@ -2,6 +2,7 @@
 //! SQLite and (with WARDEN_TEST_DATABASE_URL) PostgreSQL.
 
 mod helpers;
+mod mail_sink;
 
 mod api;
 mod auth;
@@ -9,6 +10,7 @@ mod ba_api;
 mod betterauth;
 mod cli;
 mod cookies;
+mod password_reset;
 mod profile;
 mod rate_limit;
 mod security;

@@ -1,0 +1,251 @@
+//! Mail: what the flows send (password reset, notices), through a
+//! [`Mailer`]. The binary provides SMTP; [`Outbox`] is the development
+//! transport, which keeps the last messages in memory and logs each one's
+//! subject and links (so a developer can follow them without a mail server).
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::path::Path;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+/// One message, in plain text and HTML.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Email {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// The bodies carry single-use tokens: never printed by `Debug`.
+impl fmt::Debug for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Email")
+            .field("to", &self.to)
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("mail not sent: {0}")]
+pub struct MailError(pub String);
+
+#[async_trait]
+pub trait Mailer: Send + Sync + 'static {
+    async fn send(&self, email: Email) -> Result<(), MailError>;
+}
+
+/// The development transport: keeps the last `capacity` messages and logs
+/// each one's recipient, subject and links. It prints links with their
+/// tokens by design; production refuses to run with it.
+pub struct Outbox {
+    messages: Mutex<VecDeque<Email>>,
+    capacity: usize,
+}
+
+impl Outbox {
+    pub fn new(capacity: usize) -> Self {
+        Outbox {
+            messages: Mutex::new(VecDeque::new()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// The kept messages, oldest first.
+    pub fn messages(&self) -> Vec<Email> {
+        self.messages
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .cloned()
+            .collect()
+    }
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Self::new(50)
+    }
+}
+
+#[async_trait]
+impl Mailer for Outbox {
+    async fn send(&self, email: Email) -> Result<(), MailError> {
+        let links: Vec<&str> = email
+            .text
+            .split_whitespace()
+            .filter(|w| w.starts_with("http://") || w.starts_with("https://"))
+            .collect();
+        tracing::info!(
+            to = %email.to,
+            subject = %email.subject,
+            links = ?links,
+            "email (development outbox; not sent)"
+        );
+        let mut m = self.messages.lock().expect("not poisoned");
+        if m.len() == self.capacity {
+            m.pop_front();
+        }
+        m.push_back(email);
+        Ok(())
+    }
+}
+
+/// Which message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Template {
+    PasswordReset,
+    PasswordChanged,
+}
+
+impl Template {
+    fn name(self) -> &'static str {
+        match self {
+            Template::PasswordReset => "password-reset",
+            Template::PasswordChanged => "password-changed",
+        }
+    }
+
+    fn default_parts(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Template::PasswordReset => (
+                "Reset your {{app_name}} password",
+                "Someone asked to reset the password of your {{app_name}} account ({{email}}).\n\nTo choose a new password, open this link within {{expires_in}}:\n\n{{link}}\n\nIf it was not you, ignore this message: your password stays as it is.\n",
+                "<p>Someone asked to reset the password of your {{app_name}} account ({{email}}).</p>\n<p><a href=\"{{link}}\">Choose a new password</a> (the link works once, within {{expires_in}}).</p>\n<p>If it was not you, ignore this message: your password stays as it is.</p>\n",
+            ),
+            Template::PasswordChanged => (
+                "Your {{app_name}} password was changed",
+                "The password of your {{app_name}} account ({{email}}) was just changed, and every session was signed out.\n\nIf this was not you, reset your password at once and contact support.\n",
+                "<p>The password of your {{app_name}} account ({{email}}) was just changed, and every session was signed out.</p>\n<p>If this was not you, reset your password at once and contact support.</p>\n",
+            ),
+        }
+    }
+}
+
+/// Message templates: built in, or overridden by files
+/// `<dir>/<name>.subject.txt`, `<name>.txt` and `<name>.html` (for example
+/// `password-reset.txt`). Placeholders: `{{app_name}}`, `{{email}}`,
+/// `{{link}}`, `{{expires_in}}`; values are HTML-escaped in the HTML part.
+/// A template's overridden subject, text and HTML (`None`: built in).
+type Override = (Template, [Option<String>; 3]);
+
+#[derive(Clone, Debug)]
+pub struct Templates {
+    pub app_name: String,
+    overrides: Vec<Override>,
+}
+
+impl Templates {
+    pub fn new(app_name: impl Into<String>) -> Self {
+        Templates {
+            app_name: app_name.into(),
+            overrides: vec![],
+        }
+    }
+
+    /// Reads overrides from `dir` (files that do not exist keep the default).
+    pub fn with_dir(mut self, dir: &Path) -> std::io::Result<Self> {
+        if !dir.is_dir() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("templates directory {} not found", dir.display()),
+            ));
+        }
+        for t in [Template::PasswordReset, Template::PasswordChanged] {
+            let read = |suffix: &str| {
+                std::fs::read_to_string(dir.join(format!("{}{suffix}", t.name()))).ok()
+            };
+            self.overrides
+                .push((t, [read(".subject.txt"), read(".txt"), read(".html")]));
+        }
+        Ok(self)
+    }
+
+    /// Renders `template` for `to`, with `link` and `expires_in` filled in.
+    pub fn render(&self, template: Template, to: &str, link: &str, expires_in: &str) -> Email {
+        let (ds, dt, dh) = template.default_parts();
+        let o = self.overrides.iter().find(|(t, ..)| *t == template);
+        let pick = |i: usize, d: &str| -> String {
+            o.and_then(|(_, parts)| parts[i].clone())
+                .unwrap_or_else(|| d.to_owned())
+        };
+        let vars = [
+            ("{{app_name}}", self.app_name.as_str()),
+            ("{{email}}", to),
+            ("{{link}}", link),
+            ("{{expires_in}}", expires_in),
+        ];
+        let fill = |s: String, html: bool| {
+            vars.iter().fold(s, |acc, (k, v)| {
+                acc.replace(
+                    k,
+                    &if html {
+                        escape_html(v)
+                    } else {
+                        (*v).to_owned()
+                    },
+                )
+            })
+        };
+        Email {
+            to: to.to_owned(),
+            subject: fill(pick(0, ds), false).trim().replace(['\r', '\n'], " "),
+            text: fill(pick(1, dt), false),
+            html: fill(pick(2, dh), true),
+        }
+    }
+}
+
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_and_escapes() {
+        let t = Templates::new("Acme <Auth>");
+        let e = t.render(
+            Template::PasswordReset,
+            "a@example.com",
+            "https://x.example/r?token=abc&x=1",
+            "1 hour",
+        );
+        assert_eq!(e.subject, "Reset your Acme <Auth> password");
+        assert!(e.text.contains("https://x.example/r?token=abc&x=1"));
+        assert!(e.html.contains("https://x.example/r?token=abc&amp;x=1"));
+        assert!(e.html.contains("Acme &lt;Auth&gt;"));
+        assert!(!format!("{e:?}").contains("token"));
+    }
+
+    #[test]
+    fn overrides_from_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("password-reset.subject.txt"),
+            "Hi {{email}}\n",
+        )
+        .unwrap();
+        let t = Templates::new("App").with_dir(dir.path()).unwrap();
+        let e = t.render(
+            Template::PasswordReset,
+            "b@example.com",
+            "https://l",
+            "1 hour",
+        );
+        assert_eq!(e.subject, "Hi b@example.com");
+        assert!(e.text.contains("https://l"), "the default text stays");
+        assert!(Templates::new("App")
+            .with_dir(&dir.path().join("nope"))
+            .is_err());
+    }
+}

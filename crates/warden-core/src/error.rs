@@ -44,6 +44,9 @@ pub enum AuthError {
     /// The user has no password (signs in another way).
     #[error("the user has no password")]
     CredentialAccountNotFound,
+    /// Sign-in refused until the email is verified (a new link was sent).
+    #[error("email not verified")]
+    EmailNotVerified,
     /// A reset or verification token that is unknown, used, expired or
     /// meant for another flow (deliberately not told apart).
     #[error("invalid or expired token")]

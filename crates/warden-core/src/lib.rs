@@ -23,8 +23,9 @@ pub use mail::{Email, MailError, Mailer, Outbox, Templates};
 pub use model::{now, Credential, RequestMeta, Session, Timestamp, User, UserUpdate};
 pub use password::{Argon2Settings, PasswordHasher, PasswordPolicy};
 pub use service::{
-    Authenticated, LockoutSettings, PasswordChange, PasswordResetSettings, SessionSettings, SignUp,
-    SignedIn, Warden, WardenSettings,
+    Authenticated, EmailVerificationSettings, LockoutSettings, PasswordChange,
+    PasswordResetSettings, Registered, SessionSettings, SignUp, SignedIn, Verified, Warden,
+    WardenSettings,
 };
 pub use store::{SessionFilter, Store, StoreError};
 pub use token::{SessionToken, TokenHash};

@@ -99,13 +99,33 @@ impl Mailer for Outbox {
 pub enum Template {
     PasswordReset,
     PasswordChanged,
+    VerifyEmail,
+    /// To the owner of an email someone tried to sign up with again.
+    AccountExists,
+    /// To the new address: confirm the change.
+    ChangeEmail,
+    /// To the old address: a change was asked for.
+    EmailChangeRequested,
 }
+
+const ALL_TEMPLATES: [Template; 6] = [
+    Template::PasswordReset,
+    Template::PasswordChanged,
+    Template::VerifyEmail,
+    Template::AccountExists,
+    Template::ChangeEmail,
+    Template::EmailChangeRequested,
+];
 
 impl Template {
     fn name(self) -> &'static str {
         match self {
             Template::PasswordReset => "password-reset",
             Template::PasswordChanged => "password-changed",
+            Template::VerifyEmail => "verify-email",
+            Template::AccountExists => "account-exists",
+            Template::ChangeEmail => "change-email",
+            Template::EmailChangeRequested => "email-change-requested",
         }
     }
 
@@ -120,6 +140,26 @@ impl Template {
                 "Your {{app_name}} password was changed",
                 "The password of your {{app_name}} account ({{email}}) was just changed, and every session was signed out.\n\nIf this was not you, reset your password at once and contact support.\n",
                 "<p>The password of your {{app_name}} account ({{email}}) was just changed, and every session was signed out.</p>\n<p>If this was not you, reset your password at once and contact support.</p>\n",
+            ),
+            Template::VerifyEmail => (
+                "Confirm your email for {{app_name}}",
+                "Confirm that {{email}} is your address by opening this link within {{expires_in}}:\n\n{{link}}\n\nIf you did not sign up for {{app_name}}, ignore this message.\n",
+                "<p>Confirm that {{email}} is your address:</p>\n<p><a href=\"{{link}}\">Confirm my email</a> (within {{expires_in}}).</p>\n<p>If you did not sign up for {{app_name}}, ignore this message.</p>\n",
+            ),
+            Template::AccountExists => (
+                "Someone tried to sign up to {{app_name}} with your email",
+                "Someone just tried to create a {{app_name}} account with {{email}}, which already has one.\n\nIf it was you, sign in instead (or reset your password). If not, you can ignore this message: nothing changed.\n",
+                "<p>Someone just tried to create a {{app_name}} account with {{email}}, which already has one.</p>\n<p>If it was you, sign in instead (or reset your password). If not, you can ignore this message: nothing changed.</p>\n",
+            ),
+            Template::ChangeEmail => (
+                "Confirm your new email for {{app_name}}",
+                "To make {{email}} the address of your {{app_name}} account, open this link within {{expires_in}}:\n\n{{link}}\n\nIf you did not ask for this, ignore this message.\n",
+                "<p>To make {{email}} the address of your {{app_name}} account:</p>\n<p><a href=\"{{link}}\">Confirm the change</a> (within {{expires_in}}).</p>\n<p>If you did not ask for this, ignore this message.</p>\n",
+            ),
+            Template::EmailChangeRequested => (
+                "A change of your {{app_name}} email was requested",
+                "Someone signed in to your {{app_name}} account ({{email}}) asked to move it to another address. Nothing changes unless that address confirms.\n\nIf this was not you, change your password now.\n",
+                "<p>Someone signed in to your {{app_name}} account ({{email}}) asked to move it to another address. Nothing changes unless that address confirms.</p>\n<p>If this was not you, change your password now.</p>\n",
             ),
         }
     }
@@ -154,7 +194,7 @@ impl Templates {
                 format!("templates directory {} not found", dir.display()),
             ));
         }
-        for t in [Template::PasswordReset, Template::PasswordChanged] {
+        for t in ALL_TEMPLATES {
             let read = |suffix: &str| {
                 std::fs::read_to_string(dir.join(format!("{}{suffix}", t.name()))).ok()
             };

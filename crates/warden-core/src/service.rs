@@ -93,9 +93,51 @@ impl Default for PasswordResetSettings {
     }
 }
 
+/// Email verification.
+#[derive(Clone, Debug)]
+pub struct EmailVerificationSettings {
+    /// Sign-up sends a link and starts no session; sign-in of an unverified
+    /// user is refused (and the link sent again). Default off.
+    pub required: bool,
+    /// How long a verification or email-change link works (default 1 hour).
+    pub expires_in: Duration,
+    /// Following a verification link signs the user in (default off).
+    pub auto_sign_in: bool,
+}
+
+impl Default for EmailVerificationSettings {
+    fn default() -> Self {
+        EmailVerificationSettings {
+            required: false,
+            expires_in: Duration::from_secs(3600),
+            auto_sign_in: false,
+        }
+    }
+}
+
+/// What a sign-up led to.
+#[derive(Debug, Clone)]
+pub enum Registered {
+    SignedIn(SignedIn),
+    /// Verification is required: a link went to the address (or, if the
+    /// address was taken, a notice to its owner: the answer is the same).
+    VerificationSent(User),
+}
+
+/// What following a verification link did.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub user: User,
+    /// The link confirmed an email change (not a first verification).
+    pub email_changed: bool,
+    /// A new session, when `auto_sign_in` is on.
+    pub signed_in: Option<SignedIn>,
+}
+
 #[derive(Clone, Debug)]
 pub struct WardenSettings {
     pub session: SessionSettings,
+    pub email_verification: EmailVerificationSettings,
     pub lockout: LockoutSettings,
     pub password_reset: PasswordResetSettings,
     pub password: PasswordPolicy,
@@ -112,6 +154,7 @@ impl Default for WardenSettings {
         WardenSettings {
             session: SessionSettings::default(),
             lockout: LockoutSettings::default(),
+            email_verification: EmailVerificationSettings::default(),
             password_reset: PasswordResetSettings::default(),
             password: PasswordPolicy::default(),
             argon2: Argon2Settings::default(),
@@ -258,6 +301,21 @@ impl Warden {
 
     /// Creates a user with a password, and a first session.
     pub async fn sign_up(&self, req: SignUp, meta: RequestMeta) -> Result<SignedIn, AuthError> {
+        match self.register(req, meta, |_| String::new()).await? {
+            Registered::SignedIn(s) => Ok(s),
+            Registered::VerificationSent(_) => Err(AuthError::EmailNotVerified),
+        }
+    }
+
+    /// Creates a user with a password. Without required verification, also
+    /// a first session; with it, mails a link made by `verify_link(token)`
+    /// and answers the same for a taken email (whose owner gets a notice).
+    pub async fn register(
+        &self,
+        req: SignUp,
+        meta: RequestMeta,
+        verify_link: impl FnOnce(&str) -> String,
+    ) -> Result<Registered, AuthError> {
         let email = validate::email(&req.email)?;
         let name = validate::name(&req.name)?;
         let image = req.image.as_deref().map(validate::image).transpose()?;
@@ -276,6 +334,7 @@ impl Warden {
             created_at: t,
             updated_at: t,
         };
+        let required = self.settings.email_verification.required;
         // BetterAuth's convention: the credential account's id is the user id.
         match self
             .store
@@ -283,11 +342,177 @@ impl Warden {
             .await
         {
             Ok(()) => {}
+            Err(StoreError::Conflict) if required => {
+                // No enumeration: the same answer as a new account; the
+                // owner learns of the attempt by mail.
+                self.send_later(Template::AccountExists, &user.email, "", "");
+                tracing::info!("sign-up with a taken email (verification required)");
+                return Ok(Registered::VerificationSent(user));
+            }
             Err(StoreError::Conflict) => return Err(AuthError::EmailTaken),
             Err(e) => return Err(e.into()),
         }
         tracing::info!(user_id = %user.id, "user signed up");
-        self.start_session(user, meta, req.remember_me).await
+        if required {
+            self.send_verification(&user, verify_link).await?;
+            return Ok(Registered::VerificationSent(user));
+        }
+        Ok(Registered::SignedIn(
+            self.start_session(user, meta, req.remember_me).await?,
+        ))
+    }
+
+    /// Stores a verification token for `user` and mails the link.
+    async fn send_verification(
+        &self,
+        user: &User,
+        link: impl FnOnce(&str) -> String,
+    ) -> Result<(), AuthError> {
+        let token = SessionToken::generate();
+        let t = self.now();
+        let expires_in = self.settings.email_verification.expires_in;
+        self.store
+            .insert_verification(
+                &format!("verify-email:{}", token.hash().as_str()),
+                &user.id,
+                t + delta(expires_in),
+                t,
+            )
+            .await?;
+        self.send_later(
+            Template::VerifyEmail,
+            &user.email,
+            &link(token.expose()),
+            &human_duration(expires_in),
+        );
+        Ok(())
+    }
+
+    /// Sends a new verification link to `email`, if it belongs to an
+    /// unverified user; answers the same otherwise. At most 3 per address
+    /// per minute are sent.
+    pub async fn resend_verification(
+        &self,
+        email: &str,
+        link: impl FnOnce(&str) -> String,
+    ) -> Result<(), AuthError> {
+        let email = validate::email(email)?;
+        let Some((user, _)) = self.store.find_user_by_email(&email).await? else {
+            return Ok(());
+        };
+        if user.email_verified || !self.verification_mail_allowed(&user.email).await {
+            return Ok(());
+        }
+        self.send_verification(&user, link).await
+    }
+
+    async fn verification_mail_allowed(&self, email: &str) -> bool {
+        match self
+            .counters
+            .hit(&format!("verify-mail:{email}"), Duration::from_secs(60))
+            .await
+        {
+            Ok(hit) => hit.count <= 3,
+            Err(e) => {
+                tracing::warn!(error = %e, "verification mail counter unavailable");
+                true
+            }
+        }
+    }
+
+    /// Follows a verification link: marks the email verified, or completes
+    /// an email change. Tokens are single-use and expire.
+    pub async fn verify_email(
+        &self,
+        token: &str,
+        meta: RequestMeta,
+    ) -> Result<Verified, AuthError> {
+        if token.is_empty() || token.len() > 256 {
+            return Err(AuthError::InvalidToken);
+        }
+        let hash = TokenHash::of(token);
+        let t = self.now();
+        let verify_id = format!("verify-email:{}", hash.as_str());
+        let change_id = format!("change-email:{}", hash.as_str());
+        let (user, email_changed) = match self.store.take_verification(&verify_id).await? {
+            Some((user_id, expires_at)) if expires_at > t => {
+                let user = self
+                    .store
+                    .set_email_verified(&user_id, t)
+                    .await?
+                    .ok_or(AuthError::InvalidToken)?;
+                (user, false)
+            }
+            Some(_) => return Err(AuthError::InvalidToken),
+            None => match self.store.take_verification(&change_id).await? {
+                Some((value, expires_at)) if expires_at > t => {
+                    let (user_id, new_email) =
+                        value.split_once('\n').ok_or(AuthError::InvalidToken)?;
+                    let user = match self.store.set_email(user_id, new_email, t).await {
+                        Ok(u) => u.ok_or(AuthError::InvalidToken)?,
+                        Err(StoreError::Conflict) => return Err(AuthError::EmailTaken),
+                        Err(e) => return Err(e.into()),
+                    };
+                    (user, true)
+                }
+                _ => return Err(AuthError::InvalidToken),
+            },
+        };
+        self.forget_user(&user.id);
+        tracing::info!(user_id = %user.id, email_changed, "email verified");
+        let signed_in = if self.settings.email_verification.auto_sign_in && !email_changed {
+            Some(self.start_session(user.clone(), meta, true).await?)
+        } else {
+            None
+        };
+        Ok(Verified {
+            user,
+            email_changed,
+            signed_in,
+        })
+    }
+
+    /// Asks to move a signed-in user to `new_email`: a confirmation link
+    /// goes to the new address and a notice to the old one; nothing changes
+    /// until the link is followed. A taken address gets nothing (and the
+    /// answer is the same).
+    pub async fn change_email(
+        &self,
+        auth: &Authenticated,
+        new_email: &str,
+        link: impl FnOnce(&str) -> String,
+    ) -> Result<(), AuthError> {
+        let new_email = validate::email(new_email)?;
+        if new_email == auth.user.email {
+            return Err(AuthError::Invalid {
+                field: "newEmail",
+                message: "is the current email".into(),
+            });
+        }
+        if self.store.find_user_by_email(&new_email).await?.is_some() {
+            tracing::info!(user_id = %auth.user.id, "email change to a taken address ignored");
+            return Ok(());
+        }
+        let token = SessionToken::generate();
+        let t = self.now();
+        let expires_in = self.settings.email_verification.expires_in;
+        self.store
+            .insert_verification(
+                &format!("change-email:{}", token.hash().as_str()),
+                &format!("{}\n{new_email}", auth.user.id),
+                t + delta(expires_in),
+                t,
+            )
+            .await?;
+        self.send_later(
+            Template::ChangeEmail,
+            &new_email,
+            &link(token.expose()),
+            &human_duration(expires_in),
+        );
+        self.send_later(Template::EmailChangeRequested, &auth.user.email, "", "");
+        tracing::info!(user_id = %auth.user.id, "email change requested");
+        Ok(())
     }
 
     /// Checks an email and password and starts a session. Unknown emails and
@@ -298,6 +523,26 @@ impl Warden {
         password: &str,
         remember_me: bool,
         meta: RequestMeta,
+    ) -> Result<SignedIn, AuthError> {
+        self.sign_in_with(
+            email,
+            password,
+            remember_me,
+            meta,
+            None::<fn(&str) -> String>,
+        )
+        .await
+    }
+
+    /// [`Warden::sign_in`]; an unverified user (when verification is
+    /// required) is refused and sent a new link made by `verify_link`.
+    pub async fn sign_in_with(
+        &self,
+        email: &str,
+        password: &str,
+        remember_me: bool,
+        meta: RequestMeta,
+        verify_link: Option<impl FnOnce(&str) -> String>,
     ) -> Result<SignedIn, AuthError> {
         let email = validate::email(email)?;
         self.settings.password.check_max(password)?;
@@ -318,6 +563,15 @@ impl Warden {
         };
         if let Err(e) = self.counters.reset(&lock_key).await {
             tracing::warn!(error = %e, "sign-in failure counter not reset");
+        }
+        if self.settings.email_verification.required && !user.email_verified {
+            if let Some(link) = verify_link {
+                if self.verification_mail_allowed(&user.email).await {
+                    self.send_verification(&user, link).await?;
+                }
+            }
+            tracing::info!(user_id = %user.id, "sign-in refused: email not verified");
+            return Err(AuthError::EmailNotVerified);
         }
         if verified.needs_rehash {
             // The user is signed in even if the upgrade fails; it is retried

@@ -144,6 +144,22 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<(), StoreError>;
 
+    /// Marks a user's email verified; `None` if there is no such user.
+    async fn set_email_verified(
+        &self,
+        user_id: &str,
+        now: Timestamp,
+    ) -> Result<Option<User>, StoreError>;
+
+    /// Moves a user to a new (verified) email. [`StoreError::Conflict`] if
+    /// another user has it.
+    async fn set_email(
+        &self,
+        user_id: &str,
+        email: &str,
+        now: Timestamp,
+    ) -> Result<Option<User>, StoreError>;
+
     /// The user with this id.
     async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError>;
 

@@ -98,6 +98,10 @@ impl From<AuthError> for ApiError {
             }
             AuthError::InvalidPassword => ApiError::invalid("password: incorrect password"),
             AuthError::InvalidToken => ApiError::invalid("token: invalid or expired token"),
+            AuthError::EmailNotVerified => ApiError::new(
+                ErrCode::PermissionDenied,
+                "email not verified: follow the link we sent to your address (a new one is on its way)",
+            ),
             AuthError::CredentialAccountNotFound => {
                 ApiError::invalid("password: this account has no password")
             }

@@ -149,13 +149,16 @@ impl Modify for BearerScheme {
 /// The API routes and their OpenAPI document, built from the same list so
 /// that neither can miss a route.
 fn api(betterauth: Option<&BetterAuthSettings>) -> (Router<AppState>, OpenApiDoc) {
-    use routes::{auth, health, password, profile, sessions};
+    use routes::{auth, email, health, password, profile, sessions};
     let router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::sign_up))
         .routes(routes!(auth::sign_in))
         .routes(routes!(auth::sign_out))
         .routes(routes!(password::request_password_reset))
         .routes(routes!(password::reset_password))
+        .routes(routes!(email::send_verification_email))
+        .routes(routes!(email::verify_email))
+        .routes(routes!(email::change_email))
         .routes(routes!(profile::get_profile, profile::update_profile))
         .routes(routes!(sessions::list_sessions))
         .routes(routes!(sessions::revoke_session))

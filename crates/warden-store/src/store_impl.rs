@@ -387,6 +387,48 @@ macro_rules! impl_store {
                 tx.commit().await.map_err(backend)
             }
 
+            async fn set_email_verified(
+                &self,
+                user_id: &str,
+                now: Timestamp,
+            ) -> Result<Option<User>, StoreError> {
+                let row = sqlx::query(
+                    r#"UPDATE "user" SET "emailVerified" = $1, "updatedAt" = $2 WHERE "id" = $3
+                       RETURNING "id" AS u_id, "name" AS u_name, "email" AS u_email,
+                         "emailVerified" AS u_verified, "image" AS u_image,
+                         "createdAt" AS u_created, "updatedAt" AS u_updated"#,
+                )
+                .bind(true)
+                .bind(ts(now))
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+                row.map(|r| user(&r)).transpose().map_err(backend)
+            }
+
+            async fn set_email(
+                &self,
+                user_id: &str,
+                email: &str,
+                now: Timestamp,
+            ) -> Result<Option<User>, StoreError> {
+                let row = sqlx::query(
+                    r#"UPDATE "user" SET "email" = $1, "emailVerified" = $2, "updatedAt" = $3 WHERE "id" = $4
+                       RETURNING "id" AS u_id, "name" AS u_name, "email" AS u_email,
+                         "emailVerified" AS u_verified, "image" AS u_image,
+                         "createdAt" AS u_created, "updatedAt" AS u_updated"#,
+                )
+                .bind(email)
+                .bind(true)
+                .bind(ts(now))
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+                row.map(|r| user(&r)).transpose().map_err(backend)
+            }
+
             async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
                 let sql = format!(r#"SELECT {USER_COLS} FROM "user" u WHERE u."id" = $1"#);
                 let row = sqlx::query(&sql)

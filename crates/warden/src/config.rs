@@ -55,6 +55,30 @@ pub struct Config {
     pub lockout: LockoutConfig,
     pub mail: MailConfig,
     pub password_reset: PasswordResetConfig,
+    pub email_verification: EmailVerificationConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailVerificationConfig {
+    /// Sign-up mails a link and starts no session; unverified users cannot
+    /// sign in (BetterAuth's `requireEmailVerification`).
+    pub required: bool,
+    /// How long verification and email-change links work.
+    #[serde(with = "humantime_serde")]
+    pub expires_in: Duration,
+    /// Following a verification link signs the user in.
+    pub auto_sign_in: bool,
+}
+
+impl Default for EmailVerificationConfig {
+    fn default() -> Self {
+        EmailVerificationConfig {
+            required: false,
+            expires_in: Duration::from_secs(3600),
+            auto_sign_in: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -356,6 +380,7 @@ const CONFIG_KEYS: &[&str] = &[
     "lockout",
     "mail",
     "password_reset",
+    "email_verification",
 ];
 
 impl Default for Config {
@@ -379,6 +404,7 @@ impl Default for Config {
             lockout: LockoutConfig::default(),
             mail: MailConfig::default(),
             password_reset: PasswordResetConfig::default(),
+            email_verification: EmailVerificationConfig::default(),
         }
     }
 }

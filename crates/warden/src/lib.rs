@@ -11,8 +11,8 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 use warden_core::{
-    Argon2Settings, Clock, Counters, LockoutSettings, MemoryCounters, PasswordPolicy,
-    PasswordResetSettings, SessionSettings, SystemClock, Warden, WardenSettings,
+    Argon2Settings, Clock, Counters, EmailVerificationSettings, LockoutSettings, MemoryCounters,
+    PasswordPolicy, PasswordResetSettings, SessionSettings, SystemClock, Warden, WardenSettings,
 };
 use warden_http::{
     AppState, BetterAuthSettings, ClientIpSettings, CookieSettings, CorsSettings, HttpSettings,
@@ -76,6 +76,11 @@ pub fn warden_settings(config: &Config) -> WardenSettings {
             fresh_age: config.session.fresh_age,
             adopt_plain_tokens: config.session.adopt_betterauth_sessions,
             max_lifetime: config.session.max_lifetime,
+        },
+        email_verification: EmailVerificationSettings {
+            required: config.email_verification.required,
+            expires_in: config.email_verification.expires_in,
+            auto_sign_in: config.email_verification.auto_sign_in,
         },
         password_reset: PasswordResetSettings {
             expires_in: config.password_reset.expires_in,

@@ -134,6 +134,9 @@ impl From<AuthError> for BaError {
                 BaError::bad_request("INVALID_PASSWORD", "Invalid password")
             }
             AuthError::InvalidToken => BaError::bad_request("INVALID_TOKEN", "Invalid token"),
+            AuthError::EmailNotVerified => {
+                BaError::forbidden("EMAIL_NOT_VERIFIED", "Email not verified")
+            }
             AuthError::CredentialAccountNotFound => BaError::bad_request(
                 "CREDENTIAL_ACCOUNT_NOT_FOUND",
                 "Credential account not found",

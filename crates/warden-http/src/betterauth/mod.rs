@@ -17,7 +17,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use warden_core::{
-    PasswordChange, Session, SessionFilter, SignUp, SignedIn, Timestamp, TokenHash, User,
+    PasswordChange, Registered, Session, SessionFilter, SignUp, SignedIn, Timestamp, TokenHash,
+    User,
 };
 
 pub use body::BaBody;
@@ -60,6 +61,9 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(update_user))
         .routes(routes!(change_password))
         .routes(routes!(delete_user))
+        .routes(routes!(send_verification_email))
+        .routes(routes!(verify_email))
+        .routes(routes!(change_email))
         .routes(routes!(request_password_reset))
         .routes(routes!(reset_password_link))
         .routes(routes!(reset_password))
@@ -355,9 +359,10 @@ pub async fn sign_up_email(
     BaBody(req): BaBody<SignUpEmailRequest>,
 ) -> Result<Response, BaError> {
     check_redirect(&state, req.callback_url.as_deref())?;
-    let s = state
+    let link = ba_verify_link(&state, req.callback_url.clone());
+    let registered = state
         .warden
-        .sign_up(
+        .register(
             SignUp {
                 email: req.email,
                 password: req.password,
@@ -366,13 +371,25 @@ pub async fn sign_up_email(
                 remember_me: req.remember_me.unwrap_or(true),
             },
             meta,
+            link,
         )
         .await?;
-    let body = Json(BaTokenResponse {
-        token: Some(s.token.expose().to_owned()),
-        user: s.user.clone().into(),
-    });
-    Ok(with_session(&state, body.into_response(), &s))
+    match registered {
+        Registered::SignedIn(s) => {
+            let body = Json(BaTokenResponse {
+                token: Some(s.token.expose().to_owned()),
+                user: s.user.clone().into(),
+            });
+            Ok(with_session(&state, body.into_response(), &s))
+        }
+        // Verification required: no session, and the same answer for a
+        // taken email as for a new one.
+        Registered::VerificationSent(user) => Ok(Json(BaTokenResponse {
+            token: None,
+            user: user.into(),
+        })
+        .into_response()),
+    }
 }
 
 /// Sign in with email and password (BetterAuth `signIn.email`).
@@ -392,11 +409,12 @@ pub async fn sign_in_email(
     check_redirect(&state, req.callback_url.as_deref())?;
     let s = state
         .warden
-        .sign_in(
+        .sign_in_with(
             &req.email,
             &req.password,
             req.remember_me.unwrap_or(true),
             meta,
+            Some(ba_verify_link(&state, req.callback_url.clone())),
         )
         .await?;
     let body = Json(BaSignInResponse {
@@ -832,6 +850,158 @@ pub async fn reset_password(
     state
         .warden
         .reset_password(&token, &req.new_password)
+        .await?;
+    Ok(Json(BaStatus { status: true }))
+}
+
+/// BetterAuth's verification link:
+/// `<base_url><base_path>/verify-email?token=...&callbackURL=...`.
+fn ba_verify_link(state: &AppState, callback: Option<String>) -> impl FnOnce(&str) -> String {
+    let base = format!(
+        "{}{}/verify-email",
+        state.settings.public_url.trim_end_matches('/'),
+        state
+            .settings
+            .betterauth
+            .as_ref()
+            .map(|b| b.base_path.as_str())
+            .unwrap_or("")
+    );
+    move |token| {
+        let link = crate::routes::password::with_query(&base, "token", token);
+        crate::routes::password::with_query(
+            &link,
+            "callbackURL",
+            callback.as_deref().unwrap_or("/"),
+        )
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SendVerificationBody {
+    #[schema(min_length = 3, max_length = 254)]
+    pub email: String,
+    #[serde(rename = "callbackURL")]
+    pub callback_url: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeEmailBody {
+    #[schema(min_length = 3, max_length = 254)]
+    pub new_email: String,
+    #[serde(rename = "callbackURL")]
+    pub callback_url: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VerifyEmailQuery {
+    pub token: String,
+    #[serde(rename = "callbackURL")]
+    #[param(rename = "callbackURL")]
+    pub callback_url: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BaVerifyResponse {
+    pub status: bool,
+    pub user: Option<BaUser>,
+}
+
+/// Send a (new) verification link. The same answer whether the address
+/// belongs to an unverified user or not.
+#[utoipa::path(post, path = "/send-verification-email", tag = "betterauth", operation_id = "baSendVerificationEmail",
+    request_body = SendVerificationBody,
+    responses(
+        (status = 200, body = BaStatus),
+        (status = 400, description = "INVALID_EMAIL, VALIDATION_ERROR", body = BaError),
+        (status = 403, description = "INVALID_CALLBACK_URL", body = BaError),
+    ))]
+pub async fn send_verification_email(
+    State(state): State<AppState>,
+    BaBody(req): BaBody<SendVerificationBody>,
+) -> Result<Json<BaStatus>, BaError> {
+    check_redirect(&state, req.callback_url.as_deref())?;
+    let link = ba_verify_link(&state, req.callback_url);
+    state.warden.resend_verification(&req.email, link).await?;
+    Ok(Json(BaStatus { status: true }))
+}
+
+/// The emailed verification (or email-change) link. With `callbackURL`, a
+/// redirect there (`?error=INVALID_TOKEN` on failure).
+#[utoipa::path(get, path = "/verify-email", tag = "betterauth", operation_id = "baVerifyEmail",
+    params(VerifyEmailQuery),
+    responses(
+        (status = 200, body = BaVerifyResponse),
+        (status = 302, description = "To callbackURL"),
+        (status = 401, description = "INVALID_TOKEN", body = BaError),
+        (status = 403, description = "INVALID_CALLBACK_URL", body = BaError),
+        (status = 422, description = "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL (email change)", body = BaError),
+    ))]
+pub async fn verify_email(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    Query(q): Query<VerifyEmailQuery>,
+) -> Result<Response, BaError> {
+    check_redirect(&state, q.callback_url.as_deref())?;
+    let result = state.warden.verify_email(&q.token, meta).await;
+    let mut response = match (&result, q.callback_url.as_deref()) {
+        (Ok(_), Some(c)) => crate::routes::email::redirect(c),
+        (Ok(v), None) => Json(BaVerifyResponse {
+            status: true,
+            user: v.email_changed.then(|| v.user.clone().into()),
+        })
+        .into_response(),
+        (Err(warden_core::AuthError::InvalidToken), Some(c)) => crate::routes::email::redirect(
+            &crate::routes::password::with_query(c, "error", "INVALID_TOKEN"),
+        ),
+        (Err(warden_core::AuthError::EmailTaken), Some(c)) => crate::routes::email::redirect(
+            &crate::routes::password::with_query(c, "error", "EMAIL_TAKEN"),
+        ),
+        (Err(warden_core::AuthError::InvalidToken), None) => {
+            return Err(BaError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "INVALID_TOKEN",
+                "Invalid token",
+            ))
+        }
+        (Err(_), _) => {
+            return Err(result
+                .err()
+                .map(BaError::from)
+                .unwrap_or_else(BaError::not_found))
+        }
+    };
+    if let Ok(v) = &result {
+        if let Some(s) = &v.signed_in {
+            response = with_session(&state, response, s);
+        }
+    }
+    Ok(response)
+}
+
+/// Ask to change the email: a confirmation link goes to the new address
+/// and a notice to the current one.
+#[utoipa::path(post, path = "/change-email", tag = "betterauth", operation_id = "baChangeEmail",
+    request_body = ChangeEmailBody,
+    security(("sessionCookie" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, body = BaStatus),
+        (status = 400, description = "INVALID_EMAIL, VALIDATION_ERROR (the current email)", body = BaError),
+        (status = 401, description = "UNAUTHORIZED", body = BaError),
+        (status = 403, description = "INVALID_CALLBACK_URL", body = BaError),
+    ))]
+pub async fn change_email(
+    State(state): State<AppState>,
+    BaAuth(auth): BaAuth,
+    BaBody(req): BaBody<ChangeEmailBody>,
+) -> Result<Json<BaStatus>, BaError> {
+    check_redirect(&state, req.callback_url.as_deref())?;
+    let link = ba_verify_link(&state, req.callback_url);
+    state
+        .warden
+        .change_email(&auth.authenticated(), &req.new_email, link)
         .await?;
     Ok(Json(BaStatus { status: true }))
 }

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use warden_core::{SignUp, SignedIn, Timestamp};
+use warden_core::{Registered, SignUp, SignedIn, Timestamp};
 
 use crate::error::{ApiError, NO_CREDENTIALS};
 use crate::extract::{
@@ -60,9 +60,14 @@ pub struct SessionInfo {
 }
 
 #[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct AuthResponse {
     pub user: AuthUserInfo,
-    pub session: SessionInfo,
+    /// `null` when email verification is required: a link was mailed.
+    pub session: Option<SessionInfo>,
+    /// True when the account must be verified before signing in.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub email_verification_required: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -78,10 +83,11 @@ impl From<SignedIn> for AuthResponse {
                 email: s.user.email,
                 name: s.user.name,
             },
-            session: SessionInfo {
+            session: Some(SessionInfo {
                 token: s.token.expose().to_owned(),
                 expires_at: s.session.expires_at,
-            },
+            }),
+            email_verification_required: false,
         }
     }
 }
@@ -99,9 +105,10 @@ pub async fn sign_up(
     ClientMeta(meta): ClientMeta,
     ApiJson(req): ApiJson<SignUpRequest>,
 ) -> Result<Response, ApiError> {
-    let signed_in = state
+    let link = verify_link(&state, None);
+    let registered = state
         .warden
-        .sign_up(
+        .register(
             SignUp {
                 email: req.email,
                 password: req.password,
@@ -110,9 +117,22 @@ pub async fn sign_up(
                 remember_me: true,
             },
             meta,
+            link,
         )
         .await?;
-    Ok(with_cookie(&state, signed_in))
+    match registered {
+        Registered::SignedIn(s) => Ok(with_cookie(&state, s)),
+        Registered::VerificationSent(user) => Ok(Json(AuthResponse {
+            user: AuthUserInfo {
+                id: user.id,
+                email: user.email,
+                name: user.name,
+            },
+            session: None,
+            email_verification_required: true,
+        })
+        .into_response()),
+    }
 }
 
 /// Sign in with email and password.
@@ -122,6 +142,7 @@ pub async fn sign_up(
         (status = 200, description = "Signed in", body = AuthResponse),
         (status = 400, description = "Invalid input", body = ApiError),
         (status = 401, description = "Invalid email or password", body = ApiError),
+        (status = 403, description = "Email not verified (when required); a new link was sent", body = ApiError),
     ))]
 pub async fn sign_in(
     State(state): State<AppState>,
@@ -130,7 +151,13 @@ pub async fn sign_in(
 ) -> Result<Response, ApiError> {
     let signed_in = state
         .warden
-        .sign_in(&req.email, &req.password, true, meta)
+        .sign_in_with(
+            &req.email,
+            &req.password,
+            true,
+            meta,
+            Some(verify_link(&state, None)),
+        )
         .await?;
     Ok(with_cookie(&state, signed_in))
 }
@@ -172,6 +199,24 @@ pub async fn sign_out(
             .append(SET_COOKIE, state.settings.cookies.clear_session());
     }
     Ok(response)
+}
+
+/// The tutorial API's verification link: `<base_url>/auth/verify-email?token=...`.
+pub(crate) fn verify_link(
+    state: &AppState,
+    callback: Option<String>,
+) -> impl FnOnce(&str) -> String {
+    let base = format!(
+        "{}/auth/verify-email",
+        state.settings.public_url.trim_end_matches('/')
+    );
+    move |token| {
+        let link = super::password::with_query(&base, "token", token);
+        match callback {
+            Some(c) => super::password::with_query(&link, "callbackURL", &c),
+            None => link,
+        }
+    }
 }
 
 /// The JSON response of a new session, plus the session cookie, so that

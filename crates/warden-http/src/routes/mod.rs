@@ -1,4 +1,5 @@
 pub mod auth;
+pub mod email;
 pub mod health;
 pub mod password;
 pub mod profile;

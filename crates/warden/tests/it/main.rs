@@ -10,6 +10,7 @@ mod ba_api;
 mod betterauth;
 mod cli;
 mod cookies;
+mod email_verification;
 mod password_reset;
 mod profile;
 mod rate_limit;

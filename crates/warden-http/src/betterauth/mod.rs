@@ -897,7 +897,7 @@ pub struct ChangeEmailBody {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct VerifyEmailQuery {
-    pub token: String,
+    pub token: Option<String>,
     #[serde(rename = "callbackURL")]
     #[param(rename = "callbackURL")]
     pub callback_url: Option<String>,
@@ -935,6 +935,7 @@ pub async fn send_verification_email(
     responses(
         (status = 200, body = BaVerifyResponse),
         (status = 302, description = "To callbackURL"),
+        (status = 400, description = "VALIDATION_ERROR: no token", body = BaError),
         (status = 401, description = "INVALID_TOKEN", body = BaError),
         (status = 403, description = "INVALID_CALLBACK_URL", body = BaError),
         (status = 422, description = "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL (email change)", body = BaError),
@@ -945,7 +946,10 @@ pub async fn verify_email(
     Query(q): Query<VerifyEmailQuery>,
 ) -> Result<Response, BaError> {
     check_redirect(&state, q.callback_url.as_deref())?;
-    let result = state.warden.verify_email(&q.token, meta).await;
+    let Some(token) = q.token else {
+        return Err(BaError::validation("[query.token] is required"));
+    };
+    let result = state.warden.verify_email(&token, meta).await;
     let mut response = match (&result, q.callback_url.as_deref()) {
         (Ok(_), Some(c)) => crate::routes::email::redirect(c),
         (Ok(v), None) => Json(BaVerifyResponse {

@@ -29,7 +29,7 @@ pub struct SendVerificationRequest {
 #[into_params(parameter_in = Query)]
 pub struct VerifyQuery {
     /// The token from the emailed link.
-    pub token: String,
+    pub token: Option<String>,
     /// Redirect here (with `?error=INVALID_TOKEN` on failure) instead of
     /// answering JSON.
     #[serde(rename = "callbackURL")]
@@ -99,6 +99,7 @@ pub async fn send_verification_email(
         (status = 200, body = VerifyResponse),
         (status = 302, description = "To callbackURL (with ?error=... on failure)"),
         (status = 400, description = "Invalid, used or expired token", body = ApiError),
+        (status = 403, description = "Untrusted callbackURL", body = ApiError),
         (status = 409, description = "The new address was taken meanwhile", body = ApiError),
     ))]
 pub async fn verify_email(
@@ -107,8 +108,11 @@ pub async fn verify_email(
     Query(q): Query<VerifyQuery>,
 ) -> Result<Response, ApiError> {
     check_callback(&state, q.callback_url.as_deref())?;
+    let token = q
+        .token
+        .ok_or_else(|| ApiError::invalid("token: the query parameter is required"))?;
     match (
-        state.warden.verify_email(&q.token, meta).await,
+        state.warden.verify_email(&token, meta).await,
         q.callback_url,
     ) {
         (Ok(v), Some(c)) => {

@@ -389,21 +389,30 @@ impl Warden {
     }
 
     /// Sends a new verification link to `email`, if it belongs to an
-    /// unverified user; answers the same otherwise. At most 3 per address
-    /// per minute are sent.
-    pub async fn resend_verification(
-        &self,
+    /// unverified user; answers the same otherwise, in the same time (the
+    /// work happens in the background). At most 3 per address per minute.
+    pub fn resend_verification(
+        self: &Arc<Self>,
         email: &str,
-        link: impl FnOnce(&str) -> String,
+        link: impl FnOnce(&str) -> String + Send + 'static,
     ) -> Result<(), AuthError> {
         let email = validate::email(email)?;
-        let Some((user, _)) = self.store.find_user_by_email(&email).await? else {
-            return Ok(());
-        };
-        if user.email_verified || !self.verification_mail_allowed(&user.email).await {
-            return Ok(());
-        }
-        self.send_verification(&user, link).await
+        let me = self.clone();
+        tokio::spawn(async move {
+            let result = async {
+                let Some((user, _)) = me.store.find_user_by_email(&email).await? else {
+                    return Ok(());
+                };
+                if user.email_verified || !me.verification_mail_allowed(&user.email).await {
+                    return Ok(());
+                }
+                me.send_verification(&user, link).await
+            };
+            if let Err(e) = result.await {
+                tracing::error!(error = %e, "verification email not sent");
+            }
+        });
+        Ok(())
     }
 
     async fn verification_mail_allowed(&self, email: &str) -> bool {
@@ -926,23 +935,36 @@ impl Warden {
 
     /// Starts a password reset: if `email` belongs to a user, mails them a
     /// link made by `link(token)` that works once within
-    /// `password_reset.expires_in`. Answers the same, in about the same
-    /// time, whether the email exists or not.
-    pub async fn request_password_reset(
+    /// `password_reset.expires_in`. Only the address's syntax is checked
+    /// before answering; the lookup, the token and the mail happen in the
+    /// background, so the answer and its timing are the same whether the
+    /// email exists or not (and whether the database or mail server is slow).
+    pub fn request_password_reset(
+        self: &Arc<Self>,
+        email: &str,
+        link: impl FnOnce(&str) -> String + Send + 'static,
+    ) -> Result<(), AuthError> {
+        let email = validate::email(email)?;
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = me.start_password_reset(&email, link).await {
+                tracing::error!(error = %e, "password reset not started");
+            }
+        });
+        Ok(())
+    }
+
+    async fn start_password_reset(
         &self,
         email: &str,
         link: impl FnOnce(&str) -> String,
     ) -> Result<(), AuthError> {
-        let email = validate::email(email)?;
-        let token = SessionToken::generate();
-        let identifier = format!("reset-password:{}", token.hash().as_str());
-        let found = self.store.find_user_by_email(&email).await?;
-        let Some((user, _)) = found else {
-            // The same database work as a real request (one write).
-            self.store.take_verification(&identifier).await?;
+        let Some((user, _)) = self.store.find_user_by_email(email).await? else {
             tracing::info!("password reset requested for an unknown email");
             return Ok(());
         };
+        let token = SessionToken::generate();
+        let identifier = format!("reset-password:{}", token.hash().as_str());
         let t = self.now();
         let expires_in = self.settings.password_reset.expires_in;
         self.store

@@ -109,4 +109,60 @@ async fn asvs_6_3_8_unknown_email_and_wrong_password_are_indistinguishable(b: Ba
     panic!("timing differs: {}", rounds.join("; "));
 }
 
-backend_tests!(asvs_6_3_8_unknown_email_and_wrong_password_are_indistinguishable);
+backend_tests!(
+    asvs_6_3_8_unknown_email_and_wrong_password_are_indistinguishable,
+    password_reset_requests_are_indistinguishable,
+);
+
+/// ASVS 5.0 V6.3.8 for password reset: asking for a reset link answers the
+/// same, in about the same time, for a registered and an unknown email
+/// (the mail itself goes out in the background).
+async fn password_reset_requests_are_indistinguishable(b: Backend) {
+    let _alone = helpers::HEAVY.lock().await;
+    let app = spawn_app_with(b, |c| c.lockout.max_failures = 0).await;
+    let user = app.new_user().await;
+    let ask = |email: String| {
+        let app = &app;
+        async move {
+            let start = Instant::now();
+            let res = app
+                .post_json("/auth/request-password-reset", &json!({"email": email}))
+                .await;
+            let elapsed = start.elapsed().as_secs_f64();
+            (res.status(), res.text().await.unwrap(), elapsed)
+        }
+    };
+    let (ks, kb, _) = ask(user.email.clone()).await;
+    let (us, ub, _) = ask("nobody-at-all@example.com".into()).await;
+    assert_eq!((ks, &kb), (us, &ub));
+    let mut rounds = vec![];
+    for _ in 0..2 {
+        let (mut known, mut unknown) = (vec![], vec![]);
+        for i in 0..100 {
+            if i % 2 == 0 {
+                known.push(ask(user.email.clone()).await.2);
+                unknown.push(ask(format!("nobody-{i}@example.com")).await.2);
+            } else {
+                unknown.push(ask(format!("nobody-{i}@example.com")).await.2);
+                known.push(ask(user.email.clone()).await.2);
+            }
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            v[v.len() / 2]
+        };
+        let (k, u) = (median(&mut known), median(&mut unknown));
+        let round = format!(
+            "reset: median known {:.2} ms, unknown {:.2} ms",
+            k * 1e3,
+            u * 1e3
+        );
+        println!("{round}");
+        rounds.push(round);
+        // Sub-millisecond answers: allow 20% or 0.3 ms, whichever is larger.
+        if (k - u).abs() <= (0.2 * k.min(u)).max(0.0003) {
+            return;
+        }
+    }
+    panic!("timing differs: {}", rounds.join("; "));
+}

@@ -783,14 +783,13 @@ pub async fn request_password_reset(
     let callback = req.redirect_to.unwrap_or_else(|| "/".into());
     state
         .warden
-        .request_password_reset(&req.email, |token| {
+        .request_password_reset(&req.email, move |token| {
             crate::routes::password::with_query(
                 &format!("{public}{base}/reset-password/{token}"),
                 "callbackURL",
                 &callback,
             )
-        })
-        .await?;
+        })?;
     Ok(Json(BaStatusMessage {
         status: true,
         message: "If this email exists in our system, check your email for the reset link".into(),
@@ -924,7 +923,7 @@ pub async fn send_verification_email(
 ) -> Result<Json<BaStatus>, BaError> {
     check_redirect(&state, req.callback_url.as_deref())?;
     let link = ba_verify_link(&state, req.callback_url);
-    state.warden.resend_verification(&req.email, link).await?;
+    state.warden.resend_verification(&req.email, link)?;
     Ok(Json(BaStatus { status: true }))
 }
 

@@ -88,7 +88,7 @@ pub async fn send_verification_email(
 ) -> Result<Json<SuccessResponse>, ApiError> {
     check_callback(&state, req.callback_url.as_deref())?;
     let link = verify_link(&state, req.callback_url);
-    state.warden.resend_verification(&req.email, link).await?;
+    state.warden.resend_verification(&req.email, link)?;
     Ok(Json(SuccessResponse { success: true }))
 }
 

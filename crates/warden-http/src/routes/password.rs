@@ -79,8 +79,7 @@ pub async fn request_password_reset(
     };
     state
         .warden
-        .request_password_reset(&req.email, |token| with_query(&target, "token", token))
-        .await?;
+        .request_password_reset(&req.email, move |token| with_query(&target, "token", token))?;
     Ok(Json(RequestPasswordResetResponse {
         success: true,
         message: "If this email is registered, a reset link has been sent to it.".into(),

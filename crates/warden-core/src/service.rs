@@ -397,22 +397,30 @@ impl Warden {
         link: impl FnOnce(&str) -> String + Send + 'static,
     ) -> Result<(), AuthError> {
         let email = validate::email(email)?;
-        let me = self.clone();
-        tokio::spawn(async move {
-            let result = async {
-                let Some((user, _)) = me.store.find_user_by_email(&email).await? else {
-                    return Ok(());
-                };
-                if user.email_verified || !me.verification_mail_allowed(&user.email).await {
-                    return Ok(());
-                }
-                me.send_verification(&user, link).await
+        self.detached("verification email not sent", move |me| async move {
+            let Some((user, _)) = me.store.find_user_by_email(&email).await? else {
+                return Ok(());
             };
-            if let Err(e) = result.await {
-                tracing::error!(error = %e, "verification email not sent");
+            if user.email_verified || !me.verification_mail_allowed(&user.email).await {
+                return Ok(());
             }
+            me.send_verification(&user, link).await
         });
         Ok(())
+    }
+
+    /// Runs `work` after the answer: for requests whose answer must not
+    /// depend (in content or time) on what the work finds.
+    fn detached<F>(self: &Arc<Self>, failure: &'static str, work: impl FnOnce(Arc<Self>) -> F)
+    where
+        F: std::future::Future<Output = Result<(), AuthError>> + Send + 'static,
+    {
+        let task = work(self.clone());
+        tokio::spawn(async move {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "{failure}");
+            }
+        });
     }
 
     async fn verification_mail_allowed(&self, email: &str) -> bool {
@@ -945,11 +953,8 @@ impl Warden {
         link: impl FnOnce(&str) -> String + Send + 'static,
     ) -> Result<(), AuthError> {
         let email = validate::email(email)?;
-        let me = self.clone();
-        tokio::spawn(async move {
-            if let Err(e) = me.start_password_reset(&email, link).await {
-                tracing::error!(error = %e, "password reset not started");
-            }
+        self.detached("password reset not started", move |me| async move {
+            me.start_password_reset(&email, link).await
         });
         Ok(())
     }

@@ -31,6 +31,14 @@ pub(crate) fn delete_sessions_sql(which: warden_core::SessionFilter<'_>) -> (Str
     )
 }
 
+/// `RETURNING` the user columns under the row readers' aliases (`RETURNING`
+/// cannot use a table alias in SQLite, so the columns are named).
+macro_rules! user_returning {
+    () => {
+        r#"RETURNING "id" AS u_id, "name" AS u_name, "email" AS u_email, "emailVerified" AS u_verified, "image" AS u_image, "createdAt" AS u_created, "updatedAt" AS u_updated"#
+    };
+}
+
 macro_rules! impl_store {
     ($store:ident, $row:ty) => {
         fn user(row: &$row) -> Result<User, sqlx::Error> {
@@ -393,10 +401,7 @@ macro_rules! impl_store {
                 now: Timestamp,
             ) -> Result<Option<User>, StoreError> {
                 let row = sqlx::query(
-                    r#"UPDATE "user" SET "emailVerified" = $1, "updatedAt" = $2 WHERE "id" = $3
-                       RETURNING "id" AS u_id, "name" AS u_name, "email" AS u_email,
-                         "emailVerified" AS u_verified, "image" AS u_image,
-                         "createdAt" AS u_created, "updatedAt" AS u_updated"#,
+                    concat!(r#"UPDATE "user" SET "emailVerified" = $1, "updatedAt" = $2 WHERE "id" = $3 "#, $crate::store_impl::user_returning!()),
                 )
                 .bind(true)
                 .bind(ts(now))
@@ -414,10 +419,7 @@ macro_rules! impl_store {
                 now: Timestamp,
             ) -> Result<Option<User>, StoreError> {
                 let row = sqlx::query(
-                    r#"UPDATE "user" SET "email" = $1, "emailVerified" = $2, "updatedAt" = $3 WHERE "id" = $4
-                       RETURNING "id" AS u_id, "name" AS u_name, "email" AS u_email,
-                         "emailVerified" AS u_verified, "image" AS u_image,
-                         "createdAt" AS u_created, "updatedAt" AS u_updated"#,
+                    concat!(r#"UPDATE "user" SET "email" = $1, "emailVerified" = $2, "updatedAt" = $3 WHERE "id" = $4 "#, $crate::store_impl::user_returning!()),
                 )
                 .bind(email)
                 .bind(true)
@@ -490,14 +492,11 @@ macro_rules! impl_store {
             ) -> Result<Option<User>, StoreError> {
                 // RETURNING cannot use a table alias in SQLite: name the columns.
                 let row = sqlx::query(
-                    r#"UPDATE "user" SET
+                    concat!(r#"UPDATE "user" SET
                          "name" = COALESCE($1, "name"),
                          "image" = CASE WHEN $2 THEN $3 ELSE "image" END,
                          "updatedAt" = $4
-                       WHERE "id" = $5
-                       RETURNING "id" AS u_id, "name" AS u_name, "email" AS u_email,
-                         "emailVerified" AS u_verified, "image" AS u_image,
-                         "createdAt" AS u_created, "updatedAt" AS u_updated"#,
+                       WHERE "id" = $5 "#, $crate::store_impl::user_returning!()),
                 )
                 .bind(&update.name)
                 .bind(update.image.is_some())
@@ -523,6 +522,7 @@ macro_rules! impl_store {
 }
 
 pub(crate) use impl_store;
+pub(crate) use user_returning;
 
 /// Milliseconds since the Unix epoch, for counter windows.
 pub(crate) fn now_ms() -> i64 {

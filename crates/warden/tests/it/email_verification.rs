@@ -8,29 +8,18 @@ use serde_json::{json, Value};
 
 use crate::backend_tests;
 use crate::helpers::{
-    assert_ba_error, assert_error, remember_secret, session_set_cookie, spawn_app_with_clock,
-    Backend, TestApp,
+    assert_ba_error, assert_error, remember_secret, session_set_cookie, Backend, TestApp,
 };
-use crate::mail_sink::{MailSink, SentMail};
-use warden::config::{MailTransport, SmtpTls};
+use crate::mail_sink::{spawn_app_with_sink, MailSink, SentMail};
 
 const WAIT: Duration = Duration::from_secs(10);
 
 async fn app(b: Backend, auto_sign_in: bool) -> (TestApp, MailSink) {
-    let sink = MailSink::start();
-    let port = sink.port;
-    let app = spawn_app_with_clock(b, |c| {
-        c.mail.transport = Some(MailTransport::Smtp);
-        c.mail.smtp.host = "127.0.0.1".into();
-        c.mail.smtp.port = port;
-        c.mail.smtp.tls = SmtpTls::None;
-        c.mail.app_name = "Acme".into();
+    spawn_app_with_sink(b, |c| {
         c.email_verification.required = true;
         c.email_verification.auto_sign_in = auto_sign_in;
-        c.session.cache_ttl = Duration::ZERO;
     })
-    .await;
-    (app, sink)
+    .await
 }
 
 /// The link in a message (the one carrying a token), its path on the

@@ -27,6 +27,28 @@ use base64::Engine;
 /// How long `start()` waits for the script's `LISTENING <port>` line.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A server (with a mock clock) that sends mail through a real SMTP sink,
+/// as "Acme"; `tweak` adjusts the configuration further.
+pub async fn spawn_app_with_sink(
+    backend: crate::helpers::Backend,
+    tweak: impl FnOnce(&mut warden::Config),
+) -> (crate::helpers::TestApp, MailSink) {
+    let sink = MailSink::start();
+    let port = sink.port;
+    let app = crate::helpers::spawn_app_with_clock(backend, |c| {
+        c.mail.transport = Some(warden::config::MailTransport::Smtp);
+        c.mail.smtp.host = "127.0.0.1".into();
+        c.mail.smtp.port = port;
+        c.mail.smtp.tls = warden::config::SmtpTls::None;
+        c.mail.from = "Acme <no-reply@acme.example>".into();
+        c.mail.app_name = "Acme".into();
+        c.session.cache_ttl = std::time::Duration::ZERO;
+        tweak(c);
+    })
+    .await;
+    (app, sink)
+}
+
 /// A running SMTP sink; the process is killed when this is dropped.
 pub struct MailSink {
     pub port: u16,

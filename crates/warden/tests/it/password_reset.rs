@@ -8,29 +8,14 @@ use serde_json::{json, Value};
 
 use crate::backend_tests;
 use crate::helpers::{
-    assert_ba_error, assert_error, leaked_secrets, remember_secret, spawn_app_with_clock, Backend,
-    TestApp,
+    assert_ba_error, assert_error, leaked_secrets, remember_secret, Backend, TestApp,
 };
-use crate::mail_sink::MailSink;
-use warden::config::{MailTransport, SmtpTls};
+use crate::mail_sink::{spawn_app_with_sink, MailSink};
 
 const WAIT: Duration = Duration::from_secs(10);
 
 async fn app_with_sink(b: Backend) -> (TestApp, MailSink) {
-    let sink = MailSink::start();
-    let port = sink.port;
-    // The mock clock stands still unless a test moves it.
-    let app = spawn_app_with_clock(b, |c| {
-        c.mail.transport = Some(MailTransport::Smtp);
-        c.mail.smtp.host = "127.0.0.1".into();
-        c.mail.smtp.port = port;
-        c.mail.smtp.tls = SmtpTls::None;
-        c.mail.from = "Acme <no-reply@acme.example>".into();
-        c.mail.app_name = "Acme".into();
-        c.session.cache_ttl = Duration::ZERO;
-    })
-    .await;
-    (app, sink)
+    spawn_app_with_sink(b, |_| {}).await
 }
 
 /// The token in the link of the last reset mail to `to`.

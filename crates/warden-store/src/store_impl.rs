@@ -55,6 +55,11 @@ macro_rules! impl_store {
 
         type Db = <$row as sqlx::Row>::Database;
 
+        /// A verification row's value and expiry (`v_value`, `v_expires`).
+        fn verification(row: &$row) -> Result<(String, Timestamp), sqlx::Error> {
+            Ok((row.try_get("v_value")?, get_ts(row, "v_expires")?))
+        }
+
         fn insert_session_query(
             s: &Session,
         ) -> sqlx::query::Query<'_, Db, <Db as sqlx::Database>::Arguments<'_>> {
@@ -339,9 +344,7 @@ macro_rules! impl_store {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(backend)?;
-                row.map(|r| Ok((r.try_get("v_value")?, get_ts(&r, "v_expires")?)))
-                    .transpose()
-                    .map_err(backend)
+                row.map(|r| verification(&r)).transpose().map_err(backend)
             }
 
             async fn peek_verification(
@@ -356,9 +359,7 @@ macro_rules! impl_store {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(backend)?;
-                row.map(|r| Ok((r.try_get("v_value")?, get_ts(&r, "v_expires")?)))
-                    .transpose()
-                    .map_err(backend)
+                row.map(|r| verification(&r)).transpose().map_err(backend)
             }
 
             async fn set_user_password(

@@ -56,14 +56,24 @@ pub struct ChangeEmailRequest {
     pub callback_url: Option<String>,
 }
 
-pub(crate) fn check_callback(state: &AppState, c: Option<&str>) -> Result<(), ApiError> {
-    match c {
-        Some(c) if !state.settings.trusted_origins.allows_redirect(c) => Err(ApiError::new(
+/// Refuses a redirect target (`field`) that is not relative or on a
+/// trusted origin.
+pub(crate) fn check_redirect_target(
+    state: &AppState,
+    field: &str,
+    target: Option<&str>,
+) -> Result<(), ApiError> {
+    match target {
+        Some(t) if !state.settings.trusted_origins.allows_redirect(t) => Err(ApiError::new(
             ErrCode::PermissionDenied,
-            "callbackURL: must be a relative path or a URL on a trusted origin",
+            format!("{field}: must be a relative path or a URL on a trusted origin"),
         )),
         _ => Ok(()),
     }
+}
+
+fn check_callback(state: &AppState, c: Option<&str>) -> Result<(), ApiError> {
+    check_redirect_target(state, "callbackURL", c)
 }
 
 pub(crate) fn redirect(target: &str) -> Response {
@@ -111,30 +121,18 @@ pub async fn verify_email(
     let token = q
         .token
         .ok_or_else(|| ApiError::invalid("token: the query parameter is required"))?;
-    match (
+    let (mut response, v) = match (
         state.warden.verify_email(&token, meta).await,
         q.callback_url,
     ) {
-        (Ok(v), Some(c)) => {
-            let mut r = redirect(&c);
-            if let Some(s) = &v.signed_in {
-                r.headers_mut()
-                    .append(SET_COOKIE, session_cookie(&state, &s.token, &s.session));
-            }
-            Ok(r)
-        }
+        (Ok(v), Some(c)) => (redirect(&c), v),
         (Ok(v), None) => {
-            let mut r = Json(VerifyResponse {
+            let body = Json(VerifyResponse {
                 success: true,
                 email: v.user.email.clone(),
                 email_changed: v.email_changed,
-            })
-            .into_response();
-            if let Some(s) = &v.signed_in {
-                r.headers_mut()
-                    .append(SET_COOKIE, session_cookie(&state, &s.token, &s.session));
-            }
-            Ok(r)
+            });
+            (body.into_response(), v)
         }
         (Err(e @ (AuthError::InvalidToken | AuthError::EmailTaken)), Some(c)) => {
             let code = if matches!(e, AuthError::EmailTaken) {
@@ -142,10 +140,16 @@ pub async fn verify_email(
             } else {
                 "INVALID_TOKEN"
             };
-            Ok(redirect(&with_query(&c, "error", code)))
+            return Ok(redirect(&with_query(&c, "error", code)));
         }
-        (Err(e), _) => Err(e.into()),
+        (Err(e), _) => return Err(e.into()),
+    };
+    if let Some(s) = &v.signed_in {
+        response
+            .headers_mut()
+            .append(SET_COOKIE, session_cookie(&state, &s.token, &s.session));
     }
+    Ok(response)
 }
 
 /// Ask to change the signed-in user's email: a confirmation link goes to

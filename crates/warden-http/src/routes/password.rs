@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::SuccessResponse;
-use crate::error::{ApiError, ErrCode};
+use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::AppState;
 
@@ -64,13 +64,8 @@ pub async fn request_password_reset(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RequestPasswordResetRequest>,
 ) -> Result<Json<RequestPasswordResetResponse>, ApiError> {
+    super::email::check_redirect_target(&state, "redirectTo", req.redirect_to.as_deref())?;
     let target = match req.redirect_to {
-        Some(t) if !state.settings.trusted_origins.allows_redirect(&t) => {
-            return Err(ApiError::new(
-                ErrCode::PermissionDenied,
-                "redirectTo: must be a relative path or a URL on a trusted origin",
-            ))
-        }
         Some(t) => t,
         None => format!(
             "{}/reset-password",

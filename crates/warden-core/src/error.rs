@@ -51,6 +51,47 @@ pub enum AuthError {
     /// meant for another flow (deliberately not told apart).
     #[error("invalid or expired token")]
     InvalidToken,
+    /// A wrong (or already used) two-factor code.
+    #[error("invalid two-factor code")]
+    InvalidTwoFactorCode,
+    /// A wrong (or already used) backup code.
+    #[error("invalid backup code")]
+    InvalidBackupCode,
+    /// Two-factor is on already: disable it before setting up another
+    /// authenticator.
+    #[error("two-factor authentication is already enabled; disable it first to set up a new authenticator")]
+    TwoFactorAlreadyEnabled,
+    /// The two-factor challenge is unknown, used or expired: sign in again.
+    #[error("invalid or expired two-factor challenge; sign in again")]
+    InvalidTwoFactorChallenge,
+    /// Too many wrong codes for this challenge: it is ended.
+    #[error("too many wrong codes; sign in again")]
+    TwoFactorTooManyAttempts,
+    /// Too many consecutive wrong codes for this account.
+    #[error("two-factor is temporarily locked after too many wrong codes; try again later")]
+    TwoFactorLocked { retry_after: std::time::Duration },
+    /// The user has not set up two-factor.
+    #[error("two-factor authentication is not set up")]
+    TwoFactorNotEnabled,
+    /// A social identity's email belongs to a user, but linking is not
+    /// allowed (emails not verified on both sides).
+    #[error("this email belongs to an account that cannot be linked automatically; sign in and link the provider from the account")]
+    AccountNotLinked,
+    /// The social identity is linked to another user.
+    #[error("this account is already linked to another user")]
+    AccountAlreadyLinked,
+    /// The provider gave no (usable) email for a new user.
+    #[error("the provider did not give an email address")]
+    SocialEmailMissing,
+    /// New users cannot sign up this way.
+    #[error("sign-up is disabled")]
+    SignUpDisabled,
+    /// No such linked account.
+    #[error("account not found")]
+    AccountNotFound,
+    /// Unlinking would leave the user no way to sign in.
+    #[error("this is the last way to sign in to the account; add another before removing it")]
+    LastSignInMethod,
     /// The operation needs a session created recently (or the password).
     #[error("session is not fresh")]
     SessionNotFresh,

@@ -12,20 +12,30 @@ pub mod mail;
 mod model;
 pub mod password;
 mod service;
+pub mod social;
 mod store;
 pub mod token;
+pub mod two_factor;
+mod two_factor_flow;
 pub mod validate;
 
 pub use clock::{Clock, MockClock, SystemClock};
 pub use error::{AuthError, PasswordRejection};
 pub use limit::{Counters, Hit, MemoryCounters};
 pub use mail::{Email, MailError, Mailer, Outbox, Templates};
-pub use model::{now, Credential, RequestMeta, Session, Timestamp, User, UserUpdate};
+pub use model::{
+    now, Credential, LinkedAccount, NewAccount, RequestMeta, Session, Timestamp, TwoFactorRecord,
+    User, UserUpdate,
+};
 pub use password::{Argon2Settings, PasswordHasher, PasswordPolicy};
 pub use service::{
     Authenticated, EmailVerificationSettings, LockoutSettings, PasswordChange,
     PasswordResetSettings, Registered, SessionSettings, SignUp, SignedIn, Verified, Warden,
     WardenSettings,
 };
+pub use social::{ProviderTokens, SocialIdentity, SocialPolicy, SocialSignIn};
 pub use store::{SessionFilter, Store, StoreError};
 pub use token::{SessionToken, TokenHash};
+pub use two_factor_flow::{
+    SecondFactor, SignInOutcome, TwoFactorChallenge, TwoFactorSettings, TwoFactorSetup,
+};

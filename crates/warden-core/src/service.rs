@@ -12,6 +12,8 @@ use crate::model::{Credential, RequestMeta, Session, Timestamp, User, UserUpdate
 use crate::password::{Argon2Settings, PasswordHasher, PasswordPolicy};
 use crate::store::{SessionFilter, Store, StoreError};
 use crate::token::{new_id, SessionToken, TokenHash};
+use crate::two_factor::SecretKeys;
+use crate::two_factor_flow::{SignInOutcome, TwoFactorSettings};
 use crate::validate;
 
 /// Session lifetimes.
@@ -117,6 +119,9 @@ impl Default for EmailVerificationSettings {
 
 /// What a sign-up led to.
 #[derive(Debug, Clone)]
+// Returned once per request and moved straight into a response: boxing
+// would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Registered {
     SignedIn(SignedIn),
     /// Verification is required: a link went to the address (or, if the
@@ -140,6 +145,7 @@ pub struct WardenSettings {
     pub email_verification: EmailVerificationSettings,
     pub lockout: LockoutSettings,
     pub password_reset: PasswordResetSettings,
+    pub two_factor: TwoFactorSettings,
     pub password: PasswordPolicy,
     pub argon2: Argon2Settings,
     /// Password hashes computed at once (default: the number of cores).
@@ -156,6 +162,7 @@ impl Default for WardenSettings {
             lockout: LockoutSettings::default(),
             email_verification: EmailVerificationSettings::default(),
             password_reset: PasswordResetSettings::default(),
+            two_factor: TwoFactorSettings::default(),
             password: PasswordPolicy::default(),
             argon2: Argon2Settings::default(),
             hash_concurrency: std::thread::available_parallelism()
@@ -193,6 +200,9 @@ pub struct SignedIn {
     pub user: User,
     pub session: Session,
     pub token: SessionToken,
+    /// A new trusted-device token (two-factor sign-in with "trust this
+    /// device", or a trusted device's token renewed): for a cookie.
+    pub trusted_device: Option<SessionToken>,
 }
 
 /// A validated session and its user: what protected handlers receive.
@@ -209,17 +219,19 @@ type SessionCache = Cache<String, Arc<Authenticated>>;
 
 /// The authentication service. Cheap to share behind an `Arc`.
 pub struct Warden {
-    store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Store>,
     hasher: PasswordHasher,
-    settings: WardenSettings,
+    pub(crate) settings: WardenSettings,
     cache: Option<SessionCache>,
     clock: Arc<dyn Clock>,
-    counters: Arc<dyn Counters>,
+    pub(crate) counters: Arc<dyn Counters>,
     mailer: Arc<dyn Mailer>,
     templates: Templates,
+    /// Keys for two-factor secrets and backup codes.
+    pub(crate) keys: SecretKeys,
 }
 
-fn delta(d: Duration) -> TimeDelta {
+pub(crate) fn delta(d: Duration) -> TimeDelta {
     TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
 }
 
@@ -246,7 +258,18 @@ impl Warden {
             counters: Arc::new(MemoryCounters::default()),
             mailer: Arc::new(Outbox::default()),
             templates: Templates::new("Warden"),
+            keys: SecretKeys::random(),
         })
+    }
+
+    /// Derives the keys that protect two-factor secrets at rest from the
+    /// server secret (the same derivation as BetterAuth, so that a
+    /// BetterAuth database's two-factor users keep working with its secret).
+    /// Without it, keys are random and two-factor setups die with the
+    /// process.
+    pub fn with_secret(mut self, secret: &[u8]) -> Self {
+        self.keys = SecretKeys::from_secret(secret);
+        self
     }
 
     /// Sends mail through `mailer` with these templates (default: the
@@ -331,6 +354,7 @@ impl Warden {
             email,
             email_verified: false,
             image,
+            two_factor_enabled: false,
             created_at: t,
             updated_at: t,
         };
@@ -477,7 +501,11 @@ impl Warden {
         };
         self.forget_user(&user.id);
         tracing::info!(user_id = %user.id, email_changed, "email verified");
-        let signed_in = if self.settings.email_verification.auto_sign_in && !email_changed {
+        // Never a way around two-factor: such users sign in with both factors.
+        let signed_in = if self.settings.email_verification.auto_sign_in
+            && !email_changed
+            && !user.two_factor_enabled
+        {
             Some(self.start_session(user.clone(), meta, true).await?)
         } else {
             None
@@ -532,15 +560,16 @@ impl Warden {
         Ok(())
     }
 
-    /// Checks an email and password and starts a session. Unknown emails and
-    /// wrong passwords cost the same and fail the same way.
+    /// Checks an email and password and starts a session, or, for a user
+    /// with two-factor on, a challenge for the second step. Unknown emails
+    /// and wrong passwords cost the same and fail the same way.
     pub async fn sign_in(
         &self,
         email: &str,
         password: &str,
         remember_me: bool,
         meta: RequestMeta,
-    ) -> Result<SignedIn, AuthError> {
+    ) -> Result<SignInOutcome, AuthError> {
         self.sign_in_with(
             email,
             password,
@@ -560,7 +589,7 @@ impl Warden {
         remember_me: bool,
         meta: RequestMeta,
         verify_link: Option<impl FnOnce(&str) -> String>,
-    ) -> Result<SignedIn, AuthError> {
+    ) -> Result<SignInOutcome, AuthError> {
         let email = validate::email(email)?;
         self.settings.password.check_max(password)?;
 
@@ -608,8 +637,8 @@ impl Warden {
                 Err(e) => tracing::warn!(user_id = %user.id, error = %e, "password rehash failed"),
             }
         }
-        tracing::info!(user_id = %user.id, "user signed in");
-        self.start_session(user, meta, remember_me).await
+        tracing::info!(user_id = %user.id, "password accepted");
+        self.after_first_factor(user, meta, remember_me).await
     }
 
     /// Refuses a sign-in for an email with too many recent failures, unless
@@ -691,7 +720,7 @@ impl Warden {
         (session, token)
     }
 
-    async fn start_session(
+    pub(crate) async fn start_session(
         &self,
         user: User,
         meta: RequestMeta,
@@ -703,6 +732,7 @@ impl Warden {
             user,
             session,
             token,
+            trusted_device: None,
         })
     }
 
@@ -938,6 +968,7 @@ impl Warden {
             user: auth.user.clone(),
             session,
             token,
+            trusted_device: None,
         })
     }
 
@@ -1088,7 +1119,7 @@ impl Warden {
     }
 
     /// Drops every cached session of a user (after a change to the user).
-    fn forget_user(&self, user_id: &str) {
+    pub(crate) fn forget_user(&self, user_id: &str) {
         if let Some(cache) = &self.cache {
             let id = user_id.to_owned();
             // Fails only if closures are not supported, which we enable.

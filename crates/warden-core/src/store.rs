@@ -1,6 +1,8 @@
 use async_trait::async_trait;
 
-use crate::model::{Credential, Session, Timestamp, User, UserUpdate};
+use crate::model::{
+    Credential, LinkedAccount, NewAccount, Session, Timestamp, TwoFactorRecord, User, UserUpdate,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -183,4 +185,68 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes sessions that expired at or before `now`; returns how many.
     async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64, StoreError>;
+
+    /// The user's two-factor record, if two-factor was ever set up.
+    async fn find_two_factor(&self, user_id: &str) -> Result<Option<TwoFactorRecord>, StoreError>;
+
+    /// Replaces the user's two-factor record (a new secret and codes).
+    async fn replace_two_factor(&self, record: &TwoFactorRecord) -> Result<(), StoreError>;
+
+    /// Marks the record verified and turns two-factor on for the user.
+    async fn enable_two_factor(&self, user_id: &str, now: Timestamp) -> Result<(), StoreError>;
+
+    /// Turns two-factor off: deletes the record and every trusted device
+    /// (verification rows `trust-device:*` holding the user id), atomically.
+    async fn disable_two_factor(&self, user_id: &str, now: Timestamp) -> Result<(), StoreError>;
+
+    /// Records the use of TOTP step `step` if it is later than the last one
+    /// used (false: a replay), and clears the failure count. Atomic.
+    async fn use_totp_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError>;
+
+    /// Replaces the stored backup codes if they are still `old` (false:
+    /// changed concurrently), and clears the failure count.
+    async fn swap_backup_codes(
+        &self,
+        user_id: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Counts a failed code. When the count reaches `lock_after`, locks
+    /// two-factor until `lock_until` and starts counting again. Returns the
+    /// lock's end when this failure set it.
+    async fn count_two_factor_failure(
+        &self,
+        user_id: &str,
+        lock_after: i64,
+        lock_until: Timestamp,
+    ) -> Result<Option<Timestamp>, StoreError>;
+
+    /// The account with this provider and provider user id, and its user.
+    async fn find_account(
+        &self,
+        provider_id: &str,
+        account_id: &str,
+    ) -> Result<Option<(LinkedAccount, User)>, StoreError>;
+
+    /// Inserts a user and a social account atomically. [`StoreError::Conflict`]
+    /// if the email is taken or the account exists.
+    async fn insert_user_with_account(
+        &self,
+        user: &User,
+        account: &NewAccount,
+    ) -> Result<(), StoreError>;
+
+    /// Links a social account to an existing user. [`StoreError::Conflict`]
+    /// if the (provider, account id) pair is linked already.
+    async fn insert_account(&self, account: &NewAccount) -> Result<(), StoreError>;
+
+    /// Stores fresh provider tokens on the account row `account.id`.
+    async fn update_account_tokens(&self, account: &NewAccount) -> Result<(), StoreError>;
+
+    /// The user's accounts, oldest first.
+    async fn list_accounts(&self, user_id: &str) -> Result<Vec<LinkedAccount>, StoreError>;
+
+    /// Deletes one of the user's accounts; false if there was none.
+    async fn delete_account(&self, user_id: &str, id: &str) -> Result<bool, StoreError>;
 }

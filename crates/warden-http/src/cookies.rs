@@ -171,12 +171,7 @@ impl CookieSettings {
     }
 
     pub fn device_cookie_name(&self) -> String {
-        let name = format!("{}.device", self.prefix);
-        if self.secure {
-            format!("__Secure-{name}")
-        } else {
-            name
-        }
+        self.cookie_name("device")
     }
 
     /// `Set-Cookie` remembering that this browser signed in as `user_id`
@@ -184,12 +179,63 @@ impl CookieSettings {
     /// owner in from such a device. Signed with a separate context, so it
     /// can never pass for a session cookie.
     pub fn set_device(&self, user_id: &str) -> HeaderValue {
-        let sig = self.key.signature(&format!("device|{user_id}"));
-        let value = utf8_percent_encode(&format!("{user_id}.{sig}"), URI_COMPONENT).to_string();
+        self.set_signed("device", "device", user_id, Some(400 * 24 * 3600))
+    }
+
+    /// The user id in a valid device cookie.
+    pub fn read_device(&self, headers: &HeaderMap) -> Option<String> {
+        self.read_signed(headers, "device", "device")
+    }
+
+    fn cookie_name(&self, suffix: &str) -> String {
+        let name = format!("{}.{suffix}", self.prefix);
+        if self.secure {
+            format!("__Secure-{name}")
+        } else {
+            name
+        }
+    }
+
+    /// `Set-Cookie` for `<prefix>.<suffix>` holding `value` signed in the
+    /// context `context` (so that no cookie can pass for another kind).
+    fn set_signed(
+        &self,
+        suffix: &str,
+        context: &str,
+        value: &str,
+        max_age: Option<u64>,
+    ) -> HeaderValue {
+        let sig = self.key.signature(&format!("{context}|{value}"));
+        let v = utf8_percent_encode(&format!("{value}.{sig}"), URI_COMPONENT).to_string();
         let mut c = format!(
-            "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
-            self.device_cookie_name(),
-            400 * 24 * 3600
+            "{}={v}; Path=/; HttpOnly; SameSite=Lax",
+            self.cookie_name(suffix)
+        );
+        if let Some(age) = max_age {
+            c.push_str(&format!("; Max-Age={age}"));
+        }
+        if self.secure {
+            c.push_str("; Secure");
+        }
+        HeaderValue::try_from(c).expect("cookie is ASCII")
+    }
+
+    /// The value of a valid cookie that [`Self::set_signed`] made.
+    fn read_signed(&self, headers: &HeaderMap, suffix: &str, context: &str) -> Option<String> {
+        let raw = cookie_value(headers, &self.cookie_name(suffix))?;
+        if raw.len() > MAX_TOKEN_VALUE {
+            return None;
+        }
+        let decoded = percent_decode_str(raw).decode_utf8().ok()?;
+        let (value, sig) = decoded.rsplit_once('.')?;
+        (!value.is_empty() && self.key.verify(&format!("{context}|{value}"), sig))
+            .then(|| value.to_owned())
+    }
+
+    fn clear(&self, suffix: &str) -> HeaderValue {
+        let mut c = format!(
+            "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0",
+            self.cookie_name(suffix)
         );
         if self.secure {
             c.push_str("; Secure");
@@ -197,16 +243,52 @@ impl CookieSettings {
         HeaderValue::try_from(c).expect("cookie is ASCII")
     }
 
-    /// The user id in a valid device cookie.
-    pub fn read_device(&self, headers: &HeaderMap) -> Option<String> {
-        let raw = cookie_value(headers, &self.device_cookie_name())?;
-        if raw.len() > MAX_TOKEN_VALUE {
-            return None;
-        }
-        let decoded = percent_decode_str(raw).decode_utf8().ok()?;
-        let (user_id, sig) = decoded.rsplit_once('.')?;
-        (!user_id.is_empty() && self.key.verify(&format!("device|{user_id}"), sig))
-            .then(|| user_id.to_owned())
+    /// `Set-Cookie` for a two-factor challenge (a password sign-in waiting
+    /// for its second step): `<prefix>.two_factor`, signed.
+    pub fn set_two_factor(&self, challenge: &str, max_age_secs: u64) -> HeaderValue {
+        self.set_signed("two_factor", "two-factor", challenge, Some(max_age_secs))
+    }
+
+    pub fn read_two_factor(&self, headers: &HeaderMap) -> Option<String> {
+        self.read_signed(headers, "two_factor", "two-factor")
+    }
+
+    pub fn clear_two_factor(&self) -> HeaderValue {
+        self.clear("two_factor")
+    }
+
+    /// `Set-Cookie` for a trusted device (skips the second step):
+    /// `<prefix>.trust_device`, signed.
+    pub fn set_trust_device(&self, token: &str, max_age_secs: u64) -> HeaderValue {
+        self.set_signed("trust_device", "trust-device", token, Some(max_age_secs))
+    }
+
+    pub fn read_trust_device(&self, headers: &HeaderMap) -> Option<String> {
+        self.read_signed(headers, "trust_device", "trust-device")
+    }
+
+    pub fn clear_trust_device(&self) -> HeaderValue {
+        self.clear("trust_device")
+    }
+
+    /// `Set-Cookie` binding an OAuth `state` to this browser:
+    /// `<prefix>.oauth_state`, signed. `SameSite=Lax` lets it come back with
+    /// the provider's top-level redirect.
+    pub fn set_oauth_state(&self, oauth_state: &str, max_age_secs: u64) -> HeaderValue {
+        self.set_signed(
+            "oauth_state",
+            "oauth-state",
+            oauth_state,
+            Some(max_age_secs),
+        )
+    }
+
+    pub fn read_oauth_state(&self, headers: &HeaderMap) -> Option<String> {
+        self.read_signed(headers, "oauth_state", "oauth-state")
+    }
+
+    pub fn clear_oauth_state(&self) -> HeaderValue {
+        self.clear("oauth_state")
     }
 
     /// The session cookie of a request, if it sent one.

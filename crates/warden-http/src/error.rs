@@ -110,6 +110,33 @@ impl From<AuthError> for ApiError {
                 "this operation needs a recent sign-in or the password",
             ),
             AuthError::InvalidCredentials => ApiError::unauthenticated("invalid email or password"),
+            AuthError::InvalidTwoFactorCode => {
+                ApiError::unauthenticated("code: invalid two-factor code")
+            }
+            AuthError::InvalidBackupCode => ApiError::unauthenticated("code: invalid backup code"),
+            e @ AuthError::TwoFactorAlreadyEnabled => {
+                ApiError::new(ErrCode::AlreadyExists, e.to_string())
+            }
+            AuthError::InvalidTwoFactorChallenge => ApiError::unauthenticated(
+                "challenge: invalid or expired two-factor challenge; sign in again",
+            ),
+            e @ AuthError::TwoFactorTooManyAttempts => {
+                ApiError::new(ErrCode::ResourceExhausted, e.to_string())
+            }
+            e @ AuthError::TwoFactorLocked { retry_after } => {
+                ApiError::new(ErrCode::ResourceExhausted, e.to_string())
+                    .retry_after(retry_after.as_secs().max(1))
+            }
+            e @ (AuthError::AccountNotLinked | AuthError::AccountAlreadyLinked) => {
+                ApiError::new(ErrCode::AlreadyExists, e.to_string())
+            }
+            e @ AuthError::SocialEmailMissing => ApiError::invalid(e.to_string()),
+            e @ AuthError::SignUpDisabled => ApiError::new(ErrCode::PermissionDenied, e.to_string()),
+            AuthError::AccountNotFound => ApiError::new(ErrCode::NotFound, "account not found"),
+            e @ AuthError::LastSignInMethod => ApiError::invalid(e.to_string()),
+            AuthError::TwoFactorNotEnabled => {
+                ApiError::invalid("two-factor authentication is not set up for this account")
+            }
             AuthError::EmailTaken => ApiError::new(
                 ErrCode::AlreadyExists,
                 "a user with this email already exists",

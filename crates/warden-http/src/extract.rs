@@ -344,6 +344,7 @@ where
             ip_address: ip.map(|ip| ip.to_string()),
             user_agent,
             device_user_id: state.settings.cookies.read_device(&parts.headers),
+            trusted_device: state.settings.cookies.read_trust_device(&parts.headers),
         }))
     }
 }

@@ -42,6 +42,7 @@ mod middleware;
 pub mod origin;
 pub mod ratelimit;
 pub mod routes;
+pub mod social;
 mod time;
 
 pub use betterauth::BetterAuthSettings;
@@ -73,6 +74,8 @@ pub struct HttpSettings {
     pub allow_delete_user: bool,
     /// The server's public URL (`base_url`), for links in emails.
     pub public_url: String,
+    /// Social sign-in providers.
+    pub social: social::SocialSettings,
 }
 
 impl Default for HttpSettings {
@@ -88,6 +91,7 @@ impl Default for HttpSettings {
             betterauth: Some(BetterAuthSettings::default()),
             allow_delete_user: false,
             public_url: "http://localhost:4000".into(),
+            social: social::SocialSettings::default(),
         }
     }
 }
@@ -121,6 +125,8 @@ impl AppState {
         (name = "auth", description = "Sign-up, sign-in and sign-out"),
         (name = "profile", description = "The signed-in user's profile"),
         (name = "sessions", description = "The signed-in user's sessions"),
+        (name = "social", description = "Sign-in with Google, GitHub, Discord or any OpenID Connect provider"),
+        (name = "two-factor", description = "TOTP two-factor authentication with backup codes and trusted devices"),
         (name = "betterauth", description = "BetterAuth-compatible API (`/api/auth` by default), for BetterAuth's client library. Errors are `{code, message}`."),
         (name = "health", description = "Liveness and readiness"),
     )
@@ -149,7 +155,7 @@ impl Modify for BearerScheme {
 /// The API routes and their OpenAPI document, built from the same list so
 /// that neither can miss a route.
 fn api(betterauth: Option<&BetterAuthSettings>) -> (Router<AppState>, OpenApiDoc) {
-    use routes::{auth, email, health, password, profile, sessions};
+    use routes::{auth, email, health, password, profile, sessions, two_factor};
     let router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::sign_up))
         .routes(routes!(auth::sign_in))
@@ -162,6 +168,19 @@ fn api(betterauth: Option<&BetterAuthSettings>) -> (Router<AppState>, OpenApiDoc
         .routes(routes!(profile::get_profile, profile::update_profile))
         .routes(routes!(sessions::list_sessions))
         .routes(routes!(sessions::revoke_session))
+        .routes(routes!(social::api::sign_in))
+        .routes(routes!(social::api::callback_handler))
+        .routes(routes!(social::api::exchange))
+        .routes(routes!(social::api::link_social))
+        .routes(routes!(social::api::list_accounts))
+        .routes(routes!(social::api::unlink_account))
+        .routes(routes!(two_factor::enable))
+        .routes(routes!(two_factor::confirm))
+        .routes(routes!(two_factor::get_totp_uri))
+        .routes(routes!(two_factor::disable))
+        .routes(routes!(two_factor::generate_backup_codes))
+        .routes(routes!(two_factor::verify_totp))
+        .routes(routes!(two_factor::verify_backup_code))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz));
     let (router, mut doc) = match betterauth {

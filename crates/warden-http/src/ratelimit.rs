@@ -103,6 +103,7 @@ impl RateLimitSettings {
             "/auth/signup",
             "/auth/change-password",
             "/auth/change-email",
+            "/auth/two-factor/*",
         ] {
             rules.push(RateRule::new(p, s10, 3));
         }
@@ -118,6 +119,7 @@ impl RateLimitSettings {
                 "/sign-up/*",
                 "/change-password*",
                 "/change-email*",
+                "/two-factor/*",
             ] {
                 rules.push(RateRule::new(format!("{base}{p}"), s10, 3));
             }

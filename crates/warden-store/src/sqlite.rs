@@ -14,7 +14,7 @@ use warden_core::{
     Credential, Session, SessionFilter, StoreError, Timestamp, TokenHash, User, UserUpdate,
 };
 
-use crate::store_impl::{impl_counters, impl_store, SESSION_COLS, USER_COLS};
+use crate::store_impl::{impl_counters, impl_store, ACCOUNT_COLS, SESSION_COLS, USER_COLS};
 use crate::{backend, OpenError, PoolOptions};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -78,17 +78,31 @@ impl SqliteStore {
         // made by BetterAuth 1.7 has it, one from the tutorial's schema does
         // not, and SQLite has no `ADD COLUMN IF NOT EXISTS`: add it here
         // (PostgreSQL does this in migration 3).
-        let has_issuer: bool = sqlx::query_scalar(
-            "SELECT COUNT(*) > 0 FROM pragma_table_info('account') WHERE name = 'issuer'",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(OpenError::Connect)?;
-        if !has_issuer {
-            sqlx::query(r#"ALTER TABLE "account" ADD COLUMN "issuer" TEXT"#)
+        // The same for the two-factor columns (PostgreSQL: migration 5).
+        for (table, column, decl) in [
+            ("account", "issuer", "TEXT"),
+            ("user", "twoFactorEnabled", "INTEGER DEFAULT 0"),
+            ("twoFactor", "verified", "INTEGER DEFAULT 1"),
+            ("twoFactor", "failedVerificationCount", "INTEGER DEFAULT 0"),
+            ("twoFactor", "lockedUntil", "TEXT"),
+            ("twoFactor", "lastUsedStep", "INTEGER"),
+        ] {
+            let has: bool = sqlx::query_scalar(
+                "SELECT COUNT(*) > 0 FROM pragma_table_info($1) WHERE name = $2",
+            )
+            .bind(table)
+            .bind(column)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(OpenError::Connect)?;
+            if !has {
+                sqlx::query(&format!(
+                    r#"ALTER TABLE "{table}" ADD COLUMN "{column}" {decl}"#
+                ))
                 .execute(&self.pool)
                 .await
                 .map_err(OpenError::Connect)?;
+            }
         }
         sqlx::query(
             r#"UPDATE "account" SET "issuer" = 'local:credential'

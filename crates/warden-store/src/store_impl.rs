@@ -8,9 +8,12 @@
 //!   one that BetterAuth's migrator created).
 
 /// Columns of `"user" u`, aliased for the row readers.
-pub(crate) const USER_COLS: &str = r#"u."id" AS u_id, u."name" AS u_name, u."email" AS u_email, u."emailVerified" AS u_verified, u."image" AS u_image, u."createdAt" AS u_created, u."updatedAt" AS u_updated"#;
+pub(crate) const USER_COLS: &str = r#"u."id" AS u_id, u."name" AS u_name, u."email" AS u_email, u."emailVerified" AS u_verified, u."image" AS u_image, COALESCE(u."twoFactorEnabled", false) AS u_2fa, u."createdAt" AS u_created, u."updatedAt" AS u_updated"#;
 /// Columns of `"session" s`, aliased for the row readers.
 pub(crate) const SESSION_COLS: &str = r#"s."id" AS s_id, s."token" AS s_token, s."userId" AS s_user, s."expiresAt" AS s_expires, s."createdAt" AS s_created, s."updatedAt" AS s_updated, s."ipAddress" AS s_ip, s."userAgent" AS s_ua"#;
+
+/// Columns of `"account" a`, aliased for the row readers.
+pub(crate) const ACCOUNT_COLS: &str = r#"a."id" AS a_id, a."userId" AS a_user, a."providerId" AS a_provider, a."accountId" AS a_account, a."issuer" AS a_issuer, a."scope" AS a_scope, (a."providerId" = 'credential' AND a."password" IS NOT NULL) AS a_has_password, a."createdAt" AS a_created, a."updatedAt" AS a_updated"#;
 
 /// `DELETE ... RETURNING "token"` for the sessions of user `$1` that
 /// `which` selects, and the further values to bind (`$2`, `$3`).
@@ -35,7 +38,7 @@ pub(crate) fn delete_sessions_sql(which: warden_core::SessionFilter<'_>) -> (Str
 /// cannot use a table alias in SQLite, so the columns are named).
 macro_rules! user_returning {
     () => {
-        r#"RETURNING "id" AS u_id, "name" AS u_name, "email" AS u_email, "emailVerified" AS u_verified, "image" AS u_image, "createdAt" AS u_created, "updatedAt" AS u_updated"#
+        r#"RETURNING "id" AS u_id, "name" AS u_name, "email" AS u_email, "emailVerified" AS u_verified, "image" AS u_image, COALESCE("twoFactorEnabled", false) AS u_2fa, "createdAt" AS u_created, "updatedAt" AS u_updated"#
     };
 }
 
@@ -48,6 +51,7 @@ macro_rules! impl_store {
                 email: row.try_get("u_email")?,
                 email_verified: row.try_get("u_verified")?,
                 image: row.try_get("u_image")?,
+                two_factor_enabled: row.try_get("u_2fa")?,
                 created_at: get_ts(row, "u_created")?,
                 updated_at: get_ts(row, "u_updated")?,
             })
@@ -75,6 +79,42 @@ macro_rules! impl_store {
             .bind(&s.ip_address)
             .bind(&s.user_agent)
             .bind(&s.user_id)
+        }
+
+        fn linked_account(row: &$row) -> Result<warden_core::LinkedAccount, sqlx::Error> {
+            Ok(warden_core::LinkedAccount {
+                id: row.try_get("a_id")?,
+                user_id: row.try_get("a_user")?,
+                provider_id: row.try_get("a_provider")?,
+                account_id: row.try_get("a_account")?,
+                issuer: row.try_get("a_issuer")?,
+                scope: row.try_get("a_scope")?,
+                has_password: row.try_get("a_has_password")?,
+                created_at: get_ts(row, "a_created")?,
+                updated_at: get_ts(row, "a_updated")?,
+            })
+        }
+
+        fn insert_account_query(
+            a: &warden_core::NewAccount,
+        ) -> sqlx::query::Query<'_, Db, <Db as sqlx::Database>::Arguments<'_>> {
+            sqlx::query(
+                r#"INSERT INTO "account" ("id", "accountId", "providerId", "issuer", "userId",
+                     "accessToken", "refreshToken", "idToken", "accessTokenExpiresAt", "scope",
+                     "createdAt", "updatedAt")
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)"#,
+            )
+            .bind(&a.id)
+            .bind(&a.account_id)
+            .bind(&a.provider_id)
+            .bind(&a.issuer)
+            .bind(&a.user_id)
+            .bind(&a.access_token)
+            .bind(&a.refresh_token)
+            .bind(&a.id_token)
+            .bind(a.access_token_expires_at.map(ts))
+            .bind(&a.scope)
+            .bind(ts(a.now))
         }
 
         fn session(row: &$row) -> Result<Session, sqlx::Error> {
@@ -450,6 +490,8 @@ macro_rules! impl_store {
                 for sql in [
                     r#"DELETE FROM "session" WHERE "userId" = $1"#,
                     r#"DELETE FROM "account" WHERE "userId" = $1"#,
+                    r#"DELETE FROM "twoFactor" WHERE "userId" = $1"#,
+                    r#"DELETE FROM "verification" WHERE "identifier" LIKE 'trust-device:%' AND "value" = $1"#,
                 ] {
                     sqlx::query(sql)
                         .bind(user_id)
@@ -517,6 +559,281 @@ macro_rules! impl_store {
                     .await
                     .map_err(backend)?;
                 Ok(r.rows_affected())
+            }
+
+            async fn find_two_factor(
+                &self,
+                user_id: &str,
+            ) -> Result<Option<warden_core::TwoFactorRecord>, StoreError> {
+                let row = sqlx::query(
+                    r#"SELECT "id", "userId", "secret", "backupCodes",
+                              COALESCE("verified", true) AS verified,
+                              COALESCE("failedVerificationCount", 0) AS failed,
+                              "lockedUntil" IS NOT NULL AS locked_set,
+                              "lockedUntil", "lastUsedStep"
+                       FROM "twoFactor" WHERE "userId" = $1 LIMIT 1"#,
+                )
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+                let Some(r) = row else { return Ok(None) };
+                let read = || -> Result<warden_core::TwoFactorRecord, sqlx::Error> {
+                    let locked_set: bool = r.try_get("locked_set")?;
+                    Ok(warden_core::TwoFactorRecord {
+                        id: r.try_get("id")?,
+                        user_id: r.try_get("userId")?,
+                        secret: r.try_get("secret")?,
+                        backup_codes: r.try_get("backupCodes")?,
+                        verified: r.try_get("verified")?,
+                        failed_count: r.try_get::<i64, _>("failed").or_else(|_| r.try_get::<i32, _>("failed").map(i64::from))?,
+                        locked_until: if locked_set { Some(get_ts(&r, "lockedUntil")?) } else { None },
+                        last_used_step: r.try_get("lastUsedStep")?,
+                    })
+                };
+                read().map(Some).map_err(backend)
+            }
+
+            async fn replace_two_factor(
+                &self,
+                rec: &warden_core::TwoFactorRecord,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await.map_err(backend)?;
+                sqlx::query(r#"DELETE FROM "twoFactor" WHERE "userId" = $1"#)
+                    .bind(&rec.user_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                sqlx::query(
+                    r#"INSERT INTO "twoFactor" ("id", "secret", "backupCodes", "userId", "verified", "failedVerificationCount", "lockedUntil", "lastUsedStep")
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"#,
+                )
+                .bind(&rec.id)
+                .bind(&rec.secret)
+                .bind(&rec.backup_codes)
+                .bind(&rec.user_id)
+                .bind(rec.verified)
+                .bind(rec.failed_count as i32)
+                .bind(rec.locked_until.map(ts))
+                .bind(rec.last_used_step)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+                tx.commit().await.map_err(backend)
+            }
+
+            async fn enable_two_factor(&self, user_id: &str, now: Timestamp) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await.map_err(backend)?;
+                sqlx::query(r#"UPDATE "twoFactor" SET "verified" = $1 WHERE "userId" = $2"#)
+                    .bind(true)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                sqlx::query(r#"UPDATE "user" SET "twoFactorEnabled" = $1, "updatedAt" = $2 WHERE "id" = $3"#)
+                    .bind(true)
+                    .bind(ts(now))
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                tx.commit().await.map_err(backend)
+            }
+
+            async fn disable_two_factor(&self, user_id: &str, now: Timestamp) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await.map_err(backend)?;
+                for sql in [
+                    r#"DELETE FROM "twoFactor" WHERE "userId" = $1"#,
+                    r#"DELETE FROM "verification" WHERE "identifier" LIKE 'trust-device:%' AND "value" = $1"#,
+                ] {
+                    sqlx::query(sql)
+                        .bind(user_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                }
+                sqlx::query(r#"UPDATE "user" SET "twoFactorEnabled" = $1, "updatedAt" = $2 WHERE "id" = $3"#)
+                    .bind(false)
+                    .bind(ts(now))
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                tx.commit().await.map_err(backend)
+            }
+
+            async fn use_totp_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError> {
+                let r = sqlx::query(
+                    r#"UPDATE "twoFactor" SET "lastUsedStep" = $1, "failedVerificationCount" = 0
+                       WHERE "userId" = $2 AND ("lastUsedStep" IS NULL OR "lastUsedStep" < $1)"#,
+                )
+                .bind(step)
+                .bind(user_id)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn swap_backup_codes(
+                &self,
+                user_id: &str,
+                old: &str,
+                new: &str,
+            ) -> Result<bool, StoreError> {
+                let r = sqlx::query(
+                    r#"UPDATE "twoFactor" SET "backupCodes" = $1, "failedVerificationCount" = 0
+                       WHERE "userId" = $2 AND "backupCodes" = $3"#,
+                )
+                .bind(new)
+                .bind(user_id)
+                .bind(old)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn count_two_factor_failure(
+                &self,
+                user_id: &str,
+                lock_after: i64,
+                lock_until: Timestamp,
+            ) -> Result<Option<Timestamp>, StoreError> {
+                // One statement: concurrent failures are all counted.
+                let row = sqlx::query(
+                    r#"UPDATE "twoFactor" SET
+                         "failedVerificationCount" = CASE WHEN COALESCE("failedVerificationCount", 0) + 1 >= $1 THEN 0
+                                                          ELSE COALESCE("failedVerificationCount", 0) + 1 END,
+                         "lockedUntil" = CASE WHEN COALESCE("failedVerificationCount", 0) + 1 >= $1 THEN $2
+                                              ELSE "lockedUntil" END
+                       WHERE "userId" = $3
+                       RETURNING "failedVerificationCount" = 0 AS locked_now"#,
+                )
+                .bind(lock_after as i32)
+                .bind(ts(lock_until))
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+                let locked_now: bool = match row {
+                    Some(r) => r.try_get("locked_now").map_err(backend)?,
+                    None => false,
+                };
+                Ok(locked_now.then_some(lock_until))
+            }
+
+            async fn find_account(
+                &self,
+                provider_id: &str,
+                account_id: &str,
+            ) -> Result<Option<(warden_core::LinkedAccount, User)>, StoreError> {
+                let sql = format!(
+                    r#"SELECT {USER_COLS}, {ACCOUNT_COLS}
+                       FROM "account" a JOIN "user" u ON u."id" = a."userId"
+                       WHERE a."providerId" = $1 AND a."accountId" = $2 LIMIT 1"#
+                );
+                let row = sqlx::query(&sql)
+                    .bind(provider_id)
+                    .bind(account_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                row.map(|r| Ok((linked_account(&r)?, user(&r)?)))
+                    .transpose()
+                    .map_err(backend)
+            }
+
+            async fn insert_user_with_account(
+                &self,
+                u: &User,
+                account: &warden_core::NewAccount,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await.map_err(backend)?;
+                sqlx::query(
+                    r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt")
+                       VALUES ($1, $2, $3, $4, $5, $6, $7)"#,
+                )
+                .bind(&u.id)
+                .bind(&u.name)
+                .bind(&u.email)
+                .bind(u.email_verified)
+                .bind(&u.image)
+                .bind(ts(u.created_at))
+                .bind(ts(u.updated_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+                insert_account_query(account)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                tx.commit().await.map_err(backend)
+            }
+
+            async fn insert_account(
+                &self,
+                account: &warden_core::NewAccount,
+            ) -> Result<(), StoreError> {
+                insert_account_query(account)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                Ok(())
+            }
+
+            async fn update_account_tokens(
+                &self,
+                a: &warden_core::NewAccount,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    r#"UPDATE "account" SET "accessToken" = $1,
+                         "refreshToken" = COALESCE($2, "refreshToken"), "idToken" = $3,
+                         "accessTokenExpiresAt" = $4, "scope" = COALESCE($5, "scope"),
+                         "issuer" = COALESCE("issuer", $6), "updatedAt" = $7
+                       WHERE "id" = $8"#,
+                )
+                .bind(&a.access_token)
+                .bind(&a.refresh_token)
+                .bind(&a.id_token)
+                .bind(a.access_token_expires_at.map(ts))
+                .bind(&a.scope)
+                .bind(&a.issuer)
+                .bind(ts(a.now))
+                .bind(&a.id)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+                Ok(())
+            }
+
+            async fn list_accounts(
+                &self,
+                user_id: &str,
+            ) -> Result<Vec<warden_core::LinkedAccount>, StoreError> {
+                let sql = format!(
+                    r#"SELECT {ACCOUNT_COLS} FROM "account" a WHERE a."userId" = $1
+                       ORDER BY a."createdAt", a."id""#
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(user_id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                rows.iter()
+                    .map(linked_account)
+                    .collect::<Result<_, _>>()
+                    .map_err(backend)
+            }
+
+            async fn delete_account(&self, user_id: &str, id: &str) -> Result<bool, StoreError> {
+                let r = sqlx::query(r#"DELETE FROM "account" WHERE "userId" = $1 AND "id" = $2"#)
+                    .bind(user_id)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                Ok(r.rows_affected() > 0)
             }
         }
     };

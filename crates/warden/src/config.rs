@@ -3,6 +3,7 @@
 //! with `__`: `WARDEN_SESSION__EXPIRES_IN=2d`) and `DATABASE_URL`, then
 //! command-line flags.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -56,6 +57,84 @@ pub struct Config {
     pub mail: MailConfig,
     pub password_reset: PasswordResetConfig,
     pub email_verification: EmailVerificationConfig,
+    pub two_factor: TwoFactorConfig,
+    /// Social sign-in providers, by name: `google`, `github` and `discord`
+    /// are built in; any other name is an OpenID Connect provider.
+    pub social: BTreeMap<String, SocialProviderConfig>,
+}
+
+/// `[social.<name>]`.
+#[derive(Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SocialProviderConfig {
+    pub client_id: String,
+    /// Development only; otherwise the secret
+    /// `WARDEN_SOCIAL_<NAME>_CLIENT_SECRET` (`warden secret set
+    /// social.<name>.client_secret`, or the environment).
+    pub client_secret: Option<String>,
+    /// Default per provider (`openid email profile` for OpenID Connect).
+    pub scopes: Option<Vec<String>>,
+    /// Default `<base_url>/auth/callback/<name>`.
+    pub redirect_uri: Option<String>,
+    /// OpenID Connect issuer (discovery); for `google`, overrides Google's.
+    pub issuer: Option<String>,
+    pub authorization_endpoint: Option<String>,
+    pub token_endpoint: Option<String>,
+    pub userinfo_endpoint: Option<String>,
+    pub jwks_uri: Option<String>,
+    /// Link to existing verified users by email even when the provider does
+    /// not say the email is verified.
+    pub trusted: bool,
+    /// Create users for new identities (default true).
+    pub sign_up: Option<bool>,
+}
+
+impl std::fmt::Debug for SocialProviderConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocialProviderConfig")
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// TOTP two-factor authentication.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TwoFactorConfig {
+    /// The name authenticator apps show; default `mail.app_name`.
+    pub issuer: Option<String>,
+    /// How long a password sign-in waits for its second step.
+    #[serde(with = "humantime_serde")]
+    pub challenge_ttl: Duration,
+    /// Wrong codes that end a challenge (sign in again).
+    pub max_attempts: u64,
+    /// Consecutive wrong codes that lock two-factor for the account ...
+    pub lock_after: u32,
+    /// ... for this long.
+    #[serde(with = "humantime_serde")]
+    pub lock_for: Duration,
+    /// How long "trust this device" skips the second step (renewed on use).
+    #[serde(with = "humantime_serde")]
+    pub trust_device_ttl: Duration,
+}
+
+impl Default for TwoFactorConfig {
+    fn default() -> Self {
+        let d = warden_core::TwoFactorSettings::default();
+        TwoFactorConfig {
+            issuer: None,
+            challenge_ttl: d.challenge_ttl,
+            max_attempts: d.max_attempts,
+            lock_after: d.lock_after,
+            lock_for: d.lock_for,
+            trust_device_ttl: d.trust_device_ttl,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -381,6 +460,8 @@ const CONFIG_KEYS: &[&str] = &[
     "mail",
     "password_reset",
     "email_verification",
+    "two_factor",
+    "social",
 ];
 
 impl Default for Config {
@@ -405,6 +486,8 @@ impl Default for Config {
             mail: MailConfig::default(),
             password_reset: PasswordResetConfig::default(),
             email_verification: EmailVerificationConfig::default(),
+            two_factor: TwoFactorConfig::default(),
+            social: BTreeMap::new(),
         }
     }
 }

@@ -12,7 +12,8 @@ use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 use warden_core::{
     Argon2Settings, Clock, Counters, EmailVerificationSettings, LockoutSettings, MemoryCounters,
-    PasswordPolicy, PasswordResetSettings, SessionSettings, SystemClock, Warden, WardenSettings,
+    PasswordPolicy, PasswordResetSettings, SessionSettings, SystemClock, TwoFactorSettings, Warden,
+    WardenSettings,
 };
 use warden_http::{
     AppState, BetterAuthSettings, ClientIpSettings, CookieSettings, CorsSettings, HttpSettings,
@@ -54,6 +55,8 @@ pub enum StartError {
     Mail(String),
     #[error("cannot reach Redis for rate_limit.storage = \"redis\": {0}")]
     Redis(String),
+    #[error("social provider {name}: {message}")]
+    Social { name: String, message: String },
     #[error("{0}")]
     Core(#[from] warden_core::AuthError),
     #[error("cannot listen on {addr}: {source}")]
@@ -106,6 +109,18 @@ pub fn warden_settings(config: &Config) -> WardenSettings {
             p.hash_concurrency
         },
         hash_queue: p.hash_queue,
+        two_factor: TwoFactorSettings {
+            issuer: config
+                .two_factor
+                .issuer
+                .clone()
+                .unwrap_or_else(|| config.mail.app_name.clone()),
+            challenge_ttl: config.two_factor.challenge_ttl,
+            max_attempts: config.two_factor.max_attempts,
+            lock_after: config.two_factor.lock_after,
+            lock_for: config.two_factor.lock_for,
+            trust_device_ttl: config.two_factor.trust_device_ttl,
+        },
     }
 }
 
@@ -145,6 +160,99 @@ fn mailer(
         }
     };
     Ok((mailer, templates))
+}
+
+/// The social sign-in providers the configuration names. Client secrets
+/// come from the secret store (`WARDEN_SOCIAL_<NAME>_CLIENT_SECRET`); plain
+/// `client_secret` in the configuration is refused in production.
+fn social_providers(config: &Config) -> Result<warden_http::social::SocialSettings, StartError> {
+    use warden_http::social::{SocialProvider, SocialSettings};
+    use warden_oauth::{Provider, ProviderConfig, ProviderKind};
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("warden/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| StartError::Social {
+            name: "*".into(),
+            message: e.to_string(),
+        })?;
+    let mut providers = std::collections::BTreeMap::new();
+    for (name, p) in &config.social {
+        let err = |message: String| StartError::Social {
+            name: name.clone(),
+            message,
+        };
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        {
+            return Err(err("names use a-z, 0-9, '-' and '_'".into()));
+        }
+        if p.client_id.is_empty() {
+            return Err(err("client_id is required".into()));
+        }
+        let secret_name = secrets::canonical_name(&format!("social.{name}.client_secret"));
+        let stored = secrets::lookup(
+            &secret_name,
+            config.env,
+            &secrets::SecretsFile::new(&config.secrets_file),
+        )?;
+        let client_secret = match (stored, &p.client_secret) {
+            (Some(s), _) => s,
+            (None, Some(_)) if config.env == config::Environment::Production => {
+                return Err(err(format!(
+                    "client_secret must not be in the configuration in production; set the secret {secret_name}"
+                )))
+            }
+            (None, Some(s)) => s.clone().into(),
+            (None, None) => {
+                return Err(err(format!(
+                    "no client secret: set {secret_name} (or `warden secret set social.{name}.client_secret`)"
+                )))
+            }
+        };
+        let url = |field: &str, v: &Option<String>| -> Result<Option<url::Url>, StartError> {
+            v.as_deref()
+                .map(|s| url::Url::parse(s).map_err(|e| err(format!("{field}: {e}"))))
+                .transpose()
+        };
+        let kind = ProviderKind::from_name(name);
+        let pc = ProviderConfig {
+            name: name.clone(),
+            kind,
+            client_id: p.client_id.clone(),
+            client_secret,
+            scopes: p.scopes.clone(),
+            issuer: url("issuer", &p.issuer)?,
+            authorization_endpoint: url("authorization_endpoint", &p.authorization_endpoint)?,
+            token_endpoint: url("token_endpoint", &p.token_endpoint)?,
+            userinfo_endpoint: url("userinfo_endpoint", &p.userinfo_endpoint)?,
+            jwks_uri: url("jwks_uri", &p.jwks_uri)?,
+        };
+        pc.validate().map_err(|e| err(e.to_string()))?;
+        let redirect_uri = p.redirect_uri.clone().unwrap_or_else(|| {
+            format!(
+                "{}/auth/callback/{name}",
+                config.base_url.trim_end_matches('/')
+            )
+        });
+        tracing::info!(provider = %name, kind = ?kind, %redirect_uri, "social sign-in provider configured");
+        providers.insert(
+            name.clone(),
+            SocialProvider {
+                client: Provider::new(pc, http.clone()),
+                redirect_uri,
+                trusted: p.trusted,
+                allow_sign_up: p.sign_up.unwrap_or(true),
+            },
+        );
+    }
+    Ok(SocialSettings {
+        providers: std::sync::Arc::new(providers),
+    })
 }
 
 /// Opens the database and applies pending migrations.
@@ -251,7 +359,8 @@ impl Server {
             Warden::new(db.store, warden_settings(config))?
                 .with_clock(clock)
                 .with_counters(counters.clone())
-                .with_mailer(mailer, templates),
+                .with_mailer(mailer, templates)
+                .with_secret(secret.expose_secret().as_bytes()),
         );
         let state = AppState::new(
             warden,
@@ -267,6 +376,7 @@ impl Server {
                 }),
                 allow_delete_user: config.user.allow_delete,
                 public_url: config.base_url.clone(),
+                social: social_providers(config)?,
             },
         );
         let router = warden_http::router(state.clone()).layer(TimeoutLayer::with_status_code(

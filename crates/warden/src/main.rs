@@ -111,6 +111,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Secret {
             command: SecretCommand::Set { name },
         } => {
+            let name = warden::secrets::canonical_name(&name);
             warden::secrets::check_name(&name)?;
             let value = read_secret(&name)?;
             let file = SecretsFile::new(&config.secrets_file);

@@ -134,6 +134,20 @@ fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
+/// The environment-style name of a secret given as a configuration path:
+/// `social.google.client_secret` is `WARDEN_SOCIAL_GOOGLE_CLIENT_SECRET`.
+/// Names without a dot are kept as they are.
+pub fn canonical_name(name: &str) -> String {
+    if name.contains('.') {
+        format!(
+            "WARDEN_{}",
+            name.replace(['.', '-'], "_").to_ascii_uppercase()
+        )
+    } else {
+        name.to_owned()
+    }
+}
+
 pub fn check_name(name: &str) -> Result<(), SecretError> {
     if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
         return Err(SecretError::BadName(name.to_owned()));

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // A stand-in for the Warden binary that runs BetterAuth itself (better-auth
-// 1.7.25, in-memory database, bearer plugin), configured from the same
-// WARDEN_* variables the harness sets. It exists to check the test suite:
-// a test that fails against this server is a bug in the test, not in Warden.
+// 1.7.25, in-memory database, bearer and twoFactor plugins), configured from
+// the same WARDEN_* variables the harness sets. It exists to check the test
+// suite: a test that fails against this server is a bug in the test, not in
+// Warden.
 //
 //   WARDEN_BIN=tools/reference-server.mjs npm test
 //
@@ -14,6 +15,7 @@ import { betterAuth } from "better-auth";
 import { memoryAdapter } from "better-auth/adapters/memory";
 import { toNodeHandler } from "better-auth/node";
 import { bearer } from "better-auth/plugins/bearer";
+import { twoFactor } from "better-auth/plugins/two-factor";
 
 const listen = process.env.WARDEN_LISTEN ?? "127.0.0.1:4000";
 const sep = listen.lastIndexOf(":");
@@ -24,10 +26,12 @@ const baseURL = process.env.WARDEN_BASE_URL ?? `http://${listen}`;
 const auth = betterAuth({
   baseURL,
   secret: randomBytes(32).toString("hex"),
-  database: memoryAdapter({ user: [], session: [], account: [], verification: [] }),
+  database: memoryAdapter({ user: [], session: [], account: [], verification: [], twoFactor: [] }),
   emailAndPassword: { enabled: true },
   user: { deleteUser: { enabled: process.env.WARDEN_USER__ALLOW_DELETE === "true" } },
-  plugins: [bearer()],
+  // twoFactor with its defaults (TOTP, 10 backup codes, 30-day trusted
+  // devices); its own 3-per-10-s rate limit is off with the rest below.
+  plugins: [bearer(), twoFactor()],
   // The memory adapter leaves an unset image out of the user altogether; a
   // SQL database (and Warden) gives image: null. Store null, as SQL would.
   databaseHooks: {

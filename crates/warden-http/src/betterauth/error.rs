@@ -69,6 +69,13 @@ impl BaError {
         Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "Unauthorized")
     }
 
+    pub fn not_found_code(
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "Not Found")
     }
@@ -119,6 +126,54 @@ impl From<AuthError> for BaError {
                 "INVALID_EMAIL_OR_PASSWORD",
                 "Invalid email or password",
             ),
+            AuthError::InvalidTwoFactorCode => {
+                BaError::new(S::UNAUTHORIZED, "INVALID_CODE", "Invalid code")
+            }
+            AuthError::InvalidBackupCode => BaError::new(
+                S::UNAUTHORIZED,
+                "INVALID_BACKUP_CODE",
+                "Invalid backup code",
+            ),
+            AuthError::TwoFactorAlreadyEnabled => {
+                BaError::bad_request("TOTP_ALREADY_ENABLED", "TOTP already enabled")
+            }
+            AuthError::InvalidTwoFactorChallenge => BaError::new(
+                S::UNAUTHORIZED,
+                "INVALID_TWO_FACTOR_COOKIE",
+                "Invalid two factor cookie",
+            ),
+            AuthError::TwoFactorTooManyAttempts => BaError::new(
+                S::BAD_REQUEST,
+                "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE",
+                "Too many attempts. Please sign in again.",
+            ),
+            AuthError::TwoFactorLocked { retry_after } => BaError::new(
+                S::TOO_MANY_REQUESTS,
+                "ACCOUNT_TEMPORARILY_LOCKED",
+                "Too many failed two-factor attempts. Try again later.",
+            )
+            .retry_after(retry_after.as_secs().max(1)),
+            AuthError::AccountNotLinked => {
+                BaError::bad_request("ACCOUNT_NOT_LINKED", "Account not linked")
+            }
+            AuthError::AccountAlreadyLinked => BaError::bad_request(
+                "SOCIAL_ACCOUNT_ALREADY_LINKED",
+                "Social account already linked",
+            ),
+            AuthError::SocialEmailMissing => {
+                BaError::bad_request("EMAIL_NOT_FOUND", "Email not found")
+            }
+            AuthError::SignUpDisabled => BaError::forbidden("SIGNUP_DISABLED", "Sign up disabled"),
+            AuthError::AccountNotFound => {
+                BaError::bad_request("ACCOUNT_NOT_FOUND", "Account not found")
+            }
+            AuthError::LastSignInMethod => BaError::bad_request(
+                "FAILED_TO_UNLINK_LAST_ACCOUNT",
+                "You cannot unlink your last account",
+            ),
+            AuthError::TwoFactorNotEnabled => {
+                BaError::bad_request("TOTP_NOT_ENABLED", "TOTP not enabled")
+            }
             AuthError::EmailTaken => BaError::new(
                 S::UNPROCESSABLE_ENTITY,
                 "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",

@@ -5,6 +5,7 @@
 
 pub(crate) mod body;
 mod error;
+mod two_factor;
 
 use axum::extract::{FromRef, FromRequestParts, Query, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, PRAGMA, SET_COOKIE};
@@ -17,8 +18,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use warden_core::{
-    PasswordChange, Registered, Session, SessionFilter, SignUp, SignedIn, Timestamp, TokenHash,
-    User,
+    PasswordChange, Registered, Session, SessionFilter, SignInOutcome, SignUp, SignedIn, Timestamp,
+    TokenHash, User,
 };
 
 pub use body::BaBody;
@@ -67,6 +68,17 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(request_password_reset))
         .routes(routes!(reset_password_link))
         .routes(routes!(reset_password))
+        .routes(routes!(two_factor::enable))
+        .routes(routes!(two_factor::disable))
+        .routes(routes!(two_factor::get_totp_uri))
+        .routes(routes!(two_factor::verify_totp))
+        .routes(routes!(two_factor::verify_backup_code))
+        .routes(routes!(two_factor::generate_backup_codes))
+        .routes(routes!(crate::social::ba::sign_in_social))
+        .routes(routes!(crate::social::ba::callback_handler))
+        .routes(routes!(crate::social::ba::link_social))
+        .routes(routes!(crate::social::ba::list_accounts))
+        .routes(routes!(crate::social::ba::unlink_account))
         .routes(routes!(ok))
         .routes(routes!(error_page))
         .fallback(|| async { BaError::not_found() })
@@ -84,6 +96,8 @@ pub struct BaUser {
     pub email: String,
     pub email_verified: bool,
     pub image: Option<String>,
+    /// The twoFactor plugin's field.
+    pub two_factor_enabled: bool,
     #[serde(serialize_with = "crate::time::serialize")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
@@ -100,6 +114,7 @@ impl From<User> for BaUser {
             email: u.email,
             email_verified: u.email_verified,
             image: u.image,
+            two_factor_enabled: u.two_factor_enabled,
             created_at: u.created_at,
             updated_at: u.updated_at,
         }
@@ -305,7 +320,7 @@ where
 }
 
 /// Refuses redirect targets that are not relative or on a trusted origin.
-fn check_redirect(state: &AppState, target: Option<&str>) -> Result<(), BaError> {
+pub(crate) fn check_redirect(state: &AppState, target: Option<&str>) -> Result<(), BaError> {
     match target {
         Some(t) if !state.settings.trusted_origins.allows_redirect(t) => {
             tracing::info!("untrusted callbackURL refused");
@@ -317,11 +332,17 @@ fn check_redirect(state: &AppState, target: Option<&str>) -> Result<(), BaError>
 
 /// Adds the session cookie and the `set-auth-token` header (the signed
 /// token, usable as a bearer token) for a new session.
-fn with_session(state: &AppState, mut response: Response, s: &SignedIn) -> Response {
+pub(crate) fn with_session(state: &AppState, mut response: Response, s: &SignedIn) -> Response {
     let cookie = session_cookie(state, &s.token, &s.session);
     let headers = response.headers_mut();
     headers.append(SET_COOKIE, cookie);
     headers.append(SET_COOKIE, state.settings.cookies.set_device(&s.user.id));
+    if let Some(t) = &s.trusted_device {
+        headers.append(
+            SET_COOKIE,
+            crate::routes::two_factor::trust_cookie(state, t),
+        );
+    }
     if let Ok(v) = HeaderValue::try_from(state.settings.cookies.signed_value(s.token.expose())) {
         headers.insert(SET_AUTH_TOKEN.clone(), v);
     }
@@ -396,7 +417,7 @@ pub async fn sign_up_email(
 #[utoipa::path(post, path = "/sign-in/email", tag = "betterauth", operation_id = "baSignInEmail",
     request_body = SignInEmailRequest,
     responses(
-        (status = 200, description = "Signed in; sets the session cookie and `set-auth-token`", body = BaSignInResponse),
+        (status = 200, description = "Signed in; sets the session cookie and `set-auth-token`. For a user with two-factor on: `{twoFactorRedirect: true, twoFactorMethods}` and a challenge cookie instead (complete with `/two-factor/verify-totp` or `/two-factor/verify-backup-code`)", body = BaSignInResponse),
         (status = 400, description = "INVALID_EMAIL, VALIDATION_ERROR", body = BaError),
         (status = 401, description = "INVALID_EMAIL_OR_PASSWORD", body = BaError),
         (status = 403, description = "INVALID_CALLBACK_URL, INVALID_ORIGIN", body = BaError),
@@ -407,7 +428,7 @@ pub async fn sign_in_email(
     BaBody(req): BaBody<SignInEmailRequest>,
 ) -> Result<Response, BaError> {
     check_redirect(&state, req.callback_url.as_deref())?;
-    let s = state
+    let outcome = state
         .warden
         .sign_in_with(
             &req.email,
@@ -417,6 +438,12 @@ pub async fn sign_in_email(
             Some(ba_verify_link(&state, req.callback_url.clone())),
         )
         .await?;
+    let s = match outcome {
+        SignInOutcome::SignedIn(s) => s,
+        SignInOutcome::TwoFactorRequired(c) => {
+            return Ok(two_factor::challenge_response(&state, c))
+        }
+    };
     let body = Json(BaSignInResponse {
         redirect: req.callback_url.is_some(),
         token: s.token.expose().to_owned(),

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use warden_core::{Registered, SignUp, SignedIn, Timestamp};
+use warden_core::{Registered, SignInOutcome, SignUp, SignedIn, Timestamp};
 
 use crate::error::{ApiError, NO_CREDENTIALS};
 use crate::extract::{
@@ -68,6 +68,14 @@ pub struct AuthResponse {
     /// True when the account must be verified before signing in.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub email_verification_required: bool,
+}
+
+/// `/auth/signin`'s answer: a session, or a two-factor challenge.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum SignInResponse {
+    SignedIn(AuthResponse),
+    TwoFactorRequired(super::two_factor::TwoFactorRequiredResponse),
 }
 
 #[derive(Serialize, ToSchema)]
@@ -139,7 +147,7 @@ pub async fn sign_up(
 #[utoipa::path(post, path = "/auth/signin", tag = "auth", operation_id = "signIn",
     request_body = SignInRequest,
     responses(
-        (status = 200, description = "Signed in", body = AuthResponse),
+        (status = 200, description = "Signed in; or, for a user with two-factor on, a challenge to complete with `/auth/two-factor/verify-totp` (`twoFactorRequired: true`, no session yet)", body = SignInResponse),
         (status = 400, description = "Invalid input", body = ApiError),
         (status = 401, description = "Invalid email or password", body = ApiError),
         (status = 403, description = "Email not verified (when required); a new link was sent", body = ApiError),
@@ -149,7 +157,7 @@ pub async fn sign_in(
     ClientMeta(meta): ClientMeta,
     ApiJson(req): ApiJson<SignInRequest>,
 ) -> Result<Response, ApiError> {
-    let signed_in = state
+    let outcome = state
         .warden
         .sign_in_with(
             &req.email,
@@ -159,7 +167,10 @@ pub async fn sign_in(
             Some(verify_link(&state, None)),
         )
         .await?;
-    Ok(with_cookie(&state, signed_in))
+    Ok(match outcome {
+        SignInOutcome::SignedIn(s) => with_cookie(&state, s),
+        SignInOutcome::TwoFactorRequired(c) => super::two_factor::challenge_response(&state, c),
+    })
 }
 
 /// Revoke a session: the one in `Authorization: Bearer` or the session
@@ -221,12 +232,19 @@ pub(crate) fn verify_link(
 
 /// The JSON response of a new session, plus the session cookie, so that
 /// browsers can use the tutorial's API with cookies too.
-fn with_cookie(state: &AppState, s: SignedIn) -> Response {
+pub(crate) fn with_cookie(state: &AppState, s: SignedIn) -> Response {
     let cookie = session_cookie(state, &s.token, &s.session);
     let device = state.settings.cookies.set_device(&s.user.id);
+    let trust = s
+        .trusted_device
+        .as_ref()
+        .map(|t| super::two_factor::trust_cookie(state, t));
     let mut response = Json(AuthResponse::from(s)).into_response();
     response.headers_mut().append(SET_COOKIE, cookie);
     response.headers_mut().append(SET_COOKIE, device);
+    if let Some(t) = trust {
+        response.headers_mut().append(SET_COOKIE, t);
+    }
     response
         .headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));

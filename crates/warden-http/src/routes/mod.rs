@@ -4,6 +4,7 @@ pub mod health;
 pub mod password;
 pub mod profile;
 pub mod sessions;
+pub mod two_factor;
 
 use serde::{Deserialize, Deserializer};
 

@@ -40,6 +40,30 @@ const ROUTES: &[(&str, &str, bool)] = &[
     ("post", "/api/auth/change-password", true),
     ("post", "/api/auth/delete-user", true),
     ("get", "/api/auth/ok", false),
+    ("post", "/auth/two-factor/enable", true),
+    ("post", "/auth/two-factor/confirm", true),
+    ("post", "/auth/two-factor/get-totp-uri", true),
+    ("post", "/auth/two-factor/disable", true),
+    ("post", "/auth/two-factor/generate-backup-codes", true),
+    ("post", "/auth/two-factor/verify-totp", false),
+    ("post", "/auth/two-factor/verify-backup-code", false),
+    ("post", "/api/auth/two-factor/enable", true),
+    ("post", "/api/auth/two-factor/disable", true),
+    ("post", "/api/auth/two-factor/get-totp-uri", true),
+    ("post", "/api/auth/two-factor/generate-backup-codes", true),
+    ("post", "/api/auth/two-factor/verify-totp", false),
+    ("post", "/api/auth/two-factor/verify-backup-code", false),
+    ("get", "/auth/signin/{provider}", false),
+    ("get", "/auth/callback/{provider}", false),
+    ("post", "/auth/exchange", false),
+    ("post", "/auth/link-social", true),
+    ("get", "/auth/accounts", true),
+    ("post", "/auth/unlink-account", true),
+    ("post", "/api/auth/sign-in/social", false),
+    ("get", "/api/auth/callback/{provider}", false),
+    ("post", "/api/auth/link-social", true),
+    ("get", "/api/auth/list-accounts", true),
+    ("post", "/api/auth/unlink-account", true),
     ("get", "/api/auth/error", false),
 ];
 
@@ -83,7 +107,8 @@ async fn openapi_documents_every_route(b: Backend) {
             let url = app.url(
                 &path
                     .replace("{id}", "some-id")
-                    .replace("{token}", "some-token"),
+                    .replace("{token}", "some-token")
+                    .replace("{provider}", "some-provider"),
             );
             let res = app
                 .client

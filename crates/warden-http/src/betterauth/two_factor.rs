@@ -1,0 +1,297 @@
+//! BetterAuth's `twoFactor` plugin endpoints (`/two-factor/*`), for
+//! `twoFactorClient()`.
+
+use axum::extract::State;
+use axum::http::header::SET_COOKIE;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use warden_core::{AuthError, SecondFactor, TwoFactorChallenge};
+
+use super::{with_session, BaAuth, BaBody, BaError, BaStatus, BaTokenResponse, BaUser};
+use crate::extract::{AuthUser, ClientMeta};
+use crate::AppState;
+
+#[derive(Deserialize, ToSchema)]
+pub struct TwoFactorPasswordRequest {
+    #[schema(min_length = 1, max_length = 128)]
+    pub password: String,
+    /// Only `totp` is supported.
+    pub method: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BaEnableResponse {
+    pub method: &'static str,
+    #[serde(rename = "totpURI")]
+    pub totp_uri: String,
+    pub backup_codes: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BaTotpUriResponse {
+    #[serde(rename = "totpURI")]
+    pub totp_uri: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BaBackupCodesResponse {
+    pub status: bool,
+    pub backup_codes: Vec<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BaVerifyRequest {
+    #[schema(min_length = 1, max_length = 16)]
+    pub code: String,
+    /// Skip the second step on this browser for 30 days.
+    #[serde(default)]
+    pub trust_device: bool,
+}
+
+/// BetterAuth's sign-in answer for a user with two-factor on.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BaTwoFactorRedirect {
+    pub two_factor_redirect: bool,
+    pub two_factor_methods: Vec<String>,
+}
+
+/// `{twoFactorRedirect: true, twoFactorMethods}` and the signed challenge
+/// cookie; no session.
+pub(super) fn challenge_response(state: &AppState, c: TwoFactorChallenge) -> Response {
+    let cookie = state
+        .settings
+        .cookies
+        .set_two_factor(c.token.expose(), c.expires_in.as_secs());
+    let mut r = Json(BaTwoFactorRedirect {
+        two_factor_redirect: true,
+        two_factor_methods: c.methods.iter().map(|m| m.to_string()).collect(),
+    })
+    .into_response();
+    r.headers_mut().append(SET_COOKIE, cookie);
+    r
+}
+
+fn unsupported_method(method: &Option<String>) -> Result<(), BaError> {
+    match method.as_deref() {
+        None | Some("totp") => Ok(()),
+        Some(_) => Err(BaError::validation(
+            "[body.method] only \"totp\" is supported",
+        )),
+    }
+}
+
+/// Set up TOTP (`twoFactor.enable`). Two-factor turns on after the first
+/// `verify-totp` with a session.
+#[utoipa::path(post, path = "/two-factor/enable", tag = "betterauth", operation_id = "baTwoFactorEnable",
+    request_body = TwoFactorPasswordRequest,
+    security(("sessionCookie" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, body = BaEnableResponse),
+        (status = 400, description = "INVALID_PASSWORD, CREDENTIAL_ACCOUNT_NOT_FOUND, VALIDATION_ERROR", body = BaError),
+        (status = 401, description = "UNAUTHORIZED", body = BaError),
+    ))]
+pub async fn enable(
+    State(state): State<AppState>,
+    BaAuth(auth): BaAuth,
+    BaBody(req): BaBody<TwoFactorPasswordRequest>,
+) -> Result<Json<BaEnableResponse>, BaError> {
+    unsupported_method(&req.method)?;
+    let setup = state
+        .warden
+        .enable_two_factor(&auth.authenticated(), &req.password)
+        .await?;
+    Ok(Json(BaEnableResponse {
+        method: "totp",
+        totp_uri: setup.totp_uri,
+        backup_codes: setup.backup_codes,
+    }))
+}
+
+/// Turn two-factor off (`twoFactor.disable`); trusted devices are forgotten.
+#[utoipa::path(post, path = "/two-factor/disable", tag = "betterauth", operation_id = "baTwoFactorDisable",
+    request_body = TwoFactorPasswordRequest,
+    security(("sessionCookie" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, body = BaStatus),
+        (status = 400, description = "INVALID_PASSWORD", body = BaError),
+        (status = 401, description = "UNAUTHORIZED", body = BaError),
+    ))]
+pub async fn disable(
+    State(state): State<AppState>,
+    BaAuth(auth): BaAuth,
+    BaBody(req): BaBody<TwoFactorPasswordRequest>,
+) -> Result<Response, BaError> {
+    state
+        .warden
+        .disable_two_factor(&auth.authenticated(), &req.password)
+        .await?;
+    let mut r = Json(BaStatus { status: true }).into_response();
+    r.headers_mut()
+        .append(SET_COOKIE, state.settings.cookies.clear_trust_device());
+    Ok(r)
+}
+
+/// The `otpauth://` URI again (`twoFactor.getTotpUri`).
+#[utoipa::path(post, path = "/two-factor/get-totp-uri", tag = "betterauth", operation_id = "baTwoFactorGetTotpUri",
+    request_body = TwoFactorPasswordRequest,
+    security(("sessionCookie" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, body = BaTotpUriResponse),
+        (status = 400, description = "INVALID_PASSWORD, TOTP_NOT_ENABLED", body = BaError),
+        (status = 401, description = "UNAUTHORIZED", body = BaError),
+    ))]
+pub async fn get_totp_uri(
+    State(state): State<AppState>,
+    BaAuth(auth): BaAuth,
+    BaBody(req): BaBody<TwoFactorPasswordRequest>,
+) -> Result<Json<BaTotpUriResponse>, BaError> {
+    let totp_uri = state
+        .warden
+        .totp_uri(&auth.authenticated(), &req.password)
+        .await?;
+    Ok(Json(BaTotpUriResponse { totp_uri }))
+}
+
+/// A new set of backup codes (`twoFactor.generateBackupCodes`).
+#[utoipa::path(post, path = "/two-factor/generate-backup-codes", tag = "betterauth", operation_id = "baTwoFactorGenerateBackupCodes",
+    request_body = TwoFactorPasswordRequest,
+    security(("sessionCookie" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, body = BaBackupCodesResponse),
+        (status = 400, description = "INVALID_PASSWORD, TOTP_NOT_ENABLED", body = BaError),
+        (status = 401, description = "UNAUTHORIZED", body = BaError),
+    ))]
+pub async fn generate_backup_codes(
+    State(state): State<AppState>,
+    BaAuth(auth): BaAuth,
+    BaBody(req): BaBody<TwoFactorPasswordRequest>,
+) -> Result<Json<BaBackupCodesResponse>, BaError> {
+    let backup_codes = state
+        .warden
+        .regenerate_backup_codes(&auth.authenticated(), &req.password)
+        .await
+        .map_err(|e| match e {
+            AuthError::TwoFactorNotEnabled => {
+                BaError::bad_request("TWO_FACTOR_NOT_ENABLED", "Two factor isn't enabled")
+            }
+            e => e.into(),
+        })?;
+    Ok(Json(BaBackupCodesResponse {
+        status: true,
+        backup_codes,
+    }))
+}
+
+/// `twoFactor.verifyTotp`: with the challenge cookie, completes a sign-in;
+/// with a session instead, confirms the setup (turns two-factor on).
+#[utoipa::path(post, path = "/two-factor/verify-totp", tag = "betterauth", operation_id = "baTwoFactorVerifyTotp",
+    request_body = BaVerifyRequest,
+    security((), ("sessionCookie" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "`{token, user}`; a sign-in also sets the session cookie and `set-auth-token`", body = BaTokenResponse),
+        (status = 400, description = "TOTP_NOT_ENABLED, VALIDATION_ERROR", body = BaError),
+        (status = 401, description = "INVALID_CODE, INVALID_TWO_FACTOR_COOKIE", body = BaError),
+        (status = 429, description = "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE, ACCOUNT_TEMPORARILY_LOCKED", body = BaError),
+    ))]
+pub async fn verify_totp(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    headers: HeaderMap,
+    auth: Option<AuthUser>,
+    BaBody(req): BaBody<BaVerifyRequest>,
+) -> Result<Response, BaError> {
+    if let Some(challenge) = state.settings.cookies.read_two_factor(&headers) {
+        return complete(
+            &state,
+            &challenge,
+            SecondFactor::Totp(&req.code),
+            req.trust_device,
+            meta,
+        )
+        .await;
+    }
+    let Some(auth) = auth else {
+        return Err(warden_core::AuthError::InvalidTwoFactorChallenge.into());
+    };
+    let user = state
+        .warden
+        .confirm_totp(&auth.authenticated(), &req.code)
+        .await?;
+    Ok(Json(BaTokenResponse {
+        token: Some(auth.token.expose().to_owned()),
+        user: BaUser::from(user),
+    })
+    .into_response())
+}
+
+/// `twoFactor.verifyBackupCode`: completes a sign-in with a backup code
+/// (each works once).
+#[utoipa::path(post, path = "/two-factor/verify-backup-code", tag = "betterauth", operation_id = "baTwoFactorVerifyBackupCode",
+    request_body = BaVerifyRequest,
+    responses(
+        (status = 200, description = "`{token, user}`; sets the session cookie and `set-auth-token`", body = BaTokenResponse),
+        (status = 400, description = "TOTP_NOT_ENABLED, VALIDATION_ERROR", body = BaError),
+        (status = 401, description = "INVALID_CODE, INVALID_TWO_FACTOR_COOKIE", body = BaError),
+        (status = 429, description = "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE, ACCOUNT_TEMPORARILY_LOCKED", body = BaError),
+    ))]
+pub async fn verify_backup_code(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    headers: HeaderMap,
+    BaBody(req): BaBody<BaVerifyRequest>,
+) -> Result<Response, BaError> {
+    let Some(challenge) = state.settings.cookies.read_two_factor(&headers) else {
+        return Err(warden_core::AuthError::InvalidTwoFactorChallenge.into());
+    };
+    complete(
+        &state,
+        &challenge,
+        SecondFactor::BackupCode(&req.code),
+        req.trust_device,
+        meta,
+    )
+    .await
+}
+
+async fn complete(
+    state: &AppState,
+    challenge: &str,
+    factor: SecondFactor<'_>,
+    trust_device: bool,
+    meta: warden_core::RequestMeta,
+) -> Result<Response, BaError> {
+    let s = match state
+        .warden
+        .verify_two_factor(challenge, factor, trust_device, meta)
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            let dead = matches!(
+                e,
+                AuthError::TwoFactorTooManyAttempts | AuthError::InvalidTwoFactorChallenge
+            );
+            let mut r = BaError::from(e).into_response();
+            if dead {
+                r.headers_mut()
+                    .append(SET_COOKIE, state.settings.cookies.clear_two_factor());
+            }
+            return Ok(r);
+        }
+    };
+    let body = Json(BaTokenResponse {
+        token: Some(s.token.expose().to_owned()),
+        user: s.user.clone().into(),
+    });
+    let mut r = with_session(state, body.into_response(), &s);
+    r.headers_mut()
+        .append(SET_COOKIE, state.settings.cookies.clear_two_factor());
+    Ok(r)
+}

@@ -1,0 +1,282 @@
+//! The tutorial API's social sign-in endpoints.
+
+use axum::extract::{Path, Query, State};
+use axum::http::header::SET_COOKIE;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use warden_core::SignInOutcome;
+
+use super::{callback, provider, start, CallbackQuery, Flow, Start};
+use crate::error::{ApiError, ErrCode};
+use crate::extract::{ApiJson, AuthUser, ClientMeta};
+use crate::routes::auth::{with_cookie, SuccessResponse};
+use crate::routes::email::{check_redirect_target, redirect};
+use crate::AppState;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SocialStartQuery {
+    /// Where to go after sign-in, with `?code=<one-time code>` added
+    /// (relative, or on a trusted origin). Default `/`.
+    #[serde(rename = "callbackURL")]
+    #[param(rename = "callbackURL")]
+    pub callback_url: Option<String>,
+    /// Where to go on failure, with `?error=<code>` added. Default: `callbackURL`.
+    #[serde(rename = "errorCallbackURL")]
+    #[param(rename = "errorCallbackURL")]
+    pub error_callback_url: Option<String>,
+    /// Where a newly created user goes instead of `callbackURL`.
+    #[serde(rename = "newUserCallbackURL")]
+    #[param(rename = "newUserCallbackURL")]
+    pub new_user_callback_url: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ExchangeRequest {
+    /// The one-time code from the sign-in redirect (valid 60 s, once).
+    #[schema(min_length = 1, max_length = 256)]
+    pub code: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkSocialRequest {
+    #[schema(min_length = 1, max_length = 64)]
+    pub provider: String,
+    /// Where to go after linking (relative, or on a trusted origin).
+    #[serde(rename = "callbackURL")]
+    pub callback_url: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UrlResponse {
+    /// Send the browser here.
+    pub url: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnlinkRequest {
+    /// `google`, `github`, ... or `credential` (the password).
+    #[schema(min_length = 1, max_length = 64)]
+    pub provider_id: String,
+    /// Which account of that provider, if the user has several.
+    pub account_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountInfo {
+    pub id: String,
+    pub provider_id: String,
+    pub account_id: String,
+    pub scopes: Vec<String>,
+    #[serde(serialize_with = "crate::time::serialize")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: warden_core::Timestamp,
+}
+
+pub(crate) fn scopes_of(scope: Option<&str>) -> Vec<String> {
+    scope
+        .map(|s| {
+            s.split([' ', ','])
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn unknown_provider() -> ApiError {
+    ApiError::new(
+        ErrCode::NotFound,
+        "provider: no such social provider is configured",
+    )
+}
+
+/// Start a social sign-in: redirects to the provider. After the provider,
+/// the browser comes back to `callbackURL?code=...`; trade the code for a
+/// session with `POST /auth/exchange`.
+#[utoipa::path(get, path = "/auth/signin/{provider}", tag = "social", operation_id = "socialSignIn",
+    params(("provider" = String, Path, description = "A configured provider: google, github, discord, or a custom OIDC name"), SocialStartQuery),
+    responses(
+        (status = 302, description = "Redirect to the provider; sets the signed `warden.oauth_state` cookie"),
+        (status = 403, description = "A redirect target is not relative or on a trusted origin", body = ApiError),
+        (status = 404, description = "Unknown provider", body = ApiError),
+    ))]
+pub async fn sign_in(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<SocialStartQuery>,
+) -> Result<Response, ApiError> {
+    if provider(&state, &name).is_none() {
+        return Err(unknown_provider());
+    }
+    check_redirect_target(&state, "callbackURL", q.callback_url.as_deref())?;
+    check_redirect_target(&state, "errorCallbackURL", q.error_callback_url.as_deref())?;
+    check_redirect_target(
+        &state,
+        "newUserCallbackURL",
+        q.new_user_callback_url.as_deref(),
+    )?;
+    let (url, cookie) = start(
+        &state,
+        Start {
+            provider: &name,
+            callback: q.callback_url,
+            error_callback: q.error_callback_url,
+            new_user_callback: q.new_user_callback_url,
+            flow: Flow::Api,
+            link_user: None,
+            scopes: vec![],
+        },
+    )
+    .await?;
+    let mut r = redirect(&url);
+    r.headers_mut().append(SET_COOKIE, cookie);
+    Ok(r)
+}
+
+/// The provider's redirect back (the default redirect URI). Ends with a
+/// redirect to the flow's callback, or its error callback with
+/// `?error=<code>`: `access_denied`, `invalid_state`, `state_mismatch`,
+/// `issuer_mismatch`, `invalid_code`, `token_exchange_failed`,
+/// `invalid_id_token`, `id_token_expired`, `nonce_mismatch`, `wrong_issuer`,
+/// `wrong_audience`, `userinfo_failed`, `email_missing`,
+/// `account_not_linked`, `account_already_linked`, `signup_disabled`,
+/// `provider_error`, `internal_error`.
+#[utoipa::path(get, path = "/auth/callback/{provider}", tag = "social", operation_id = "socialCallback",
+    params(("provider" = String, Path), CallbackQuery),
+    responses(
+        (status = 302, description = "To the callback (with a one-time `code`, or the session cookie for flows started on the BetterAuth API), or to the error callback with `error`"),
+    ))]
+pub async fn callback_handler(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    meta: ClientMeta,
+    headers: HeaderMap,
+    Query(q): Query<CallbackQuery>,
+) -> Response {
+    callback(&state, &name, q, &headers, meta).await
+}
+
+/// Trade the one-time code from a social sign-in for a session (or a
+/// two-factor challenge, for users with two-factor on).
+#[utoipa::path(post, path = "/auth/exchange", tag = "social", operation_id = "socialExchange",
+    request_body = ExchangeRequest,
+    responses(
+        (status = 200, body = crate::routes::auth::SignInResponse),
+        (status = 400, description = "Unknown, used or expired code", body = ApiError),
+    ))]
+pub async fn exchange(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    ApiJson(req): ApiJson<ExchangeRequest>,
+) -> Result<Response, ApiError> {
+    let outcome = state
+        .warden
+        .redeem_exchange_code(&req.code, meta)
+        .await
+        .map_err(|e| match e {
+            warden_core::AuthError::InvalidToken => {
+                ApiError::invalid("code: invalid, used or expired code")
+            }
+            e => e.into(),
+        })?;
+    Ok(match outcome {
+        SignInOutcome::SignedIn(s) => with_cookie(&state, s),
+        SignInOutcome::TwoFactorRequired(c) => {
+            crate::routes::two_factor::challenge_response(&state, c)
+        }
+    })
+}
+
+/// Link a social account to the signed-in user: returns the provider URL
+/// to send the browser to.
+#[utoipa::path(post, path = "/auth/link-social", tag = "social", operation_id = "socialLink",
+    request_body = LinkSocialRequest,
+    security(("bearerAuth" = []), ("sessionCookie" = [])),
+    responses(
+        (status = 200, description = "Send the browser to `url`; the `warden.oauth_state` cookie is set", body = UrlResponse),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "Untrusted callbackURL", body = ApiError),
+        (status = 404, description = "Unknown provider", body = ApiError),
+    ))]
+pub async fn link_social(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(req): ApiJson<LinkSocialRequest>,
+) -> Result<Response, ApiError> {
+    if provider(&state, &req.provider).is_none() {
+        return Err(unknown_provider());
+    }
+    check_redirect_target(&state, "callbackURL", req.callback_url.as_deref())?;
+    let (url, cookie) = start(
+        &state,
+        Start {
+            provider: &req.provider,
+            callback: req.callback_url,
+            error_callback: None,
+            new_user_callback: None,
+            flow: Flow::Api,
+            link_user: Some(auth.user.id.clone()),
+            scopes: vec![],
+        },
+    )
+    .await?;
+    let mut r = Json(UrlResponse { url }).into_response();
+    r.headers_mut().append(SET_COOKIE, cookie);
+    Ok(r)
+}
+
+/// The signed-in user's ways to sign in.
+#[utoipa::path(get, path = "/auth/accounts", tag = "social", operation_id = "listAccounts",
+    security(("bearerAuth" = []), ("sessionCookie" = [])),
+    responses(
+        (status = 200, body = Vec<AccountInfo>),
+        (status = 401, description = "Not signed in", body = ApiError),
+    ))]
+pub async fn list_accounts(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> Result<Json<Vec<AccountInfo>>, ApiError> {
+    let accounts = state.warden.list_accounts(&auth.user.id).await?;
+    Ok(Json(
+        accounts
+            .into_iter()
+            .map(|a| AccountInfo {
+                scopes: scopes_of(a.scope.as_deref()),
+                id: a.id,
+                provider_id: a.provider_id,
+                account_id: a.account_id,
+                created_at: a.created_at,
+            })
+            .collect(),
+    ))
+}
+
+/// Unlink one of the user's accounts. The last way to sign in cannot be
+/// removed.
+#[utoipa::path(post, path = "/auth/unlink-account", tag = "social", operation_id = "unlinkAccount",
+    request_body = UnlinkRequest,
+    security(("bearerAuth" = []), ("sessionCookie" = [])),
+    responses(
+        (status = 200, body = SuccessResponse),
+        (status = 400, description = "The last way to sign in", body = ApiError),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 404, description = "No such account", body = ApiError),
+    ))]
+pub async fn unlink_account(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(req): ApiJson<UnlinkRequest>,
+) -> Result<Json<SuccessResponse>, ApiError> {
+    state
+        .warden
+        .unlink_account(&auth.user.id, &req.provider_id, req.account_id.as_deref())
+        .await?;
+    Ok(Json(SuccessResponse { success: true }))
+}

@@ -80,6 +80,9 @@ pub enum AuthError {
     /// The social identity is linked to another user.
     #[error("this account is already linked to another user")]
     AccountAlreadyLinked,
+    /// Explicit linking of an identity whose email is not the user's.
+    #[error("the provider's email address is not this account's")]
+    LinkEmailMismatch,
     /// The provider gave no (usable) email for a new user.
     #[error("the provider did not give an email address")]
     SocialEmailMissing,

@@ -130,6 +130,20 @@ impl Warden {
         {
             let row = self.account_row(&account.id, &user.id, &identity, t);
             self.store.update_account_tokens(&row).await?;
+            // The provider vouches for the same address: it is verified.
+            let same_email = identity
+                .email
+                .as_deref()
+                .and_then(|e| validate::email(e).ok())
+                .is_some_and(|e| e == user.email);
+            let user = if !user.email_verified && identity.email_verified && same_email {
+                self.store
+                    .set_email_verified(&user.id, t)
+                    .await?
+                    .unwrap_or(user)
+            } else {
+                user
+            };
             tracing::info!(user_id = %user.id, provider = %identity.provider, "social sign-in");
             return Ok((user, false));
         }
@@ -186,13 +200,28 @@ impl Warden {
         Ok((user, true))
     }
 
-    /// Links an identity to a signed-in user (explicit linking).
+    /// Links an identity to a signed-in user (explicit linking). The
+    /// identity's email must be the user's (as BetterAuth requires).
     pub async fn link_social(
         &self,
         user_id: &str,
         identity: SocialIdentity,
     ) -> Result<(), AuthError> {
         let t = self.now();
+        let user = self
+            .store
+            .find_user(user_id)
+            .await?
+            .ok_or(AuthError::UserNotFound)?;
+        let same_email = identity
+            .email
+            .as_deref()
+            .and_then(|e| validate::email(e).ok())
+            .is_some_and(|e| e == user.email);
+        if !same_email {
+            tracing::info!(user_id, provider = %identity.provider, "link refused: the provider's email is not the user's");
+            return Err(AuthError::LinkEmailMismatch);
+        }
         if let Some((account, owner)) = self
             .store
             .find_account(&identity.provider, &identity.account_id)
@@ -220,19 +249,27 @@ impl Warden {
         Ok(self.store.list_accounts(user_id).await?)
     }
 
-    /// Unlinks the user's account of `provider_id` (the one with
-    /// `account_id`, if given). The last way to sign in stays.
+    /// Unlinks one of the user's accounts: the one of `provider_id`,
+    /// and/or the one `account_id` names (its row id, as `list-accounts`
+    /// gives it, or the provider's user id). The last way to sign in stays.
     pub async fn unlink_account(
         &self,
         user_id: &str,
-        provider_id: &str,
+        provider_id: Option<&str>,
         account_id: Option<&str>,
     ) -> Result<(), AuthError> {
+        if provider_id.is_none() && account_id.is_none() {
+            return Err(AuthError::invalid(
+                "providerId",
+                "give providerId or accountId",
+            ));
+        }
         let accounts = self.store.list_accounts(user_id).await?;
         let target = accounts
             .iter()
             .find(|a| {
-                a.provider_id == provider_id && account_id.is_none_or(|id| a.account_id == id)
+                provider_id.is_none_or(|p| a.provider_id == p)
+                    && account_id.is_none_or(|id| a.id == id || a.account_id == id)
             })
             .ok_or(AuthError::AccountNotFound)?;
         let usable = |a: &&LinkedAccount| a.provider_id != "credential" || a.has_password;
@@ -245,7 +282,7 @@ impl Warden {
             return Err(AuthError::LastSignInMethod);
         }
         self.store.delete_account(user_id, &target.id).await?;
-        tracing::info!(user_id, provider = provider_id, "account unlinked");
+        tracing::info!(user_id, provider = %target.provider_id, "account unlinked");
         Ok(())
     }
 

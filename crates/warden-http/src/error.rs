@@ -130,7 +130,9 @@ impl From<AuthError> for ApiError {
             e @ (AuthError::AccountNotLinked | AuthError::AccountAlreadyLinked) => {
                 ApiError::new(ErrCode::AlreadyExists, e.to_string())
             }
-            e @ AuthError::SocialEmailMissing => ApiError::invalid(e.to_string()),
+            e @ (AuthError::SocialEmailMissing | AuthError::LinkEmailMismatch) => {
+                ApiError::invalid(e.to_string())
+            }
             e @ AuthError::SignUpDisabled => ApiError::new(ErrCode::PermissionDenied, e.to_string()),
             AuthError::AccountNotFound => ApiError::new(ErrCode::NotFound, "account not found"),
             e @ AuthError::LastSignInMethod => ApiError::invalid(e.to_string()),

@@ -151,8 +151,10 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  *
  * @param {object} [options]
  * @param {string} [options.databaseURL] sets WARDEN_DATABASE_URL
- * @param {Record<string,string>} [options.env] extra environment variables
- *   (applied last, so they override everything, WARDEN_DATABASE_URL too)
+ * @param {Record<string,string> | ((where: {baseURL: string, port: number}) => Record<string,string>)} [options.env]
+ *   extra environment variables (applied last, so they override everything,
+ *   WARDEN_DATABASE_URL too); a function gets the address Warden will have
+ *   (e.g. for a redirect URI) and returns them
  * @param {number} [options.startupTimeoutMs]
  * @returns {Promise<{baseURL: string, port: number, dir: string,
  *   databaseURL: string, stop: () => Promise<void>,
@@ -173,7 +175,7 @@ export async function startWarden({ databaseURL, env = {}, startupTimeoutMs = ST
     WARDEN_PASSWORD__ARGON2__ITERATIONS: "1",
     WARDEN_USER__ALLOW_DELETE: "true",
     WARDEN_LOG__FORMAT: "json",
-    ...env,
+    ...(typeof env === "function" ? env({ baseURL, port }) : env),
   };
 
   const output = new OutputTail(OUTPUT_LINES_KEPT);
@@ -297,5 +299,137 @@ export async function startWarden({ databaseURL, env = {}, startupTimeoutMs = ST
     stop,
     /** The last `n` lines the server printed (for failure messages). */
     logs: (n = 60) => output.tail(n),
+  };
+}
+
+// ------------------------------------------------- local OpenID Connect provider
+
+/** crates/warden/tests/support/oidc: the local provider (see its README.md). */
+export const OIDC_PROVIDER_DIR = path.join(REPO_ROOT, "crates", "warden", "tests", "support", "oidc");
+
+function mtime(file) {
+  try {
+    return fs.statSync(file).mtimeMs;
+  } catch {
+    return null;
+  }
+}
+
+/** Runs `npm ci` in the provider's folder when its node_modules is missing or
+ * older than package-lock.json (as crates/warden/tests/it/oidc_provider.rs does). */
+async function ensureOidcProviderInstalled() {
+  const installed = mtime(path.join(OIDC_PROVIDER_DIR, "node_modules", ".package-lock.json"));
+  const locked = mtime(path.join(OIDC_PROVIDER_DIR, "package-lock.json"));
+  if (installed !== null && locked !== null && installed >= locked) return;
+  const npm = process.env.WARDEN_TEST_NPM ?? (process.platform === "win32" ? "npm.cmd" : "npm");
+  await new Promise((resolve, reject) => {
+    const child = spawn(npm, ["ci", "--no-audit", "--no-fund", "--loglevel=error"], {
+      cwd: OIDC_PROVIDER_DIR,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (c) => (out += c));
+    child.stderr.on("data", (c) => (out += c));
+    child.on("error", (err) => reject(new Error(`cannot run \`${npm} ci\` in ${OIDC_PROVIDER_DIR}: ${err.message}`)));
+    child.on("exit", (code) =>
+      code === 0 ? resolve() : reject(new Error(`\`${npm} ci\` in ${OIDC_PROVIDER_DIR} failed (exit ${code}):\n${out}`)),
+    );
+  });
+}
+
+/**
+ * Starts the local OpenID Connect provider (crates/warden/tests/support/oidc,
+ * `node server.mjs --exit-with-stdin`) on a random port of 127.0.0.1, after
+ * `npm ci` there if needed. It exits when this process ends (its stdin closes).
+ *
+ * @returns {Promise<{issuer: string, port: number,
+ *   setNext: (control: object) => Promise<object>, stats: () => Promise<object>,
+ *   stop: () => Promise<void>}>}
+ *   `setNext` POSTs to `/__control`: the claims (`sub`, `email`,
+ *   `email_verified`, `name`, `picture`), `deny`, `id_token_overrides`, ...
+ *   for the next authorization only.
+ */
+export async function startOidcProvider({ startupTimeoutMs = STARTUP_TIMEOUT_MS } = {}) {
+  await ensureOidcProviderInstalled();
+  const node = process.env.WARDEN_TEST_NODE ?? process.execPath;
+  const child = spawn(node, ["server.mjs", "--exit-with-stdin"], {
+    cwd: OIDC_PROVIDER_DIR,
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  const output = new OutputTail(100);
+  child.stderr.on("data", (chunk) => output.push("stderr", chunk));
+  // Its stdin is a pipe from this process: it closes however this process ends.
+  child.stdin.on("error", () => {});
+  const killOnExit = () => child.kill("SIGKILL");
+  process.on("exit", killOnExit);
+
+  let exited = false;
+  const exitPromise = new Promise((resolve) => child.on("exit", () => resolve((exited = true))));
+  const ready = await new Promise((resolve, reject) => {
+    let buffered = "";
+    const timer = setTimeout(() => finish(new Error(`no ready line within ${startupTimeoutMs} ms`)), startupTimeoutMs);
+    const finish = (err, value) => {
+      clearTimeout(timer);
+      child.stdout.off("data", onData);
+      child.off("exit", onExit);
+      child.stdout.resume(); // keep draining stdout
+      if (err) {
+        child.kill("SIGKILL");
+        reject(new Error(`the OIDC provider did not start: ${err.message}\n${output.tail(30)}`));
+      } else resolve(value);
+    };
+    const onData = (chunk) => {
+      buffered += chunk.toString("utf8");
+      const nl = buffered.indexOf("\n");
+      if (nl < 0) return;
+      try {
+        finish(null, JSON.parse(buffered.slice(0, nl)));
+      } catch (err) {
+        finish(new Error(`unexpected first line ${JSON.stringify(buffered.slice(0, nl))}: ${err.message}`));
+      }
+    };
+    const onExit = (code, signal) => finish(new Error(`it exited (${signal ?? `code ${code}`})`));
+    child.stdout.on("data", onData);
+    child.on("exit", onExit);
+    child.on("error", (err) => finish(err));
+  });
+  const issuer = ready.issuer;
+
+  const call = async (method, pathName, body) => {
+    const res = await fetch(`${issuer}${pathName}`, {
+      method,
+      headers: body === undefined ? {} : { "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`OIDC provider: ${method} ${pathName} answered ${res.status}: ${text}`);
+    return JSON.parse(text);
+  };
+
+  return {
+    issuer,
+    port: ready.port,
+    /** Sets what the next authorization returns (POST /__control). */
+    setNext: (control) => call("POST", "/__control", control),
+    /** Request counters (GET /__stats). */
+    stats: () => call("GET", "/__stats"),
+    async stop() {
+      process.off("exit", killOnExit);
+      if (!exited) {
+        child.stdin.end();
+        child.kill("SIGTERM");
+        let timer;
+        const timeout = new Promise((resolve) => {
+          timer = setTimeout(resolve, STOP_TIMEOUT_MS);
+        });
+        await Promise.race([exitPromise, timeout]);
+        clearTimeout(timer); // a pending timer would keep the test process alive
+        if (!exited) {
+          child.kill("SIGKILL");
+          await exitPromise;
+        }
+      }
+    },
   };
 }

@@ -160,6 +160,9 @@ impl From<AuthError> for BaError {
                 "SOCIAL_ACCOUNT_ALREADY_LINKED",
                 "Social account already linked",
             ),
+            AuthError::LinkEmailMismatch => {
+                BaError::bad_request("EMAIL_DOES_NOT_MATCH", "Email does not match")
+            }
             AuthError::SocialEmailMissing => {
                 BaError::bad_request("EMAIL_NOT_FOUND", "Email not found")
             }

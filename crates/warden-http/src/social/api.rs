@@ -61,9 +61,11 @@ pub struct UrlResponse {
 #[serde(rename_all = "camelCase")]
 pub struct UnlinkRequest {
     /// `google`, `github`, ... or `credential` (the password).
-    #[schema(min_length = 1, max_length = 64)]
-    pub provider_id: String,
-    /// Which account of that provider, if the user has several.
+    #[schema(max_length = 64)]
+    pub provider_id: Option<String>,
+    /// The account's `id` from `/auth/accounts`, or the provider's user id.
+    /// At least one of the two is required.
+    #[schema(max_length = 256)]
     pub account_id: Option<String>,
 }
 
@@ -201,6 +203,7 @@ pub async fn exchange(
     security(("bearerAuth" = []), ("sessionCookie" = [])),
     responses(
         (status = 200, description = "Send the browser to `url`; the `warden.oauth_state` cookie is set", body = UrlResponse),
+        (status = 400, description = "Invalid input", body = ApiError),
         (status = 401, description = "Not signed in", body = ApiError),
         (status = 403, description = "Untrusted callbackURL", body = ApiError),
         (status = 404, description = "Unknown provider", body = ApiError),
@@ -265,7 +268,7 @@ pub async fn list_accounts(
     security(("bearerAuth" = []), ("sessionCookie" = [])),
     responses(
         (status = 200, body = SuccessResponse),
-        (status = 400, description = "The last way to sign in", body = ApiError),
+        (status = 400, description = "The last way to sign in, or neither providerId nor accountId", body = ApiError),
         (status = 401, description = "Not signed in", body = ApiError),
         (status = 404, description = "No such account", body = ApiError),
     ))]
@@ -276,7 +279,11 @@ pub async fn unlink_account(
 ) -> Result<Json<SuccessResponse>, ApiError> {
     state
         .warden
-        .unlink_account(&auth.user.id, &req.provider_id, req.account_id.as_deref())
+        .unlink_account(
+            &auth.user.id,
+            req.provider_id.as_deref(),
+            req.account_id.as_deref(),
+        )
         .await?;
     Ok(Json(SuccessResponse { success: true }))
 }

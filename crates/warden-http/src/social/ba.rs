@@ -44,6 +44,8 @@ pub struct LinkSocialRequest {
     pub provider: String,
     #[serde(rename = "callbackURL")]
     pub callback_url: Option<String>,
+    #[serde(rename = "errorCallbackURL")]
+    pub error_callback_url: Option<String>,
     #[serde(default)]
     pub scopes: Vec<String>,
 }
@@ -57,8 +59,12 @@ pub struct BaUrlResponse {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UnlinkAccountRequest {
-    #[schema(min_length = 1, max_length = 64)]
-    pub provider_id: String,
+    /// The provider (`google`, `credential`, ...).
+    #[schema(max_length = 64)]
+    pub provider_id: Option<String>,
+    /// The account: its `id` from `list-accounts` (BetterAuth 1.7's form)
+    /// or the provider's user id. At least one of the two is required.
+    #[schema(max_length = 256)]
     pub account_id: Option<String>,
 }
 
@@ -163,6 +169,7 @@ pub async fn callback_handler(
     security(("sessionCookie" = []), ("bearerAuth" = [])),
     responses(
         (status = 200, body = BaUrlResponse),
+        (status = 400, description = "VALIDATION_ERROR", body = BaError),
         (status = 401, description = "UNAUTHORIZED", body = BaError),
         (status = 403, description = "INVALID_CALLBACK_URL", body = BaError),
         (status = 404, description = "PROVIDER_NOT_FOUND", body = BaError),
@@ -175,13 +182,19 @@ pub async fn link_social(
     if provider(&state, &req.provider).is_none() {
         return Err(provider_not_found());
     }
-    check_redirect(&state, req.callback_url.as_deref())?;
+    check_targets(
+        &state,
+        &[
+            req.callback_url.as_deref(),
+            req.error_callback_url.as_deref(),
+        ],
+    )?;
     let (url, cookie) = start(
         &state,
         Start {
             provider: &req.provider,
             callback: req.callback_url,
-            error_callback: None,
+            error_callback: req.error_callback_url,
             new_user_callback: None,
             flow: Flow::Ba,
             link_user: Some(auth.user.id.clone()),
@@ -232,7 +245,7 @@ pub async fn list_accounts(
     security(("sessionCookie" = []), ("bearerAuth" = [])),
     responses(
         (status = 200, body = BaStatus),
-        (status = 400, description = "FAILED_TO_UNLINK_LAST_ACCOUNT, ACCOUNT_NOT_FOUND", body = BaError),
+        (status = 400, description = "FAILED_TO_UNLINK_LAST_ACCOUNT, ACCOUNT_NOT_FOUND, VALIDATION_ERROR", body = BaError),
         (status = 401, description = "UNAUTHORIZED", body = BaError),
     ))]
 pub async fn unlink_account(
@@ -242,7 +255,11 @@ pub async fn unlink_account(
 ) -> Result<Json<BaStatus>, BaError> {
     state
         .warden
-        .unlink_account(&auth.user.id, &req.provider_id, req.account_id.as_deref())
+        .unlink_account(
+            &auth.user.id,
+            req.provider_id.as_deref(),
+            req.account_id.as_deref(),
+        )
         .await?;
     Ok(Json(BaStatus { status: true }))
 }

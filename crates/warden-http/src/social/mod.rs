@@ -115,6 +115,7 @@ impl From<AuthError> for FlowError {
             AuthError::AccountNotLinked => "account_not_linked",
             AuthError::AccountAlreadyLinked => "account_already_linked",
             AuthError::SocialEmailMissing => "email_missing",
+            AuthError::LinkEmailMismatch => "email_does_not_match",
             AuthError::SignUpDisabled => "signup_disabled",
             other => {
                 tracing::error!(error = %other, "social sign-in failed");
@@ -203,7 +204,11 @@ pub(crate) async fn callback(
             "social sign-in callback refused"
         );
         let mut r = match &state.settings.betterauth {
-            Some(b) => redirect(&with_query(&format!("{}/error", b.base_path), "error", code)),
+            Some(b) => redirect(&with_query(
+                &format!("{}/error", b.base_path),
+                "error",
+                code,
+            )),
             None => crate::error::ApiError::invalid(format!(
                 "state: the sign-in could not be completed ({code}); start again"
             ))
@@ -234,10 +239,13 @@ pub(crate) async fn callback(
     if data.provider != provider_name {
         return fail_early("invalid_state");
     }
-    let error_target = data
-        .error_callback
-        .clone()
-        .unwrap_or_else(|| data.callback.clone());
+    // Without an error callback: BetterAuth's error page for flows started
+    // on its API (as BetterAuth), the callback itself on the tutorial API.
+    let error_target = match (&data.error_callback, data.flow, &state.settings.betterauth) {
+        (Some(e), _, _) => e.clone(),
+        (None, Flow::Ba, Some(b)) => format!("{}/error", b.base_path),
+        (None, _, _) => data.callback.clone(),
+    };
     let mut response = match finish(state, provider_name, &q, &data, meta).await {
         Ok(r) => r,
         Err(FlowError(code)) => {

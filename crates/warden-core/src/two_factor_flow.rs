@@ -267,6 +267,7 @@ impl Warden {
         if challenge.is_empty() || challenge.len() > 256 {
             return Err(AuthError::InvalidTwoFactorChallenge);
         }
+        factor.check_shape()?;
         let hash = TokenHash::of(challenge);
         let id = format!("{CHALLENGE_PREFIX}{}", hash.as_str());
         let t = self.now();
@@ -328,6 +329,7 @@ impl Warden {
         record: &TwoFactorRecord,
         factor: SecondFactor<'_>,
     ) -> Result<(), AuthError> {
+        factor.check_shape()?;
         let t = self.now();
         if let Some(until) = record.locked_until.filter(|u| *u > t) {
             return Err(AuthError::TwoFactorLocked {
@@ -458,6 +460,25 @@ impl Warden {
 }
 
 impl SecondFactor<'_> {
+    /// Malformed input is a 400 naming the problem, and is not counted as a
+    /// guess (well-formed guesses are).
+    fn check_shape(&self) -> Result<(), AuthError> {
+        match self {
+            SecondFactor::Totp(c) => {
+                let c = c.trim();
+                if c.len() != two_factor::DIGITS as usize || !c.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(AuthError::invalid("code", "must be the 6 digits the authenticator app shows"));
+                }
+            }
+            SecondFactor::BackupCode(c) => {
+                if two_factor::normalize_backup_code(c).is_none() {
+                    return Err(AuthError::invalid("code", "must be a backup code: XXXXX-XXXXX"));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn name(&self) -> &'static str {
         match self {
             SecondFactor::Totp(_) => "totp",

@@ -94,7 +94,7 @@ fn unsupported_method(method: &Option<String>) -> Result<(), BaError> {
     security(("sessionCookie" = []), ("bearerAuth" = [])),
     responses(
         (status = 200, body = BaEnableResponse),
-        (status = 400, description = "INVALID_PASSWORD, CREDENTIAL_ACCOUNT_NOT_FOUND, VALIDATION_ERROR", body = BaError),
+        (status = 400, description = "INVALID_PASSWORD, CREDENTIAL_ACCOUNT_NOT_FOUND, TOTP_ALREADY_ENABLED, VALIDATION_ERROR", body = BaError),
         (status = 401, description = "UNAUTHORIZED", body = BaError),
     ))]
 pub async fn enable(
@@ -165,7 +165,7 @@ pub async fn get_totp_uri(
     security(("sessionCookie" = []), ("bearerAuth" = [])),
     responses(
         (status = 200, body = BaBackupCodesResponse),
-        (status = 400, description = "INVALID_PASSWORD, TOTP_NOT_ENABLED", body = BaError),
+        (status = 400, description = "INVALID_PASSWORD, TWO_FACTOR_NOT_ENABLED", body = BaError),
         (status = 401, description = "UNAUTHORIZED", body = BaError),
     ))]
 pub async fn generate_backup_codes(
@@ -196,9 +196,9 @@ pub async fn generate_backup_codes(
     security((), ("sessionCookie" = []), ("bearerAuth" = [])),
     responses(
         (status = 200, description = "`{token, user}`; a sign-in also sets the session cookie and `set-auth-token`", body = BaTokenResponse),
-        (status = 400, description = "TOTP_NOT_ENABLED, VALIDATION_ERROR", body = BaError),
+        (status = 400, description = "TOTP_NOT_ENABLED, TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE (the 5th wrong code ends the challenge), VALIDATION_ERROR (not 6 digits)", body = BaError),
         (status = 401, description = "INVALID_CODE, INVALID_TWO_FACTOR_COOKIE", body = BaError),
-        (status = 429, description = "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE, ACCOUNT_TEMPORARILY_LOCKED", body = BaError),
+        (status = 429, description = "ACCOUNT_TEMPORARILY_LOCKED", body = BaError),
     ))]
 pub async fn verify_totp(
     State(state): State<AppState>,
@@ -237,9 +237,9 @@ pub async fn verify_totp(
     request_body = BaVerifyRequest,
     responses(
         (status = 200, description = "`{token, user}`; sets the session cookie and `set-auth-token`", body = BaTokenResponse),
-        (status = 400, description = "TOTP_NOT_ENABLED, VALIDATION_ERROR", body = BaError),
-        (status = 401, description = "INVALID_CODE, INVALID_TWO_FACTOR_COOKIE", body = BaError),
-        (status = 429, description = "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE, ACCOUNT_TEMPORARILY_LOCKED", body = BaError),
+        (status = 400, description = "TOTP_NOT_ENABLED, TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE, VALIDATION_ERROR (not XXXXX-XXXXX)", body = BaError),
+        (status = 401, description = "INVALID_BACKUP_CODE, INVALID_TWO_FACTOR_COOKIE", body = BaError),
+        (status = 429, description = "ACCOUNT_TEMPORARILY_LOCKED", body = BaError),
     ))]
 pub async fn verify_backup_code(
     State(state): State<AppState>,

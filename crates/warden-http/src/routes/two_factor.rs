@@ -125,6 +125,7 @@ pub(crate) fn trust_cookie(state: &AppState, token: &SessionToken) -> HeaderValu
         (status = 200, body = EnableResponse),
         (status = 400, description = "Wrong password, or the account has none", body = ApiError),
         (status = 401, description = "Not signed in", body = ApiError),
+        (status = 409, description = "Two-factor is already on: disable it first", body = ApiError),
     ))]
 pub async fn enable(
     State(state): State<AppState>,
@@ -147,7 +148,7 @@ pub async fn enable(
     security(("bearerAuth" = []), ("sessionCookie" = [])),
     responses(
         (status = 200, body = ConfirmResponse),
-        (status = 400, description = "Two-factor was not set up", body = ApiError),
+        (status = 400, description = "Not 6 digits, or two-factor was not set up", body = ApiError),
         (status = 401, description = "Not signed in, or wrong or used code", body = ApiError),
         (status = 429, description = "Locked after too many wrong codes", body = ApiError),
     ))]

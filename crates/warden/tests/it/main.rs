@@ -16,3 +16,4 @@ mod profile;
 mod rate_limit;
 mod security;
 mod sessions;
+mod two_factor;

@@ -83,6 +83,9 @@ pub enum AuthError {
     /// Explicit linking of an identity whose email is not the user's.
     #[error("the provider's email address is not this account's")]
     LinkEmailMismatch,
+    /// A new user from a provider that does not say the email is verified.
+    #[error("the provider did not verify this email address")]
+    SocialEmailNotVerified,
     /// The provider gave no (usable) email for a new user.
     #[error("the provider did not give an email address")]
     SocialEmailMissing,

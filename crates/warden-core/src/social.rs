@@ -10,6 +10,9 @@
 //!   the provider says the email is verified (or is listed as trusted) AND
 //!   the local user's email is verified: an unverified local account could
 //!   have been registered by an attacker in the victim's name;
+//! - no user is created from an email the provider does not say is
+//!   verified (unless the provider is trusted): that would let anyone sign
+//!   up in another's name;
 //! - the last way to sign in cannot be unlinked;
 //! - provider tokens are stored encrypted.
 
@@ -168,6 +171,13 @@ impl Warden {
         }
         if !policy.allow_sign_up {
             return Err(AuthError::SignUpDisabled);
+        }
+        // No user from an email the provider does not vouch for: someone
+        // could sign up in another's name, and keep a way in after the
+        // owner takes the account over by password reset.
+        if !identity.email_verified && !policy.trusted {
+            tracing::info!(provider = %identity.provider, "social sign-up refused: the provider did not verify the email");
+            return Err(AuthError::SocialEmailNotVerified);
         }
         let local = email.split('@').next().unwrap_or("user").to_owned();
         let name = identity

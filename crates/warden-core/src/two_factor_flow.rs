@@ -466,13 +466,20 @@ impl SecondFactor<'_> {
         match self {
             SecondFactor::Totp(c) => {
                 let c = c.trim();
-                if c.len() != two_factor::DIGITS as usize || !c.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(AuthError::invalid("code", "must be the 6 digits the authenticator app shows"));
+                if c.len() != two_factor::DIGITS as usize || !c.bytes().all(|b| b.is_ascii_digit())
+                {
+                    return Err(AuthError::invalid(
+                        "code",
+                        "must be the 6 digits the authenticator app shows",
+                    ));
                 }
             }
             SecondFactor::BackupCode(c) => {
                 if two_factor::normalize_backup_code(c).is_none() {
-                    return Err(AuthError::invalid("code", "must be a backup code: XXXXX-XXXXX"));
+                    return Err(AuthError::invalid(
+                        "code",
+                        "must be a backup code: XXXXX-XXXXX",
+                    ));
                 }
             }
         }

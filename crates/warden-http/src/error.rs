@@ -130,7 +130,9 @@ impl From<AuthError> for ApiError {
             e @ (AuthError::AccountNotLinked | AuthError::AccountAlreadyLinked) => {
                 ApiError::new(ErrCode::AlreadyExists, e.to_string())
             }
-            e @ (AuthError::SocialEmailMissing | AuthError::LinkEmailMismatch) => {
+            e @ (AuthError::SocialEmailMissing
+            | AuthError::LinkEmailMismatch
+            | AuthError::SocialEmailNotVerified) => {
                 ApiError::invalid(e.to_string())
             }
             e @ AuthError::SignUpDisabled => ApiError::new(ErrCode::PermissionDenied, e.to_string()),

@@ -160,6 +160,9 @@ impl From<AuthError> for BaError {
                 "SOCIAL_ACCOUNT_ALREADY_LINKED",
                 "Social account already linked",
             ),
+            AuthError::SocialEmailNotVerified => {
+                BaError::bad_request("EMAIL_NOT_VERIFIED", "Email not verified")
+            }
             AuthError::LinkEmailMismatch => {
                 BaError::bad_request("EMAIL_DOES_NOT_MATCH", "Email does not match")
             }

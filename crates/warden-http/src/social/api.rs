@@ -144,12 +144,14 @@ pub async fn sign_in(
 
 /// The provider's redirect back (the default redirect URI). Ends with a
 /// redirect to the flow's callback, or its error callback with
-/// `?error=<code>`: `access_denied`, `invalid_state`, `state_mismatch`,
-/// `issuer_mismatch`, `invalid_code`, `token_exchange_failed`,
-/// `invalid_id_token`, `id_token_expired`, `nonce_mismatch`, `wrong_issuer`,
-/// `wrong_audience`, `userinfo_failed`, `email_missing`,
-/// `account_not_linked`, `account_already_linked`, `signup_disabled`,
-/// `provider_error`, `internal_error`.
+/// `?error=<code>` (the list in the README): `access_denied`,
+/// `provider_error`, `invalid_state`, `state_mismatch`, `issuer_mismatch`,
+/// `invalid_code`, `discovery_failed`, `provider_request_failed`,
+/// `token_exchange_failed`, `id_token_missing`, `invalid_id_token`,
+/// `id_token_expired`, `id_token_not_yet_valid`, `nonce_mismatch`,
+/// `wrong_issuer`, `wrong_audience`, `userinfo_failed`, `email_missing`,
+/// `email_not_verified`, `email_does_not_match`, `account_not_linked`,
+/// `account_already_linked`, `signup_disabled`, `internal_error`.
 #[utoipa::path(get, path = "/auth/callback/{provider}", tag = "social", operation_id = "socialCallback",
     params(("provider" = String, Path), CallbackQuery),
     responses(

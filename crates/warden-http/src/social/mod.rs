@@ -116,6 +116,7 @@ impl From<AuthError> for FlowError {
             AuthError::AccountAlreadyLinked => "account_already_linked",
             AuthError::SocialEmailMissing => "email_missing",
             AuthError::LinkEmailMismatch => "email_does_not_match",
+            AuthError::SocialEmailNotVerified => "email_not_verified",
             AuthError::SignUpDisabled => "signup_disabled",
             other => {
                 tracing::error!(error = %other, "social sign-in failed");

@@ -3,6 +3,7 @@
 
 mod helpers;
 mod mail_sink;
+mod oidc_provider;
 
 mod api;
 mod auth;
@@ -16,4 +17,5 @@ mod profile;
 mod rate_limit;
 mod security;
 mod sessions;
+mod social;
 mod two_factor;

@@ -105,7 +105,7 @@ fn unknown_provider() -> ApiError {
 #[utoipa::path(get, path = "/auth/signin/{provider}", tag = "social", operation_id = "socialSignIn",
     params(("provider" = String, Path, description = "A configured provider: google, github, discord, or a custom OIDC name"), SocialStartQuery),
     responses(
-        (status = 302, description = "Redirect to the provider; sets the signed `warden.oauth_state` cookie"),
+        (status = 302, description = "Redirect to the provider; sets the signed `warden.oauth_state` cookie. If the provider cannot be reached (`discovery_failed`, `provider_request_failed`): to the error callback with `error`"),
         (status = 403, description = "A redirect target is not relative or on a trusted origin", body = ApiError),
         (status = 404, description = "Unknown provider", body = ApiError),
     ))]
@@ -124,7 +124,14 @@ pub async fn sign_in(
         "newUserCallbackURL",
         q.new_user_callback_url.as_deref(),
     )?;
-    let (url, cookie) = start(
+    // A browser navigation: a provider that cannot be reached now ends at
+    // the error callback, as failures after the provider do.
+    let error_target = q
+        .error_callback_url
+        .clone()
+        .or(q.callback_url.clone())
+        .unwrap_or_else(|| "/".into());
+    let started = start(
         &state,
         Start {
             provider: &name,
@@ -136,7 +143,18 @@ pub async fn sign_in(
             scopes: vec![],
         },
     )
-    .await?;
+    .await;
+    let (url, cookie) = match started {
+        Ok(s) => s,
+        Err(super::StartError::Provider(code)) => {
+            return Ok(redirect(&crate::routes::password::with_query(
+                &error_target,
+                "error",
+                code,
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut r = redirect(&url);
     r.headers_mut().append(SET_COOKIE, cookie);
     Ok(r)
@@ -209,6 +227,7 @@ pub async fn exchange(
         (status = 401, description = "Not signed in", body = ApiError),
         (status = 403, description = "Untrusted callbackURL", body = ApiError),
         (status = 404, description = "Unknown provider", body = ApiError),
+        (status = 503, description = "The provider cannot be reached right now", body = ApiError),
     ))]
 pub async fn link_social(
     State(state): State<AppState>,

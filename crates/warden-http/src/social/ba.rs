@@ -103,6 +103,7 @@ fn provider_not_found() -> BaError {
         (status = 400, description = "VALIDATION_ERROR (idToken sign-in is not supported)", body = BaError),
         (status = 403, description = "INVALID_CALLBACK_URL", body = BaError),
         (status = 404, description = "PROVIDER_NOT_FOUND", body = BaError),
+        (status = 503, description = "PROVIDER_UNAVAILABLE: its discovery document cannot be fetched", body = BaError),
     ))]
 pub async fn sign_in_social(
     State(state): State<AppState>,
@@ -173,6 +174,7 @@ pub async fn callback_handler(
         (status = 401, description = "UNAUTHORIZED", body = BaError),
         (status = 403, description = "INVALID_CALLBACK_URL", body = BaError),
         (status = 404, description = "PROVIDER_NOT_FOUND", body = BaError),
+        (status = 503, description = "PROVIDER_UNAVAILABLE", body = BaError),
     ))]
 pub async fn link_social(
     State(state): State<AppState>,

@@ -130,11 +130,51 @@ pub(crate) fn provider<'a>(state: &'a AppState, name: &str) -> Option<&'a Social
     state.settings.social.providers.get(name)
 }
 
+/// Why a flow could not start.
+#[derive(Debug)]
+pub(crate) enum StartError {
+    Auth(AuthError),
+    /// The provider cannot be used now (its discovery document is
+    /// unreachable, say): the code, for the error redirect.
+    Provider(&'static str),
+}
+
+impl From<AuthError> for StartError {
+    fn from(e: AuthError) -> Self {
+        StartError::Auth(e)
+    }
+}
+
+impl From<StartError> for crate::error::ApiError {
+    fn from(e: StartError) -> Self {
+        match e {
+            StartError::Auth(e) => e.into(),
+            StartError::Provider(code) => crate::error::ApiError::new(
+                crate::error::ErrCode::Unavailable,
+                format!("provider: cannot be reached right now ({code}); try again later"),
+            ),
+        }
+    }
+}
+
+impl From<StartError> for crate::betterauth::BaError {
+    fn from(e: StartError) -> Self {
+        match e {
+            StartError::Auth(e) => e.into(),
+            StartError::Provider(_) => crate::betterauth::BaError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "PROVIDER_UNAVAILABLE",
+                "The provider cannot be reached right now",
+            ),
+        }
+    }
+}
+
 /// The provider's authorization URL for a new flow, and the state cookie.
 pub(crate) async fn start(
     state: &AppState,
     req: Start<'_>,
-) -> Result<(String, axum::http::HeaderValue), AuthError> {
+) -> Result<(String, axum::http::HeaderValue), StartError> {
     let p = provider(state, req.provider).ok_or(AuthError::Invalid {
         field: "provider",
         message: "unknown provider".into(),
@@ -166,7 +206,7 @@ pub(crate) async fn start(
         .await
         .map_err(|e| {
             tracing::error!(provider = req.provider, code = e.code(), error = %e, "cannot build the provider's authorization URL");
-            AuthError::Internal(format!("provider {} unavailable", req.provider))
+            StartError::Provider(e.code())
         })?;
     let cookie = state
         .settings

@@ -1896,6 +1896,49 @@ async fn unverified_social_sign_up_does_not_survive_a_password_reset(backend: Ba
     remember_secret(body["session"]["token"].as_str().unwrap());
 }
 
+/// A provider whose discovery document cannot be fetched: the browser
+/// start ends at the error callback (`discovery_failed`), BetterAuth's
+/// client gets 503 PROVIDER_UNAVAILABLE; never a 500.
+async fn unreachable_provider_is_reported(backend: Backend) {
+    let closed = free_port();
+    let app = spawn_app_with(backend, |c| {
+        remember_secret(CLIENT_SECRET);
+        c.social.insert(
+            "down".into(),
+            SocialProviderConfig {
+                client_id: CLIENT_ID.into(),
+                client_secret: Some(CLIENT_SECRET.into()),
+                issuer: Some(format!("http://127.0.0.1:{closed}")),
+                ..Default::default()
+            },
+        );
+    })
+    .await;
+    let client = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = client
+        .get(app.url("/auth/signin/down?callbackURL=/home&errorCallbackURL=/oops"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert_eq!(
+        res.headers()["location"].to_str().unwrap(),
+        "/oops?error=discovery_failed"
+    );
+    let res = app
+        .post_json(
+            "/api/auth/sign-in/social",
+            &json!({"provider": "down", "callbackURL": "/home"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "PROVIDER_UNAVAILABLE");
+}
+
 /// Whether `text` holds something shaped like a JWT: `eyJ<b64url>.eyJ`.
 fn has_jwt(text: &str) -> bool {
     text.match_indices("eyJ").any(|(i, _)| {
@@ -1936,4 +1979,5 @@ backend_tests!(
     every_failure_code_is_documented,
     state_failures_without_the_betterauth_api,
     unverified_social_sign_up_does_not_survive_a_password_reset,
+    unreachable_provider_is_reported,
 );

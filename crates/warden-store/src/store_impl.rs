@@ -95,6 +95,22 @@ macro_rules! impl_store {
             })
         }
 
+        fn insert_user_query(
+            u: &User,
+        ) -> sqlx::query::Query<'_, Db, <Db as sqlx::Database>::Arguments<'_>> {
+            sqlx::query(
+                r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt")
+                   VALUES ($1, $2, $3, $4, $5, $6, $7)"#,
+            )
+            .bind(&u.id)
+            .bind(&u.name)
+            .bind(&u.email)
+            .bind(u.email_verified)
+            .bind(&u.image)
+            .bind(ts(u.created_at))
+            .bind(ts(u.updated_at))
+        }
+
         fn insert_account_query(
             a: &warden_core::NewAccount,
         ) -> sqlx::query::Query<'_, Db, <Db as sqlx::Database>::Arguments<'_>> {
@@ -147,20 +163,10 @@ macro_rules! impl_store {
                 password_hash: &str,
             ) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin().await.map_err(backend)?;
-                sqlx::query(
-                    r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt")
-                       VALUES ($1, $2, $3, $4, $5, $6, $7)"#,
-                )
-                .bind(&u.id)
-                .bind(&u.name)
-                .bind(&u.email)
-                .bind(u.email_verified)
-                .bind(&u.image)
-                .bind(ts(u.created_at))
-                .bind(ts(u.updated_at))
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
+                insert_user_query(u)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
                 sqlx::query(
                     r#"INSERT INTO "account" ("id", "accountId", "providerId", "issuer", "userId", "password", "createdAt", "updatedAt")
                        VALUES ($1, $2, 'credential', 'local:credential', $2, $3, $4, $4)"#,
@@ -750,20 +756,10 @@ macro_rules! impl_store {
                 account: &warden_core::NewAccount,
             ) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin().await.map_err(backend)?;
-                sqlx::query(
-                    r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt")
-                       VALUES ($1, $2, $3, $4, $5, $6, $7)"#,
-                )
-                .bind(&u.id)
-                .bind(&u.name)
-                .bind(&u.email)
-                .bind(u.email_verified)
-                .bind(&u.image)
-                .bind(ts(u.created_at))
-                .bind(ts(u.updated_at))
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
+                insert_user_query(u)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
                 insert_account_query(account)
                     .execute(&mut *tx)
                     .await

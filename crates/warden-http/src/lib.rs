@@ -42,6 +42,7 @@ mod middleware;
 pub mod origin;
 pub mod ratelimit;
 pub mod routes;
+#[cfg(feature = "social")]
 pub mod social;
 mod time;
 
@@ -75,6 +76,7 @@ pub struct HttpSettings {
     /// The server's public URL (`base_url`), for links in emails.
     pub public_url: String,
     /// Social sign-in providers.
+    #[cfg(feature = "social")]
     pub social: social::SocialSettings,
 }
 
@@ -91,6 +93,7 @@ impl Default for HttpSettings {
             betterauth: Some(BetterAuthSettings::default()),
             allow_delete_user: false,
             public_url: "http://localhost:4000".into(),
+            #[cfg(feature = "social")]
             social: social::SocialSettings::default(),
         }
     }
@@ -168,12 +171,6 @@ fn api(betterauth: Option<&BetterAuthSettings>) -> (Router<AppState>, OpenApiDoc
         .routes(routes!(profile::get_profile, profile::update_profile))
         .routes(routes!(sessions::list_sessions))
         .routes(routes!(sessions::revoke_session))
-        .routes(routes!(social::api::sign_in))
-        .routes(routes!(social::api::callback_handler))
-        .routes(routes!(social::api::exchange))
-        .routes(routes!(social::api::link_social))
-        .routes(routes!(social::api::list_accounts))
-        .routes(routes!(social::api::unlink_account))
         .routes(routes!(two_factor::enable))
         .routes(routes!(two_factor::confirm))
         .routes(routes!(two_factor::get_totp_uri))
@@ -183,6 +180,8 @@ fn api(betterauth: Option<&BetterAuthSettings>) -> (Router<AppState>, OpenApiDoc
         .routes(routes!(two_factor::verify_backup_code))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz));
+    #[cfg(feature = "social")]
+    let router = social::api::routes(router);
     let (router, mut doc) = match betterauth {
         Some(b) => router.nest(&b.base_path, betterauth::routes()),
         None => router,

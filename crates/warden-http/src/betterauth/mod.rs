@@ -50,7 +50,7 @@ pub static SET_AUTH_TOKEN: HeaderName = HeaderName::from_static("set-auth-token"
 
 /// The routes, relative to the base path.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    let router = OpenApiRouter::new()
         .routes(routes!(sign_up_email))
         .routes(routes!(sign_in_email))
         .routes(routes!(sign_out))
@@ -74,14 +74,12 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(two_factor::verify_totp))
         .routes(routes!(two_factor::verify_backup_code))
         .routes(routes!(two_factor::generate_backup_codes))
-        .routes(routes!(crate::social::ba::sign_in_social))
-        .routes(routes!(crate::social::ba::callback_handler))
-        .routes(routes!(crate::social::ba::link_social))
-        .routes(routes!(crate::social::ba::list_accounts))
-        .routes(routes!(crate::social::ba::unlink_account))
         .routes(routes!(ok))
         .routes(routes!(error_page))
-        .fallback(|| async { BaError::not_found() })
+        .fallback(|| async { BaError::not_found() });
+    #[cfg(feature = "social")]
+    let router = crate::social::ba::routes(router);
+    router
 }
 
 // ---------------------------------------------------------------------------

@@ -92,6 +92,20 @@ pub(crate) fn scopes_of(scope: Option<&str>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The tutorial API's social routes.
+pub(crate) fn routes(
+    router: utoipa_axum::router::OpenApiRouter<AppState>,
+) -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use utoipa_axum::routes;
+    router
+        .routes(routes!(sign_in))
+        .routes(routes!(callback_handler))
+        .routes(routes!(exchange))
+        .routes(routes!(link_social))
+        .routes(routes!(list_accounts))
+        .routes(routes!(unlink_account))
+}
+
 fn unknown_provider() -> ApiError {
     ApiError::new(
         ErrCode::NotFound,

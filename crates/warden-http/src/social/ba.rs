@@ -84,6 +84,19 @@ pub struct BaAccount {
     pub updated_at: warden_core::Timestamp,
 }
 
+/// BetterAuth's social routes, relative to its base path.
+pub(crate) fn routes(
+    router: utoipa_axum::router::OpenApiRouter<AppState>,
+) -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use utoipa_axum::routes;
+    router
+        .routes(routes!(sign_in_social))
+        .routes(routes!(callback_handler))
+        .routes(routes!(link_social))
+        .routes(routes!(list_accounts))
+        .routes(routes!(unlink_account))
+}
+
 fn check_targets(state: &AppState, targets: &[Option<&str>]) -> Result<(), BaError> {
     targets.iter().try_for_each(|t| check_redirect(state, *t))
 }

@@ -386,22 +386,55 @@ impl Warden {
         ))
     }
 
+    /// A new single-use token for `purpose`, carrying `value` for `ttl`:
+    /// stored as the verification row `<purpose>:<sha256(token)>`, so the
+    /// token itself is never stored.
+    pub(crate) async fn issue_token(
+        &self,
+        purpose: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<SessionToken, AuthError> {
+        let token = SessionToken::generate();
+        let t = self.now();
+        self.store
+            .insert_verification(
+                &format!("{purpose}:{}", token.hash().as_str()),
+                value,
+                t + delta(ttl),
+                t,
+            )
+            .await?;
+        Ok(token)
+    }
+
+    /// Consumes a token [`Warden::issue_token`] made: its value, if the
+    /// token is known and live. Of two concurrent calls, at most one gets
+    /// it.
+    pub(crate) async fn take_token(
+        &self,
+        purpose: &str,
+        token: &str,
+    ) -> Result<Option<String>, AuthError> {
+        if token.is_empty() || token.len() > 256 {
+            return Ok(None);
+        }
+        let id = format!("{purpose}:{}", TokenHash::of(token).as_str());
+        Ok(match self.store.take_verification(&id).await? {
+            Some((value, expires_at)) if expires_at > self.now() => Some(value),
+            _ => None,
+        })
+    }
+
     /// Stores a verification token for `user` and mails the link.
     async fn send_verification(
         &self,
         user: &User,
         link: impl FnOnce(&str) -> String,
     ) -> Result<(), AuthError> {
-        let token = SessionToken::generate();
-        let t = self.now();
         let expires_in = self.settings.email_verification.expires_in;
-        self.store
-            .insert_verification(
-                &format!("verify-email:{}", token.hash().as_str()),
-                &user.id,
-                t + delta(expires_in),
-                t,
-            )
+        let token = self
+            .issue_token("verify-email", &user.id, expires_in)
             .await?;
         self.send_later(
             Template::VerifyEmail,
@@ -538,15 +571,12 @@ impl Warden {
             tracing::info!(user_id = %auth.user.id, "email change to a taken address ignored");
             return Ok(());
         }
-        let token = SessionToken::generate();
-        let t = self.now();
         let expires_in = self.settings.email_verification.expires_in;
-        self.store
-            .insert_verification(
-                &format!("change-email:{}", token.hash().as_str()),
+        let token = self
+            .issue_token(
+                "change-email",
                 &format!("{}\n{new_email}", auth.user.id),
-                t + delta(expires_in),
-                t,
+                expires_in,
             )
             .await?;
         self.send_later(
@@ -999,12 +1029,9 @@ impl Warden {
             tracing::info!("password reset requested for an unknown email");
             return Ok(());
         };
-        let token = SessionToken::generate();
-        let identifier = format!("reset-password:{}", token.hash().as_str());
-        let t = self.now();
         let expires_in = self.settings.password_reset.expires_in;
-        self.store
-            .insert_verification(&identifier, &user.id, t + delta(expires_in), t)
+        let token = self
+            .issue_token("reset-password", &user.id, expires_in)
             .await?;
         self.send_later(
             Template::PasswordReset,
@@ -1037,13 +1064,10 @@ impl Warden {
         }
         // Length and blocklist first, so a bad choice does not burn the link.
         self.settings.password.check_new(new_password, None)?;
-        let identifier = format!("reset-password:{}", TokenHash::of(token).as_str());
-        let Some((user_id, expires_at)) = self.store.take_verification(&identifier).await? else {
-            return Err(AuthError::InvalidToken);
-        };
-        if expires_at <= self.now() {
-            return Err(AuthError::InvalidToken);
-        }
+        let user_id = self
+            .take_token("reset-password", token)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
         let user = self
             .store
             .find_user(&user_id)

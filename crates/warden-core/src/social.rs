@@ -18,13 +18,11 @@
 
 use std::time::Duration;
 
-use serde_json::json;
-
 use crate::error::AuthError;
 use crate::model::{LinkedAccount, NewAccount, RequestMeta, Timestamp, User};
 use crate::service::{delta, Warden};
 use crate::store::StoreError;
-use crate::token::{new_id, SessionToken, TokenHash};
+use crate::token::new_id;
 use crate::two_factor_flow::SignInOutcome;
 use crate::validate;
 
@@ -51,6 +49,19 @@ impl std::fmt::Debug for SocialIdentity {
             .field("account_id", &self.account_id)
             .field("email_verified", &self.email_verified)
             .finish_non_exhaustive()
+    }
+}
+
+impl SocialIdentity {
+    /// The provider's email, normalised as Warden stores emails; `None` if
+    /// it gave none or an invalid one.
+    fn email(&self) -> Option<String> {
+        self.email.as_deref().and_then(|e| validate::email(e).ok())
+    }
+
+    /// Is the provider's email this (stored, normalised) one?
+    fn has_email(&self, email: &str) -> bool {
+        self.email().is_some_and(|e| e == email)
     }
 }
 
@@ -82,8 +93,9 @@ pub struct SocialSignIn {
     pub new_user: bool,
 }
 
-const STATE_PREFIX: &str = "oauth-state:";
-const CODE_PREFIX: &str = "oauth-code:";
+/// Purposes of the verification rows (`<purpose>:<sha256(token)>`).
+const OAUTH_STATE: &str = "oauth-state";
+const EXCHANGE_CODE: &str = "oauth-code";
 
 impl Warden {
     /// Signs in with a provider's identity: the linked user, an existing
@@ -112,10 +124,7 @@ impl Warden {
         policy: SocialPolicy,
     ) -> Result<(String, bool), AuthError> {
         let (user, new_user) = self.resolve_identity(identity, policy).await?;
-        Ok((
-            self.issue_exchange_code(&user.id, new_user).await?,
-            new_user,
-        ))
+        Ok((self.issue_exchange_code(&user.id).await?, new_user))
     }
 
     /// The user an identity signs in as (linking or creating as the rules
@@ -134,12 +143,10 @@ impl Warden {
             let row = self.account_row(&account.id, &user.id, &identity, t);
             self.store.update_account_tokens(&row).await?;
             // The provider vouches for the same address: it is verified.
-            let same_email = identity
-                .email
-                .as_deref()
-                .and_then(|e| validate::email(e).ok())
-                .is_some_and(|e| e == user.email);
-            let user = if !user.email_verified && identity.email_verified && same_email {
+            let user = if !user.email_verified
+                && identity.email_verified
+                && identity.has_email(&user.email)
+            {
                 self.store
                     .set_email_verified(&user.id, t)
                     .await?
@@ -150,11 +157,7 @@ impl Warden {
             tracing::info!(user_id = %user.id, provider = %identity.provider, "social sign-in");
             return Ok((user, false));
         }
-        let email = identity
-            .email
-            .as_deref()
-            .ok_or(AuthError::SocialEmailMissing)
-            .and_then(|e| validate::email(e).map_err(|_| AuthError::SocialEmailMissing))?;
+        let email = identity.email().ok_or(AuthError::SocialEmailMissing)?;
         if let Some((user, _)) = self.store.find_user_by_email(&email).await? {
             if !((identity.email_verified || policy.trusted) && user.email_verified) {
                 tracing::info!(user_id = %user.id, provider = %identity.provider, "social identity not linked: email not verified on both sides");
@@ -223,12 +226,7 @@ impl Warden {
             .find_user(user_id)
             .await?
             .ok_or(AuthError::UserNotFound)?;
-        let same_email = identity
-            .email
-            .as_deref()
-            .and_then(|e| validate::email(e).ok())
-            .is_some_and(|e| e == user.email);
-        if !same_email {
+        if !identity.has_email(&user.email) {
             tracing::info!(user_id, provider = %identity.provider, "link refused: the provider's email is not the user's");
             return Err(AuthError::LinkEmailMismatch);
         }
@@ -300,47 +298,20 @@ impl Warden {
     /// go back) for `ttl`; returns the `state` value that names it (190
     /// bits, stored only hashed).
     pub async fn save_oauth_state(&self, data: &str, ttl: Duration) -> Result<String, AuthError> {
-        let state = SessionToken::generate();
-        let t = self.now();
-        self.store
-            .insert_verification(
-                &format!("{STATE_PREFIX}{}", state.hash().as_str()),
-                data,
-                t + delta(ttl),
-                t,
-            )
-            .await?;
+        let state = self.issue_token(OAUTH_STATE, data, ttl).await?;
         Ok(state.expose().to_owned())
     }
 
     /// The data of an OAuth state, consumed: a state works once.
     pub async fn take_oauth_state(&self, state: &str) -> Result<Option<String>, AuthError> {
-        if state.is_empty() || state.len() > 256 {
-            return Ok(None);
-        }
-        let id = format!("{STATE_PREFIX}{}", TokenHash::of(state).as_str());
-        Ok(match self.store.take_verification(&id).await? {
-            Some((data, expires_at)) if expires_at > self.now() => Some(data),
-            _ => None,
-        })
+        self.take_token(OAUTH_STATE, state).await
     }
 
     /// A one-time code (60 s) that a bearer client exchanges for a session
     /// after a social sign-in, so that no token travels in a URL.
-    pub async fn issue_exchange_code(
-        &self,
-        user_id: &str,
-        new_user: bool,
-    ) -> Result<String, AuthError> {
-        let code = SessionToken::generate();
-        let t = self.now();
-        self.store
-            .insert_verification(
-                &format!("{CODE_PREFIX}{}", code.hash().as_str()),
-                &json!({ "userId": user_id, "newUser": new_user }).to_string(),
-                t + delta(Duration::from_secs(60)),
-                t,
-            )
+    async fn issue_exchange_code(&self, user_id: &str) -> Result<String, AuthError> {
+        let code = self
+            .issue_token(EXCHANGE_CODE, user_id, Duration::from_secs(60))
             .await?;
         Ok(code.expose().to_owned())
     }
@@ -351,20 +322,13 @@ impl Warden {
         code: &str,
         meta: RequestMeta,
     ) -> Result<SignInOutcome, AuthError> {
-        if code.is_empty() || code.len() > 256 {
-            return Err(AuthError::InvalidToken);
-        }
-        let id = format!("{CODE_PREFIX}{}", TokenHash::of(code).as_str());
-        let value = match self.store.take_verification(&id).await? {
-            Some((value, expires_at)) if expires_at > self.now() => value,
-            _ => return Err(AuthError::InvalidToken),
-        };
-        let v: serde_json::Value =
-            serde_json::from_str(&value).map_err(|_| AuthError::InvalidToken)?;
-        let user_id = v["userId"].as_str().ok_or(AuthError::InvalidToken)?;
+        let user_id = self
+            .take_token(EXCHANGE_CODE, code)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
         let user = self
             .store
-            .find_user(user_id)
+            .find_user(&user_id)
             .await?
             .ok_or(AuthError::InvalidToken)?;
         // The provider was the first factor; two-factor still applies.

@@ -15,6 +15,7 @@
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -99,9 +100,18 @@ pub fn base32(data: &[u8]) -> String {
     out
 }
 
+/// What stays unescaped in an `otpauth://` label or parameter: RFC 3986's
+/// unreserved characters, and `@` (emails read better, apps accept it).
+const OTPAUTH: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'@');
+
 /// The `otpauth://` URI an authenticator app scans.
 pub fn otpauth_uri(issuer: &str, account: &str, secret: &str) -> String {
-    let enc = percent_encode;
+    let enc = |s| utf8_percent_encode(s, OTPAUTH);
     format!(
         "otpauth://totp/{}:{}?secret={}&issuer={}&digits={DIGITS}&period={PERIOD_SECS}",
         enc(issuer),
@@ -109,18 +119,6 @@ pub fn otpauth_uri(issuer: &str, account: &str, secret: &str) -> String {
         base32(secret.as_bytes()),
         enc(issuer),
     )
-}
-
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'@') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// A new set of backup codes, `XXXXX-XXXXX` each (about 59 bits).
@@ -214,10 +212,7 @@ impl SecretKeys {
     /// The stored form of a set of backup codes.
     pub fn seal_backup_codes(&self, codes: &[String]) -> String {
         let hashes: Vec<String> = codes.iter().map(|c| self.code_hash(c)).collect();
-        format!(
-            "{BACKUP_PREFIX}{}",
-            serde_json::to_string(&hashes).expect("strings serialize")
-        )
+        seal_hashes(&hashes)
     }
 
     /// Checks `code` against a stored set. On a match, returns the stored
@@ -231,15 +226,7 @@ impl SecretKeys {
             return Ok(None);
         };
         let want = self.code_hash(&code);
-        let mut hashes: Vec<String> = match stored.strip_prefix(BACKUP_PREFIX) {
-            Some(json) => serde_json::from_str(json).map_err(|_| DecryptError)?,
-            // BetterAuth's form: the codes themselves, encrypted.
-            None => {
-                let plain: Vec<String> =
-                    serde_json::from_str(&self.decrypt(stored)?).map_err(|_| DecryptError)?;
-                plain.iter().map(|c| self.code_hash(c)).collect()
-            }
-        };
+        let mut hashes = self.stored_code_hashes(stored)?;
         let mut hit = None;
         for (i, h) in hashes.iter().enumerate() {
             if bool::from(h.as_bytes().ct_eq(want.as_bytes())) {
@@ -248,24 +235,35 @@ impl SecretKeys {
         }
         Ok(hit.map(|i| {
             hashes.remove(i);
-            format!(
-                "{BACKUP_PREFIX}{}",
-                serde_json::to_string(&hashes).expect("strings serialize")
-            )
+            seal_hashes(&hashes)
         }))
     }
 
     /// How many unused codes a stored set holds.
     pub fn backup_codes_left(&self, stored: &str) -> Result<usize, DecryptError> {
+        Ok(self.stored_code_hashes(stored)?.len())
+    }
+
+    /// The hashes of a stored set of codes, in Warden's form or BetterAuth's
+    /// (the codes themselves, encrypted).
+    fn stored_code_hashes(&self, stored: &str) -> Result<Vec<String>, DecryptError> {
         match stored.strip_prefix(BACKUP_PREFIX) {
-            Some(json) => serde_json::from_str::<Vec<String>>(json)
-                .map(|v| v.len())
-                .map_err(|_| DecryptError),
-            None => serde_json::from_str::<Vec<String>>(&self.decrypt(stored)?)
-                .map(|v| v.len())
-                .map_err(|_| DecryptError),
+            Some(json) => serde_json::from_str(json).map_err(|_| DecryptError),
+            None => {
+                let plain: Vec<String> =
+                    serde_json::from_str(&self.decrypt(stored)?).map_err(|_| DecryptError)?;
+                Ok(plain.iter().map(|c| self.code_hash(c)).collect())
+            }
         }
     }
+}
+
+/// Warden's stored form of a set of code hashes.
+fn seal_hashes(hashes: &[String]) -> String {
+    format!(
+        "{BACKUP_PREFIX}{}",
+        serde_json::to_string(hashes).expect("strings serialize")
+    )
 }
 
 #[cfg(test)]

@@ -88,8 +88,9 @@ pub enum SecondFactor<'a> {
     BackupCode(&'a str),
 }
 
-const CHALLENGE_PREFIX: &str = "2fa:";
-const TRUST_PREFIX: &str = "trust-device:";
+/// Purposes of the verification rows (`<purpose>:<sha256(token)>`).
+const CHALLENGE: &str = "2fa";
+const TRUST: &str = "trust-device";
 
 impl Warden {
     /// After a correct password (or another first factor): a session, or a
@@ -115,15 +116,12 @@ impl Warden {
                 return Ok(SignInOutcome::SignedIn(s));
             }
         }
-        let token = SessionToken::generate();
-        let t = self.now();
         let ttl = self.settings.two_factor.challenge_ttl;
-        self.store
-            .insert_verification(
-                &format!("{CHALLENGE_PREFIX}{}", token.hash().as_str()),
+        let token = self
+            .issue_token(
+                CHALLENGE,
                 &json!({ "userId": user.id, "rememberMe": remember_me }).to_string(),
-                t + delta(ttl),
-                t,
+                ttl,
             )
             .await?;
         tracing::info!(user_id = %user.id, "password accepted; two-factor challenge issued");
@@ -269,7 +267,7 @@ impl Warden {
         }
         factor.check_shape()?;
         let hash = TokenHash::of(challenge);
-        let id = format!("{CHALLENGE_PREFIX}{}", hash.as_str());
+        let id = format!("{CHALLENGE}:{}", hash.as_str());
         let t = self.now();
         let (user_id, remember_me) = match self.store.peek_verification(&id).await? {
             Some((value, expires_at)) if expires_at > t => parse_challenge(&value)?,
@@ -412,7 +410,7 @@ impl Warden {
         if token.is_empty() || token.len() > 256 {
             return Ok(None);
         }
-        let id = format!("{TRUST_PREFIX}{}", TokenHash::of(token).as_str());
+        let id = format!("{TRUST}:{}", TokenHash::of(token).as_str());
         match self.store.peek_verification(&id).await? {
             Some((owner, expires_at)) if owner == user.id && expires_at > self.now() => {}
             _ => return Ok(None),
@@ -424,17 +422,8 @@ impl Warden {
     }
 
     async fn issue_trusted_device(&self, user_id: &str) -> Result<SessionToken, AuthError> {
-        let token = SessionToken::generate();
-        let t = self.now();
-        self.store
-            .insert_verification(
-                &format!("{TRUST_PREFIX}{}", token.hash().as_str()),
-                user_id,
-                t + delta(self.settings.two_factor.trust_device_ttl),
-                t,
-            )
-            .await?;
-        Ok(token)
+        self.issue_token(TRUST, user_id, self.settings.two_factor.trust_device_ttl)
+            .await
     }
 
     async fn two_factor_record(&self, user_id: &str) -> Result<TwoFactorRecord, AuthError> {

@@ -14,7 +14,9 @@ use warden_core::{
     Credential, Session, SessionFilter, StoreError, Timestamp, TokenHash, User, UserUpdate,
 };
 
-use crate::store_impl::{impl_counters, impl_store, ACCOUNT_COLS, SESSION_COLS, USER_COLS};
+use crate::store_impl::{
+    impl_counters, impl_store, ACCOUNT_COLS, DELETE_TRUSTED_DEVICES, SESSION_COLS, USER_COLS,
+};
 use crate::{backend, OpenError, PoolOptions};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -15,6 +15,11 @@ pub(crate) const SESSION_COLS: &str = r#"s."id" AS s_id, s."token" AS s_token, s
 /// Columns of `"account" a`, aliased for the row readers.
 pub(crate) const ACCOUNT_COLS: &str = r#"a."id" AS a_id, a."userId" AS a_user, a."providerId" AS a_provider, a."accountId" AS a_account, a."issuer" AS a_issuer, a."scope" AS a_scope, (a."providerId" = 'credential' AND a."password" IS NOT NULL) AS a_has_password, a."createdAt" AS a_created, a."updatedAt" AS a_updated"#;
 
+/// Deletes the trusted devices of user `$1` (two-factor's
+/// `trust-device:<sha256>` verification rows hold the user id).
+pub(crate) const DELETE_TRUSTED_DEVICES: &str =
+    r#"DELETE FROM "verification" WHERE "identifier" LIKE 'trust-device:%' AND "value" = $1"#;
+
 /// `DELETE ... RETURNING "token"` for the sessions of user `$1` that
 /// `which` selects, and the further values to bind (`$2`, `$3`).
 pub(crate) fn delete_sessions_sql(which: warden_core::SessionFilter<'_>) -> (String, Vec<&str>) {
@@ -93,6 +98,17 @@ macro_rules! impl_store {
                 created_at: get_ts(row, "a_created")?,
                 updated_at: get_ts(row, "a_updated")?,
             })
+        }
+
+        fn set_two_factor_query(
+            user_id: &str,
+            on: bool,
+            now: Timestamp,
+        ) -> sqlx::query::Query<'_, Db, <Db as sqlx::Database>::Arguments<'_>> {
+            sqlx::query(r#"UPDATE "user" SET "twoFactorEnabled" = $1, "updatedAt" = $2 WHERE "id" = $3"#)
+                .bind(on)
+                .bind(ts(now))
+                .bind(user_id)
         }
 
         fn insert_user_query(
@@ -497,7 +513,7 @@ macro_rules! impl_store {
                     r#"DELETE FROM "session" WHERE "userId" = $1"#,
                     r#"DELETE FROM "account" WHERE "userId" = $1"#,
                     r#"DELETE FROM "twoFactor" WHERE "userId" = $1"#,
-                    r#"DELETE FROM "verification" WHERE "identifier" LIKE 'trust-device:%' AND "value" = $1"#,
+                    DELETE_TRUSTED_DEVICES,
                 ] {
                     sqlx::query(sql)
                         .bind(user_id)
@@ -636,10 +652,7 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(backend)?;
-                sqlx::query(r#"UPDATE "user" SET "twoFactorEnabled" = $1, "updatedAt" = $2 WHERE "id" = $3"#)
-                    .bind(true)
-                    .bind(ts(now))
-                    .bind(user_id)
+                set_two_factor_query(user_id, true, now)
                     .execute(&mut *tx)
                     .await
                     .map_err(backend)?;
@@ -650,7 +663,7 @@ macro_rules! impl_store {
                 let mut tx = self.pool.begin().await.map_err(backend)?;
                 for sql in [
                     r#"DELETE FROM "twoFactor" WHERE "userId" = $1"#,
-                    r#"DELETE FROM "verification" WHERE "identifier" LIKE 'trust-device:%' AND "value" = $1"#,
+                    DELETE_TRUSTED_DEVICES,
                 ] {
                     sqlx::query(sql)
                         .bind(user_id)
@@ -658,10 +671,7 @@ macro_rules! impl_store {
                         .await
                         .map_err(backend)?;
                 }
-                sqlx::query(r#"UPDATE "user" SET "twoFactorEnabled" = $1, "updatedAt" = $2 WHERE "id" = $3"#)
-                    .bind(false)
-                    .bind(ts(now))
-                    .bind(user_id)
+                set_two_factor_query(user_id, false, now)
                     .execute(&mut *tx)
                     .await
                     .map_err(backend)?;

@@ -318,7 +318,7 @@ where
 }
 
 /// Refuses redirect targets that are not relative or on a trusted origin.
-pub(crate) fn check_redirect(state: &AppState, target: Option<&str>) -> Result<(), BaError> {
+fn check_redirect(state: &AppState, target: Option<&str>) -> Result<(), BaError> {
     match target {
         Some(t) if !state.settings.trusted_origins.allows_redirect(t) => {
             tracing::info!("untrusted callbackURL refused");

@@ -274,16 +274,9 @@ async fn complete(
     {
         Ok(s) => s,
         Err(e) => {
-            let dead = matches!(
-                e,
-                AuthError::TwoFactorTooManyAttempts | AuthError::InvalidTwoFactorChallenge
-            );
-            let mut r = BaError::from(e).into_response();
-            if dead {
-                r.headers_mut()
-                    .append(SET_COOKIE, state.settings.cookies.clear_two_factor());
-            }
-            return Ok(r);
+            return Ok(crate::routes::two_factor::challenge_failure::<BaError>(
+                state, e,
+            ))
         }
     };
     let body = Json(BaTokenResponse {

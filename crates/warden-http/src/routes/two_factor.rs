@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use warden_core::{SecondFactor, SessionToken, TwoFactorChallenge};
+use warden_core::{AuthError, SecondFactor, SessionToken, TwoFactorChallenge};
 
 use super::auth::{with_cookie, SuccessResponse};
 use crate::error::ApiError;
@@ -102,6 +102,25 @@ pub(crate) fn challenge_response(state: &AppState, c: TwoFactorChallenge) -> Res
     })
     .into_response();
     r.headers_mut().append(SET_COOKIE, cookie);
+    r
+}
+
+/// The error response of a failed second step, in the API's format `E`. A
+/// challenge that is gone (ended after too many wrong codes, or unknown)
+/// also loses its cookie.
+pub(crate) fn challenge_failure<E: From<AuthError> + IntoResponse>(
+    state: &AppState,
+    e: AuthError,
+) -> Response {
+    let gone = matches!(
+        e,
+        AuthError::TwoFactorTooManyAttempts | AuthError::InvalidTwoFactorChallenge
+    );
+    let mut r = E::from(e).into_response();
+    if gone {
+        r.headers_mut()
+            .append(SET_COOKIE, state.settings.cookies.clear_two_factor());
+    }
     r
 }
 
@@ -294,19 +313,7 @@ async fn verify(
         .await
     {
         Ok(s) => s,
-        Err(e) => {
-            let dead = matches!(
-                e,
-                warden_core::AuthError::TwoFactorTooManyAttempts
-                    | warden_core::AuthError::InvalidTwoFactorChallenge
-            );
-            let mut r = ApiError::from(e).into_response();
-            if dead && from_cookie.is_some() {
-                r.headers_mut()
-                    .append(SET_COOKIE, state.settings.cookies.clear_two_factor());
-            }
-            return Ok(r);
-        }
+        Err(e) => return Ok(challenge_failure::<ApiError>(&state, e)),
     };
     let mut r = with_cookie(&state, signed_in);
     if from_cookie.is_some() {

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::api::scopes_of;
-use super::{callback, provider, start, CallbackQuery, Flow, Start};
-use crate::betterauth::{check_redirect, BaAuth, BaBody, BaError, BaStatus};
+use super::{callback, start, CallbackQuery, Flow, Start};
+use crate::betterauth::{BaAuth, BaBody, BaError, BaStatus};
 use crate::extract::ClientMeta;
 use crate::AppState;
 
@@ -97,14 +97,6 @@ pub(crate) fn routes(
         .routes(routes!(unlink_account))
 }
 
-fn check_targets(state: &AppState, targets: &[Option<&str>]) -> Result<(), BaError> {
-    targets.iter().try_for_each(|t| check_redirect(state, *t))
-}
-
-fn provider_not_found() -> BaError {
-    BaError::not_found_code("PROVIDER_NOT_FOUND", "Provider not found")
-}
-
 /// Start a social sign-in (`signIn.social`): `{url, redirect}`; the client
 /// navigates to `url`. After the provider, the browser lands on
 /// `callbackURL` signed in (session cookie), or on `errorCallbackURL` with
@@ -127,17 +119,6 @@ pub async fn sign_in_social(
             "[body.idToken] sign-in with a provider ID token is not supported; use the redirect flow",
         ));
     }
-    if provider(&state, &req.provider).is_none() {
-        return Err(provider_not_found());
-    }
-    check_targets(
-        &state,
-        &[
-            req.callback_url.as_deref(),
-            req.error_callback_url.as_deref(),
-            req.new_user_callback_url.as_deref(),
-        ],
-    )?;
     let (url, cookie) = start(
         &state,
         Start {
@@ -194,16 +175,6 @@ pub async fn link_social(
     BaAuth(auth): BaAuth,
     BaBody(req): BaBody<LinkSocialRequest>,
 ) -> Result<Response, BaError> {
-    if provider(&state, &req.provider).is_none() {
-        return Err(provider_not_found());
-    }
-    check_targets(
-        &state,
-        &[
-            req.callback_url.as_deref(),
-            req.error_callback_url.as_deref(),
-        ],
-    )?;
     let (url, cookie) = start(
         &state,
         Start {

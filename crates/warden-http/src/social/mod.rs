@@ -133,6 +133,9 @@ pub(crate) fn provider<'a>(state: &'a AppState, name: &str) -> Option<&'a Social
 /// Why a flow could not start.
 #[derive(Debug)]
 pub(crate) enum StartError {
+    UnknownProvider,
+    /// This redirect target is neither relative nor on a trusted origin.
+    UntrustedTarget(&'static str),
     Auth(AuthError),
     /// The provider cannot be used now (its discovery document is
     /// unreachable, say): the code, for the error redirect.
@@ -147,7 +150,16 @@ impl From<AuthError> for StartError {
 
 impl From<StartError> for crate::error::ApiError {
     fn from(e: StartError) -> Self {
+        use crate::error::{ApiError, ErrCode};
         match e {
+            StartError::UnknownProvider => ApiError::new(
+                ErrCode::NotFound,
+                "provider: no such social provider is configured",
+            ),
+            StartError::UntrustedTarget(field) => ApiError::new(
+                ErrCode::PermissionDenied,
+                format!("{field}: must be a relative path or a URL on a trusted origin"),
+            ),
             StartError::Auth(e) => e.into(),
             StartError::Provider(code) => crate::error::ApiError::new(
                 crate::error::ErrCode::Unavailable,
@@ -159,7 +171,12 @@ impl From<StartError> for crate::error::ApiError {
 
 impl From<StartError> for crate::betterauth::BaError {
     fn from(e: StartError) -> Self {
+        use crate::betterauth::BaError;
         match e {
+            StartError::UnknownProvider => {
+                BaError::not_found_code("PROVIDER_NOT_FOUND", "Provider not found")
+            }
+            StartError::UntrustedTarget(_) => BaError::invalid_callback_url(),
             StartError::Auth(e) => e.into(),
             StartError::Provider(_) => crate::betterauth::BaError::new(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -171,14 +188,25 @@ impl From<StartError> for crate::betterauth::BaError {
 }
 
 /// The provider's authorization URL for a new flow, and the state cookie.
+/// Checks first that the provider exists and that every redirect target is
+/// relative or on a trusted origin.
 pub(crate) async fn start(
     state: &AppState,
     req: Start<'_>,
 ) -> Result<(String, axum::http::HeaderValue), StartError> {
-    let p = provider(state, req.provider).ok_or(AuthError::Invalid {
-        field: "provider",
-        message: "unknown provider".into(),
-    })?;
+    let p = provider(state, req.provider).ok_or(StartError::UnknownProvider)?;
+    for (field, target) in [
+        ("callbackURL", &req.callback),
+        ("errorCallbackURL", &req.error_callback),
+        ("newUserCallbackURL", &req.new_user_callback),
+    ] {
+        if let Some(t) = target {
+            if !state.settings.trusted_origins.allows_redirect(t) {
+                tracing::info!(field, "untrusted social sign-in redirect target refused");
+                return Err(StartError::UntrustedTarget(field));
+            }
+        }
+    }
     let verifier = warden_oauth::new_pkce_verifier();
     let nonce = p.client.uses_oidc().then(|| warden_oauth::random_token(32));
     let data = StateData {

@@ -5,17 +5,25 @@
 //! unchanged; they are upgraded to argon2id on the next successful sign-in.
 //!
 //! All hashing runs on a dedicated pool of `max_concurrent` threads with a
-//! queue of at most `max_queued` jobs, never on the async workers. A fixed
-//! set of threads (rather than tokio's growing blocking pool) also bounds
-//! memory: each argon2 hash needs `memory_kib` of scratch space, and the
-//! allocator keeps it per thread.
+//! queue of at most `max_queued` jobs, never on the async workers.
+//!
+//! Memory: each argon2 hash needs `memory_kib` (19 MiB by default) of
+//! working memory. Taken from the allocator, those blocks are not given
+//! back: glibc raises its mmap threshold after the first such block is
+//! freed, so later ones come from per-thread arenas that fragment and stay
+//! resident (a sign-in burst left the server at ~200 MiB). So each hashing
+//! thread maps its working memory straight from the OS ([`Scratch`]), reuses
+//! it while jobs keep coming, and unmaps it as soon as its queue is empty:
+//! peak memory is `max_concurrent × memory_kib` plus the rest of the
+//! server, and after a burst it is all returned.
 
-use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::rngs::OsRng;
+use rand::RngCore;
 use subtle::ConstantTimeEq;
 use unicode_normalization::UnicodeNormalization;
 
@@ -43,25 +51,16 @@ impl Default for PasswordPolicy {
     }
 }
 
-/// The 10,000+ most common passwords, lower-case, one per line (see
-/// `data/README.md` for the source).
-static COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
-
-fn common_passwords() -> &'static std::collections::HashSet<&'static str> {
-    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
-        std::sync::OnceLock::new();
-    SET.get_or_init(|| {
-        COMMON_PASSWORDS
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect()
-    })
+/// The 10,000+ most common passwords (see `data/README.md` for the
+/// source), lower-case, sorted and de-duplicated by `build.rs`.
+mod common {
+    include!(concat!(env!("OUT_DIR"), "/common_passwords.rs"));
 }
 
 /// Is `password` (case-insensitively) one of the shipped common passwords?
 pub fn is_common_password(password: &str) -> bool {
-    common_passwords().contains(password.trim().to_lowercase().as_str())
+    let p = password.trim().to_lowercase();
+    common::COMMON_PASSWORDS.binary_search(&p.as_str()).is_ok()
 }
 
 impl PasswordPolicy {
@@ -135,13 +134,96 @@ pub struct Verified {
     pub needs_rehash: bool,
 }
 
-type Job = Box<dyn FnOnce() + Send>;
+type Job = Box<dyn FnOnce(&mut Scratch) + Send>;
+
+/// A hashing thread's argon2 working memory, mapped from the OS (not the
+/// allocator, see the module docs) and unmapped by [`Scratch::release`].
+#[derive(Default)]
+pub struct Scratch {
+    map: Option<memmap2::MmapMut>,
+}
+
+// `Block` is 1 KiB of `u64`s aligned to 64 bytes, for which every bit
+// pattern (zero pages included) is a valid value.
+const _: () = assert!(std::mem::size_of::<Block>() == Block::SIZE);
+const _: () = assert!(std::mem::align_of::<Block>() <= 4096);
+
+impl Scratch {
+    /// `n` blocks of working memory, reusing the current mapping if it is
+    /// large enough.
+    fn blocks(&mut self, n: usize) -> Result<&mut [Block], AuthError> {
+        let bytes = n
+            .checked_mul(Block::SIZE)
+            .ok_or_else(|| AuthError::Internal("argon2 memory size overflows".into()))?;
+        if self.map.as_ref().is_none_or(|m| m.len() < bytes) {
+            // Unmap the old one first: never hold both.
+            self.map = None;
+            self.map = Some(memmap2::MmapMut::map_anon(bytes.max(1)).map_err(|e| {
+                AuthError::Internal(format!("cannot map {bytes} bytes for argon2: {e}"))
+            })?);
+        }
+        let map = self.map.as_mut().expect("mapped above");
+        // SAFETY: the mapping is page-aligned (so aligned for `Block`, see
+        // the assertions above), at least `n * size_of::<Block>()` bytes
+        // long, readable and writable, and borrowed mutably from `self` for
+        // the slice's whole life. Any bytes are a valid `Block`.
+        Ok(unsafe { std::slice::from_raw_parts_mut(map.as_mut_ptr().cast::<Block>(), n) })
+    }
+
+    /// Gives the working memory back to the OS.
+    fn release(&mut self) {
+        self.map = None;
+    }
+
+    /// Bytes currently mapped.
+    pub fn mapped(&self) -> usize {
+        self.map.as_ref().map_or(0, |m| m.len())
+    }
+}
+
+/// The loop of one hashing thread: run jobs while there are any, release
+/// the working memory whenever the queue is empty.
+fn hashing_thread(rx: Arc<Mutex<Receiver<Job>>>) {
+    let mut scratch = Scratch::default();
+    loop {
+        let next = match rx.lock() {
+            Ok(rx) => rx.try_recv(),
+            Err(_) => return,
+        };
+        let job = match next {
+            Ok(job) => job,
+            Err(TryRecvError::Disconnected) => return,
+            Err(TryRecvError::Empty) => {
+                scratch.release();
+                // The lock is held only while waiting for the next job.
+                let job = match rx.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(_) => return,
+                };
+                match job {
+                    Ok(job) => job,
+                    // The hasher was dropped: stop.
+                    Err(_) => return,
+                }
+            }
+        };
+        // A panicking job must not take the thread with it: its caller sees
+        // an error, the pool stays whole.
+        let run = std::panic::AssertUnwindSafe(|| job(&mut scratch));
+        if std::panic::catch_unwind(run).is_err() {
+            scratch.release();
+        }
+    }
+}
 
 pub struct PasswordHasher {
     params: Params,
     jobs: SyncSender<Job>,
-    /// A real hash of a random password, verified against when the user does
-    /// not exist so that unknown emails cost the same time as wrong passwords.
+    /// What unknown users are verified against, so that unknown emails cost
+    /// the same time as wrong passwords: a hash in the current parameters
+    /// with a random salt and a random output, which no password matches.
+    /// Verifying against it is exactly the work of verifying a real hash,
+    /// and building it costs nothing at start-up.
     dummy_hash: String,
 }
 
@@ -158,29 +240,14 @@ impl PasswordHasher {
             None,
         )
         .map_err(|e| AuthError::Internal(format!("invalid argon2 parameters: {e}")))?;
-        let dummy_hash = hash_blocking(&params, &crate::token::random_string(24))?;
+        let dummy_hash = unmatchable_hash(&params)?;
         let (jobs, rx) = sync_channel::<Job>(max_queued);
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..max_concurrent.max(1) {
             let rx = rx.clone();
             std::thread::Builder::new()
                 .name(format!("warden-hash-{i}"))
-                .spawn(move || loop {
-                    // The lock is held only while waiting for the next job.
-                    let job = match rx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => return,
-                    };
-                    match job {
-                        // A panicking job must not take the thread with it:
-                        // its caller sees an error, the pool stays whole.
-                        Ok(job) => {
-                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-                        }
-                        // The hasher was dropped: stop.
-                        Err(_) => return,
-                    }
-                })
+                .spawn(move || hashing_thread(rx))
                 .map_err(|e| AuthError::Internal(format!("cannot start hashing threads: {e}")))?;
         }
         Ok(PasswordHasher {
@@ -194,7 +261,8 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &str) -> Result<String, AuthError> {
         let params = self.params.clone();
         let password = password.to_owned();
-        self.run(move || hash_blocking(&params, &password)).await?
+        self.run(move |scratch| hash_blocking(&params, &password, scratch))
+            .await?
     }
 
     /// Verifies `password` against a stored hash. With `stored = None` (no
@@ -211,7 +279,7 @@ impl PasswordHasher {
             None => (self.dummy_hash.clone(), false),
         };
         let verified = self
-            .run(move || verify_blocking(&params, &password, &stored))
+            .run(move |scratch| verify_blocking(&params, &password, &stored, scratch))
             .await?;
         Ok(Verified {
             ok: verified.ok && real,
@@ -223,11 +291,11 @@ impl PasswordHasher {
     /// is full rather than letting waiters pile up.
     async fn run<T: Send + 'static>(
         &self,
-        f: impl FnOnce() -> T + Send + 'static,
+        f: impl FnOnce(&mut Scratch) -> T + Send + 'static,
     ) -> Result<T, AuthError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move || {
-            let _ = tx.send(f());
+        let job: Job = Box::new(move |scratch| {
+            let _ = tx.send(f(scratch));
         });
         match self.jobs.try_send(job) {
             Ok(()) => {}
@@ -245,16 +313,72 @@ fn normalize(password: &str) -> String {
     password.nfkc().collect()
 }
 
-fn argon2(params: &Params) -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+/// A PHC string in `params` with a random salt and a random 32-byte output.
+fn unmatchable_hash(params: &Params) -> Result<String, AuthError> {
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    OsRng.fill_bytes(&mut out);
+    let salt = SaltString::generate(&mut OsRng);
+    let fail = |e: argon2::password_hash::Error| AuthError::Internal(format!("argon2: {e}"));
+    Ok(PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: (params).try_into().map_err(fail)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(fail)?),
+    }
+    .to_string())
 }
 
-fn hash_blocking(params: &Params, password: &str) -> Result<String, AuthError> {
+/// argon2 of `password` with `salt` into `out`, in `scratch`'s memory.
+fn argon2_into(
+    algorithm: Algorithm,
+    version: Version,
+    params: Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+    scratch: &mut Scratch,
+) -> Result<(), argon2::Error> {
+    let blocks = params.block_count();
+    let ctx = Argon2::new(algorithm, version, params);
+    let memory = scratch
+        .blocks(blocks)
+        .map_err(|_| argon2::Error::MemoryTooMuch)?;
+    ctx.hash_password_into_with_memory(password, salt, out, memory)
+}
+
+fn hash_blocking(
+    params: &Params,
+    password: &str,
+    scratch: &mut Scratch,
+) -> Result<String, AuthError> {
+    let fail = |e: String| AuthError::Internal(format!("argon2 hashing failed: {e}"));
     let salt = SaltString::generate(&mut OsRng);
-    argon2(params)
-        .hash_password(normalize(password).as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| AuthError::Internal(format!("argon2 hashing failed: {e}")))
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt
+        .decode_b64(&mut salt_bytes)
+        .map_err(|e| fail(e.to_string()))?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    argon2_into(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        params.clone(),
+        normalize(password).as_bytes(),
+        salt_bytes,
+        &mut out,
+        scratch,
+    )
+    .map_err(|e| fail(e.to_string()))?;
+    Ok(PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: params
+            .try_into()
+            .map_err(|e: argon2::password_hash::Error| fail(e.to_string()))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|e| fail(e.to_string()))?),
+    }
+    .to_string())
 }
 
 /// The largest argon2 costs a stored hash may ask for (256 MiB, 16 passes,
@@ -309,7 +433,12 @@ pub fn stored_argon2_params(parsed: &PasswordHash<'_>) -> Option<Params> {
     Params::try_from(parsed).ok()
 }
 
-fn verify_blocking(params: &Params, password: &str, stored: &str) -> Verified {
+fn verify_blocking(
+    params: &Params,
+    password: &str,
+    stored: &str,
+    scratch: &mut Scratch,
+) -> Verified {
     let password = normalize(password);
     let fail = Verified {
         ok: false,
@@ -321,9 +450,7 @@ fn verify_blocking(params: &Params, password: &str, stored: &str) -> Verified {
             let Some(stored_params) = stored_argon2_params(&parsed) else {
                 return fail;
             };
-            let ok = argon2(params)
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok();
+            let ok = argon2_matches(&parsed, stored_params.clone(), password.as_bytes(), scratch);
             let current = parsed.algorithm.as_str() == "argon2id"
                 && stored_params.m_cost() == params.m_cost()
                 && stored_params.t_cost() == params.t_cost()
@@ -341,6 +468,40 @@ fn verify_blocking(params: &Params, password: &str, stored: &str) -> Verified {
             }
         }
     }
+}
+
+/// Does `password` hash to `parsed`'s output, with its algorithm, version,
+/// parameters and salt? (What `argon2`'s `verify_password` does, in the
+/// thread's own working memory.) The comparison is constant-time.
+fn argon2_matches(
+    parsed: &PasswordHash<'_>,
+    params: Params,
+    password: &[u8],
+    scratch: &mut Scratch,
+) -> bool {
+    let (Ok(algorithm), Some(salt), Some(expected)) = (
+        Algorithm::try_from(parsed.algorithm),
+        parsed.salt,
+        parsed.hash,
+    ) else {
+        return false;
+    };
+    let Ok(version) = parsed.version.map_or(Ok(Version::V0x13), Version::try_from) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    if argon2_into(
+        algorithm, version, params, password, salt, &mut out, scratch,
+    )
+    .is_err()
+    {
+        return false;
+    }
+    out.ct_eq(expected.as_bytes()).into()
 }
 
 /// BetterAuth's scrypt format: `<salt>:<key>`, both hex. scrypt N=16384,
@@ -444,6 +605,64 @@ mod tests {
             }
         }
         assert!(busy >= 1, "a queue of 2 behind 1 thread cannot take 8 jobs");
+    }
+
+    #[test]
+    fn common_passwords_are_found_case_insensitively() {
+        assert!(common::COMMON_PASSWORDS.len() >= 9_000);
+        assert!(common::COMMON_PASSWORDS.windows(2).all(|w| w[0] < w[1]));
+        for p in ["password", "PassWord", " qwerty ", "123456", "iloveyou"] {
+            assert!(is_common_password(p), "{p}");
+        }
+        assert!(!is_common_password("correct horse battery staple"));
+    }
+
+    #[tokio::test]
+    async fn working_memory_is_given_back_when_idle() {
+        let settings = Argon2Settings {
+            memory_kib: 4096,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let params = Params::new(4096, 1, 1, None).unwrap();
+        let mut scratch = Scratch::default();
+        let stored = hash_blocking(&params, "pw-one", &mut scratch).unwrap();
+        assert_eq!(scratch.mapped(), 4096 * 1024);
+        // Reused, not re-mapped, for the next hash of the same size.
+        assert!(verify_blocking(&params, "pw-one", &stored, &mut scratch).ok);
+        assert!(!verify_blocking(&params, "pw-two", &stored, &mut scratch).ok);
+        scratch.release();
+        assert_eq!(scratch.mapped(), 0);
+        // And what the pool computes is a standard PHC hash that the argon2
+        // crate's own verifier accepts.
+        let h = PasswordHasher::new(&settings, 1, 4).unwrap();
+        let stored = h.hash("pw-three").await.unwrap();
+        let parsed = PasswordHash::new(&stored).unwrap();
+        use argon2::PasswordVerifier as _;
+        assert!(Argon2::default()
+            .verify_password(b"pw-three", &parsed)
+            .is_ok());
+        assert!(h.verify("pw-three", Some(&stored)).await.unwrap().ok);
+        // And the other way round: a hash the argon2 crate made (as earlier
+        // versions of Warden did) verifies here.
+        use argon2::password_hash::PasswordHasher as _;
+        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+            .hash_password(b"pw-four", &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        assert!(h.verify("pw-four", Some(&theirs)).await.unwrap().ok);
+        assert!(!h.verify("pw-five", Some(&theirs)).await.unwrap().ok);
+    }
+
+    #[test]
+    fn the_dummy_hash_parses_and_matches_nothing() {
+        let params = Params::new(1024, 1, 1, None).unwrap();
+        let dummy = unmatchable_hash(&params).unwrap();
+        let parsed = PasswordHash::new(&dummy).unwrap();
+        assert_eq!(parsed.algorithm.as_str(), "argon2id");
+        assert_eq!(stored_argon2_params(&parsed).unwrap().m_cost(), 1024);
+        let mut scratch = Scratch::default();
+        assert!(!verify_blocking(&params, "", &dummy, &mut scratch).ok);
     }
 
     #[test]

@@ -1,18 +1,20 @@
 //! `MailSink`: a real SMTP server for the integration tests.
 //!
 //! `MailSink::start()` runs `tests/support/smtp_sink.py` (Python 3 with
-//! aiosmtpd: `pip install aiosmtpd`) on a free port of 127.0.0.1. It speaks
-//! plain SMTP (no TLS), accepts AUTH PLAIN/LOGIN with any credentials but
-//! does not require AUTH, and stores each message it accepts in a temporary
-//! folder as `<n>.eml` (the DATA exactly as received) and `<n>.json`
-//! (`{"mail_from", "rcpt_tos", "auth_mechanism", "auth_login"}`), the .json
-//! first, each written atomically. `messages()` reads that folder and parses
-//! the messages with the small MIME parser below, which handles what lettre
-//! builds: multipart/alternative (possibly inside multipart/mixed) with
-//! text/plain and text/html parts in 7bit, 8bit, quoted-printable or base64,
-//! and RFC 2047 encoded words in headers.
+//! aiosmtpd, from the tests' own virtual environment: `python_env.rs`) on a
+//! free port of 127.0.0.1. It speaks plain SMTP (no TLS), accepts AUTH
+//! PLAIN/LOGIN with any credentials but does not require AUTH, and stores
+//! each message it accepts in a temporary folder as `<n>.eml` (the DATA
+//! exactly as received) and `<n>.json` (`{"mail_from", "rcpt_tos",
+//! "auth_mechanism", "auth_login"}`), the .json first, each written
+//! atomically. `messages()` reads that folder and parses the messages with
+//! the small MIME parser below, which handles what lettre builds:
+//! multipart/alternative (possibly inside multipart/mixed) with text/plain
+//! and text/html parts in 7bit, 8bit, quoted-printable or base64, and
+//! RFC 2047 encoded words in headers.
 //!
-//! The interpreter is `python3`, or `$WARDEN_TEST_PYTHON` when set.
+//! The interpreter is `python_env::python()`: that environment's, or
+//! `$WARDEN_TEST_PYTHON` when set.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -86,8 +88,9 @@ impl MailSink {
             .prefix("warden-mail-sink-")
             .tempdir()
             .expect("MailSink: cannot create a temporary folder");
-        let python = std::env::var("WARDEN_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-        let mut child = Command::new(&python)
+        let interpreter = crate::python_env::python();
+        let python = interpreter.display();
+        let mut child = Command::new(&interpreter)
             .arg(&script)
             .args(["--port", "0", "--dir"])
             .arg(dir.path())
@@ -98,8 +101,8 @@ impl MailSink {
             .unwrap_or_else(|e| {
                 panic!(
                     "MailSink: cannot run `{python} {}`: {e}. The SMTP sink needs Python 3 \
-                     with aiosmtpd (pip install aiosmtpd); set WARDEN_TEST_PYTHON to use \
-                     another interpreter.",
+                     with aiosmtpd (tests/support/requirements.txt); set WARDEN_TEST_PYTHON \
+                     to use another interpreter.",
                     script.display()
                 )
             });
@@ -173,7 +176,7 @@ impl MailSink {
         };
         panic!(
             "MailSink: `{python} {}` {failure}.\n\
-             The SMTP sink needs Python 3 with aiosmtpd: pip install aiosmtpd\n\
+             The SMTP sink needs Python 3 with aiosmtpd (tests/support/requirements.txt)\n\
              {stdout}--- its stderr ---\n{}",
             script.display(),
             stderr.trim_end(),

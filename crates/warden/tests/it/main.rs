@@ -4,6 +4,7 @@
 mod helpers;
 mod mail_sink;
 mod oidc_provider;
+mod python_env;
 
 mod api;
 mod auth;

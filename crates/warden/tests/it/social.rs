@@ -1515,10 +1515,12 @@ async fn codes_and_states_expire(backend: Backend) {
 // ---------------------------------------------------------------------------
 // two-factor
 
-/// pyotp's current code for an `otpauth://` URI.
+/// pyotp's current code for an `otpauth://` URI (Python from
+/// `python_env.rs`).
 fn totp_now(uri: &str) -> String {
-    let python = std::env::var("WARDEN_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let out = Command::new(&python)
+    let interpreter = crate::python_env::python();
+    let python = interpreter.display();
+    let out = Command::new(&interpreter)
         .args([
             "-c",
             "import pyotp,sys;print(pyotp.parse_uri(sys.argv[1]).now())",
@@ -1528,7 +1530,7 @@ fn totp_now(uri: &str) -> String {
         .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
     assert!(
         out.status.success(),
-        "{python} failed (pip install pyotp==2.9.0?): {}",
+        "{python} failed (without pyotp? see tests/support/requirements.txt): {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let code = String::from_utf8(out.stdout).unwrap().trim().to_owned();

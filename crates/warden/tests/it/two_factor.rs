@@ -3,7 +3,7 @@
 //! (`/api/auth/two-factor/*`).
 //!
 //! The codes are computed by an independent implementation, Python's
-//! `pyotp` (`pip install pyotp==2.9.0`; the interpreter is `python3`, or
+//! `pyotp` (from the tests' own virtual environment, `python_env.rs`, or
 //! `$WARDEN_TEST_PYTHON`), always at an explicit time: the server's mock
 //! clock when the app has one, else the wall clock.
 
@@ -30,8 +30,9 @@ const INVALID_BACKUP_CODE: &str = "code: invalid backup code";
 
 /// Runs a Python snippet with arguments and returns its trimmed stdout.
 fn python(script: &str, args: &[String]) -> String {
-    let python = std::env::var("WARDEN_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let out = Command::new(&python)
+    let interpreter = crate::python_env::python();
+    let python = interpreter.display();
+    let out = Command::new(&interpreter)
         .arg("-c")
         .arg(script)
         .args(args)
@@ -39,7 +40,7 @@ fn python(script: &str, args: &[String]) -> String {
         .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
     assert!(
         out.status.success(),
-        "{python} failed (pip install pyotp==2.9.0?): {}",
+        "{python} failed (without pyotp? see tests/support/requirements.txt): {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()

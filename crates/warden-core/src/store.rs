@@ -9,10 +9,13 @@ pub enum StoreError {
     /// A unique constraint was violated (for users: the email is taken).
     #[error("unique constraint violated")]
     Conflict,
-    /// The database could not be reached or returned an error. The message is
-    /// for logs only.
+    /// The database returned an error. The message is for logs only.
     #[error("{0}")]
     Backend(String),
+    /// The database cannot be reached right now: the operation was not
+    /// attempted, or its connection failed. Nothing was acknowledged.
+    #[error("the database is unreachable")]
+    Unavailable,
 }
 
 /// Which of a user's sessions an operation applies to.

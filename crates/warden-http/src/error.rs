@@ -153,6 +153,11 @@ impl From<AuthError> for ApiError {
                 ErrCode::Unavailable,
                 "too many password operations in progress, retry shortly",
             ),
+            // The outage itself is logged once, when the store marks the
+            // database down; not once per request.
+            AuthError::Store(warden_core::StoreError::Unavailable) => {
+                ApiError::new(ErrCode::Unavailable, "the database is unavailable")
+            }
             // Detail goes to the log, never to the client.
             AuthError::Store(e) => {
                 tracing::error!(error = %e, "storage error");

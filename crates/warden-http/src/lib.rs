@@ -75,6 +75,9 @@ pub struct HttpSettings {
     pub allow_delete_user: bool,
     /// The server's public URL (`base_url`), for links in emails.
     pub public_url: String,
+    /// `GET /readyz` answers 503 if the database has not answered within
+    /// this (so that an orchestrator's probe sees a 503, not a hang).
+    pub ready_timeout: std::time::Duration,
     /// Social sign-in providers.
     #[cfg(feature = "social")]
     pub social: social::SocialSettings,
@@ -93,6 +96,7 @@ impl Default for HttpSettings {
             betterauth: Some(BetterAuthSettings::default()),
             allow_delete_user: false,
             public_url: "http://localhost:4000".into(),
+            ready_timeout: std::time::Duration::from_millis(500),
             #[cfg(feature = "social")]
             social: social::SocialSettings::default(),
         }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use warden_core::{Counters, Store, StoreError};
 
+pub mod health;
 mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis_counters;
@@ -29,14 +30,20 @@ pub enum OpenError {
 #[derive(Clone, Debug)]
 pub struct PoolOptions {
     pub max_connections: u32,
+    /// How long an operation waits for a connection (including opening
+    /// one) before it fails and the database is marked down.
     pub acquire_timeout: Duration,
+    /// How long one try of the background probe (and a readiness check)
+    /// may take while the database is down.
+    pub probe_timeout: Duration,
 }
 
 impl Default for PoolOptions {
     fn default() -> Self {
         PoolOptions {
             max_connections: 16,
-            acquire_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(2),
+            probe_timeout: Duration::from_millis(500),
         }
     }
 }
@@ -107,7 +114,7 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-fn backend(e: sqlx::Error) -> StoreError {
+pub(crate) fn backend(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
         _ => StoreError::Backend(e.to_string()),

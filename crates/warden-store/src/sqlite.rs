@@ -17,12 +17,13 @@ use warden_core::{
 use crate::store_impl::{
     impl_counters, impl_store, ACCOUNT_COLS, DELETE_TRUSTED_DEVICES, SESSION_COLS, USER_COLS,
 };
-use crate::{backend, OpenError, PoolOptions};
+use crate::{OpenError, PoolOptions};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    health: std::sync::Arc<crate::health::Health>,
 }
 
 fn ts(t: Timestamp) -> String {
@@ -71,7 +72,13 @@ impl SqliteStore {
             .connect_with(connect)
             .await
             .map_err(OpenError::Connect)?;
-        Ok(SqliteStore { pool })
+        let health = std::sync::Arc::new(crate::health::Health::default());
+        let probe = pool.clone();
+        crate::health::spawn_probe(&health, opts.probe_timeout, move || {
+            let pool = probe.clone();
+            async move { sqlx::query("SELECT 1").execute(&pool).await.map(drop) }
+        });
+        Ok(SqliteStore { pool, health })
     }
 
     pub async fn migrate(&self) -> Result<(), OpenError> {

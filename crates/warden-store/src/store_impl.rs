@@ -49,6 +49,30 @@ macro_rules! user_returning {
 
 macro_rules! impl_store {
     ($store:ident, $row:ty) => {
+        impl $store {
+            /// The pool, or `Unavailable` at once while the database is
+            /// marked down (see `health.rs`).
+            fn db(&self) -> Result<&sqlx::Pool<Db>, StoreError> {
+                self.health.check()?;
+                Ok(&self.pool)
+            }
+
+            /// An operation's error as a `StoreError`, marking the database
+            /// down if it could not be reached.
+            fn fail(&self, e: sqlx::Error) -> StoreError {
+                self.health.error(
+                    e,
+                    self.pool.size(),
+                    self.pool.options().get_max_connections(),
+                )
+            }
+
+            /// Whether the database is marked down right now.
+            pub fn health(&self) -> &std::sync::Arc<crate::health::Health> {
+                &self.health
+            }
+        }
+
         fn user(row: &$row) -> Result<User, sqlx::Error> {
             Ok(User {
                 id: row.try_get("u_id")?,
@@ -166,9 +190,9 @@ macro_rules! impl_store {
         impl warden_core::Store for $store {
             async fn ping(&self) -> Result<(), StoreError> {
                 sqlx::query("SELECT 1")
-                    .execute(&self.pool)
+                    .execute(self.db()?)
                     .await
-                    .map_err(backend)?;
+                    .map_err(|e| self.fail(e))?;
                 Ok(())
             }
 
@@ -178,11 +202,11 @@ macro_rules! impl_store {
                 account_id: &str,
                 password_hash: &str,
             ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let mut tx = self.db()?.begin().await.map_err(|e| self.fail(e))?;
                 insert_user_query(u)
                     .execute(&mut *tx)
                     .await
-                    .map_err(backend)?;
+                    .map_err(|e| self.fail(e))?;
                 sqlx::query(
                     r#"INSERT INTO "account" ("id", "accountId", "providerId", "issuer", "userId", "password", "createdAt", "updatedAt")
                        VALUES ($1, $2, 'credential', 'local:credential', $2, $3, $4, $4)"#,
@@ -193,8 +217,8 @@ macro_rules! impl_store {
                 .bind(ts(u.created_at))
                 .execute(&mut *tx)
                 .await
-                .map_err(backend)?;
-                tx.commit().await.map_err(backend)
+                .map_err(|e| self.fail(e))?;
+                tx.commit().await.map_err(|e| self.fail(e))
             }
 
             async fn find_user_by_email(
@@ -210,16 +234,16 @@ macro_rules! impl_store {
                 );
                 let row = sqlx::query(&sql)
                     .bind(email)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(self.db()?)
                     .await
-                    .map_err(backend)?;
+                    .map_err(|e| self.fail(e))?;
                 let Some(row) = row else { return Ok(None) };
-                let u = user(&row).map_err(backend)?;
-                let account_id: Option<String> = row.try_get("a_id").map_err(backend)?;
+                let u = user(&row).map_err(|e| self.fail(e))?;
+                let account_id: Option<String> = row.try_get("a_id").map_err(|e| self.fail(e))?;
                 let cred = match account_id {
                     Some(account_id) => Some(Credential {
                         account_id,
-                        password_hash: row.try_get("a_password").map_err(backend)?,
+                        password_hash: row.try_get("a_password").map_err(|e| self.fail(e))?,
                     }),
                     None => None,
                 };
@@ -236,17 +260,17 @@ macro_rules! impl_store {
                     .bind(password_hash)
                     .bind(ts(now))
                     .bind(account_id)
-                    .execute(&self.pool)
+                    .execute(self.db()?)
                     .await
-                    .map_err(backend)?;
+                    .map_err(|e| self.fail(e))?;
                 Ok(())
             }
 
             async fn insert_session(&self, s: &Session) -> Result<(), StoreError> {
                 insert_session_query(s)
-                .execute(&self.pool)
+                .execute(self.db()?)
                 .await
-                .map_err(backend)?;
+                .map_err(|e| self.fail(e))?;
                 Ok(())
             }
 
@@ -263,12 +287,12 @@ macro_rules! impl_store {
                 });
                 let row = sqlx::query(SQL.as_str())
                     .bind(token_hash)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(self.db()?)
                     .await
-                    .map_err(backend)?;
+                    .map_err(|e| self.fail(e))?;
                 row.map(|r| Ok((session(&r)?, user(&r)?)))
                     .transpose()
-                    .map_err(backend)
+                    .map_err(|e| self.fail(e))
             }
 
             async fn replace_session_token(
@@ -281,9 +305,9 @@ macro_rules! impl_store {
                     .bind(new_hash)
                     .bind(session_id)
                     .bind(old)
-                    .execute(&self.pool)
+                    .execute(self.db()?)
                     .await
-                    .map_err(backend)?;
+                    .map_err(|e| self.fail(e))?;
                 Ok(r.rows_affected() > 0)
             }
 
@@ -297,18 +321,18 @@ macro_rules! impl_store {
                     .bind(ts(expires_at))
                     .bind(ts(now))
                     .bind(session_id)
-                    .execute(&self.pool)
+                    .execute(self.db()?)
                     .await
-                    .map_err(backend)?;
+                    .map_err(|e| self.fail(e))?;
                 Ok(())
             }
 
             async fn delete_session_by_token(&self, token_hash: &str) -> Result<bool, StoreError> {
                 let r = sqlx::query(r#"DELETE FROM "session" WHERE "token" = $1"#)
                     .bind(token_hash)
-                    .execute(&self.pool)
+                    .execute(self.db()?)
                     .await
-                    .map_err(backend)?;
+                    .map_err(|e| self.fail(e))?;
                 Ok(r.rows_affected() > 0)
             }
 
@@ -322,7 +346,7 @@ macro_rules! impl_store {
                 for b in binds {
                     q = q.bind(b);
                 }
-                q.fetch_all(&self.pool).await.map_err(backend)
+                q.fetch_all(self.db()?).await.map_err(|e| self.fail(e))
             }
 
             async fn find_credential(
@@ -334,9 +358,9 @@ macro_rules! impl_store {
                        WHERE "userId" = $1 AND "providerId" = 'credential' LIMIT 1"#,
                 )
                 .bind(user_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.db()?)
                 .await
-                .map_err(backend)?;
+                .map_err(|e| self.fail(e))?;
                 Ok(row.map(|(account_id, password_hash)| Credential {
                     account_id,
                     password_hash,
@@ -350,25 +374,25 @@ macro_rules! impl_store {
                 revoke: SessionFilter<'_>,
                 s: &Session,
             ) -> Result<Vec<String>, StoreError> {
-                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let mut tx = self.db()?.begin().await.map_err(|e| self.fail(e))?;
                 sqlx::query(r#"UPDATE "account" SET "password" = $1, "updatedAt" = $2 WHERE "id" = $3"#)
                     .bind(password_hash)
                     .bind(ts(s.created_at))
                     .bind(account_id)
                     .execute(&mut *tx)
                     .await
-                    .map_err(backend)?;
+                    .map_err(|e| self.fail(e))?;
                 let (sql, binds) = crate::store_impl::delete_sessions_sql(revoke);
                 let mut q = sqlx::query_scalar::<_, String>(&sql).bind(&s.user_id);
                 for b in binds {
                     q = q.bind(b);
                 }
-                let deleted = q.fetch_all(&mut *tx).await.map_err(backend)?;
+                let deleted = q.fetch_all(&mut *tx).await.map_err(|e| self.fail(e))?;
                 insert_session_query(s)
                 .execute(&mut *tx)
                 .await
-                .map_err(backend)?;
-                tx.commit().await.map_err(backend)?;
+                .map_err(|e| self.fail(e))?;
+                tx.commit().await.map_err(|e| self.fail(e))?;
                 Ok(deleted)
             }
 
@@ -388,9 +412,9 @@ macro_rules! impl_store {
                 .bind(value)
                 .bind(ts(expires_at))
                 .bind(ts(now))
-                .execute(&self.pool)
+                .execute(self.db()?)
                 .await
-                .map_err(backend)?;
+                .map_err(|e| self.fail(e))?;
                 Ok(())
             }
 
@@ -403,10 +427,10 @@ macro_rules! impl_store {
                        RETURNING "value" AS v_value, "expiresAt" AS v_expires"#,
                 )
                 .bind(identifier)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.db()?)
                 .await
-                .map_err(backend)?;
-                row.map(|r| verification(&r)).transpose().map_err(backend)
+                .map_err(|e| self.fail(e))?;
+                row.map(|r| verification(&r)).transpose().map_err(|e| self.fail(e))
             }
 
             async fn peek_verification(
@@ -418,10 +442,10 @@ macro_rules! impl_store {
                        WHERE "identifier" = $1 LIMIT 1"#,
                 )
                 .bind(identifier)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.db()?)
                 .await
-                .map_err(backend)?;
-                row.map(|r| verification(&r)).transpose().map_err(backend)
+                .map_err(|e| self.fail(e))?;
+                row.map(|r| verification(&r)).transpose().map_err(|e| self.fail(e))
             }
 
             async fn set_user_password(
@@ -431,7 +455,7 @@ macro_rules! impl_store {
                 password_hash: &str,
                 now: Timestamp,
             ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let mut tx = self.db()?.begin().await.map_err(|e| self.fail(e))?;
                 let updated = sqlx::query(
                     r#"UPDATE "account" SET "password" = $1, "updatedAt" = $2
                        WHERE "userId" = $3 AND "providerId" = 'credential'"#,
@@ -441,7 +465,7 @@ macro_rules! impl_store {
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await
-                .map_err(backend)?;
+                .map_err(|e| self.fail(e))?;
                 if updated.rows_affected() == 0 {
                     sqlx::query(
                         r#"INSERT INTO "account" ("id", "accountId", "providerId", "issuer", "userId", "password", "createdAt", "updatedAt")
@@ -453,9 +477,9 @@ macro_rules! impl_store {
                     .bind(ts(now))
                     .execute(&mut *tx)
                     .await
-                    .map_err(backend)?;
+                    .map_err(|e| self.fail(e))?;
                 }
-                tx.commit().await.map_err(backend)
+                tx.commit().await.map_err(|e| self.fail(e))
             }
 
             async fn set_email_verified(
@@ -469,10 +493,10 @@ macro_rules! impl_store {
                 .bind(true)
                 .bind(ts(now))
                 .bind(user_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.db()?)
                 .await
-                .map_err(backend)?;
-                row.map(|r| user(&r)).transpose().map_err(backend)
+                .map_err(|e| self.fail(e))?;
+                row.map(|r| user(&r)).transpose().map_err(|e| self.fail(e))
             }
 
             async fn set_email(
@@ -488,27 +512,27 @@ macro_rules! impl_store {
                 .bind(true)
                 .bind(ts(now))
                 .bind(user_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.db()?)
                 .await
-                .map_err(backend)?;
-                row.map(|r| user(&r)).transpose().map_err(backend)
+                .map_err(|e| self.fail(e))?;
+                row.map(|r| user(&r)).transpose().map_err(|e| self.fail(e))
             }
 
             async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
                 let sql = format!(r#"SELECT {USER_COLS} FROM "user" u WHERE u."id" = $1"#);
                 let row = sqlx::query(&sql)
                     .bind(user_id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(self.db()?)
                     .await
-                    .map_err(backend)?;
-                row.map(|r| user(&r)).transpose().map_err(backend)
+                    .map_err(|e| self.fail(e))?;
+                row.map(|r| user(&r)).transpose().map_err(|e| self.fail(e))
             }
 
             async fn delete_user(&self, user_id: &str) -> Result<bool, StoreError> {
                 // Explicit deletes: a BetterAuth database created without
                 // foreign keys (or SQLite without PRAGMA foreign_keys) would
                 // otherwise keep orphans.
-                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let mut tx = self.db()?.begin().await.map_err(|e| self.fail(e))?;
                 for sql in [
                     r#"DELETE FROM "session" WHERE "userId" = $1"#,
                     r#"DELETE FROM "account" WHERE "userId" = $1"#,
@@ -519,14 +543,14 @@ macro_rules! impl_store {
                         .bind(user_id)
                         .execute(&mut *tx)
                         .await
-                        .map_err(backend)?;
+                        .map_err(|e| self.fail(e))?;
                 }
                 let r = sqlx::query(r#"DELETE FROM "user" WHERE "id" = $1"#)
                     .bind(user_id)
                     .execute(&mut *tx)
                     .await
-                    .map_err(backend)?;
-                tx.commit().await.map_err(backend)?;
+                    .map_err(|e| self.fail(e))?;
+                tx.commit().await.map_err(|e| self.fail(e))?;
                 Ok(r.rows_affected() > 0)
             }
 
@@ -543,10 +567,10 @@ macro_rules! impl_store {
                 let rows = sqlx::query(&sql)
                     .bind(user_id)
                     .bind(ts(now))
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.db()?)
                     .await
-                    .map_err(backend)?;
-                rows.iter().map(session).collect::<Result<_, _>>().map_err(backend)
+                    .map_err(|e| self.fail(e))?;
+                rows.iter().map(session).collect::<Result<_, _>>().map_err(|e| self.fail(e))
             }
 
             async fn update_user(
@@ -568,18 +592,18 @@ macro_rules! impl_store {
                 .bind(update.image.clone().flatten())
                 .bind(ts(now))
                 .bind(user_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.db()?)
                 .await
-                .map_err(backend)?;
-                row.map(|r| user(&r)).transpose().map_err(backend)
+                .map_err(|e| self.fail(e))?;
+                row.map(|r| user(&r)).transpose().map_err(|e| self.fail(e))
             }
 
             async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64, StoreError> {
                 let r = sqlx::query(r#"DELETE FROM "session" WHERE "expiresAt" <= $1"#)
                     .bind(ts(now))
-                    .execute(&self.pool)
+                    .execute(self.db()?)
                     .await
-                    .map_err(backend)?;
+                    .map_err(|e| self.fail(e))?;
                 Ok(r.rows_affected())
             }
 
@@ -596,9 +620,9 @@ macro_rules! impl_store {
                        FROM "twoFactor" WHERE "userId" = $1 LIMIT 1"#,
                 )
                 .bind(user_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.db()?)
                 .await
-                .map_err(backend)?;
+                .map_err(|e| self.fail(e))?;
                 let Some(r) = row else { return Ok(None) };
                 let read = || -> Result<warden_core::TwoFactorRecord, sqlx::Error> {
                     let locked_set: bool = r.try_get("locked_set")?;
@@ -613,19 +637,19 @@ macro_rules! impl_store {
                         last_used_step: r.try_get("lastUsedStep")?,
                     })
                 };
-                read().map(Some).map_err(backend)
+                read().map(Some).map_err(|e| self.fail(e))
             }
 
             async fn replace_two_factor(
                 &self,
                 rec: &warden_core::TwoFactorRecord,
             ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let mut tx = self.db()?.begin().await.map_err(|e| self.fail(e))?;
                 sqlx::query(r#"DELETE FROM "twoFactor" WHERE "userId" = $1"#)
                     .bind(&rec.user_id)
                     .execute(&mut *tx)
                     .await
-                    .map_err(backend)?;
+                    .map_err(|e| self.fail(e))?;
                 sqlx::query(
                     r#"INSERT INTO "twoFactor" ("id", "secret", "backupCodes", "userId", "verified", "failedVerificationCount", "lockedUntil", "lastUsedStep")
                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"#,
@@ -640,27 +664,27 @@ macro_rules! impl_store {
                 .bind(rec.last_used_step)
                 .execute(&mut *tx)
                 .await
-                .map_err(backend)?;
-                tx.commit().await.map_err(backend)
+                .map_err(|e| self.fail(e))?;
+                tx.commit().await.map_err(|e| self.fail(e))
             }
 
             async fn enable_two_factor(&self, user_id: &str, now: Timestamp) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let mut tx = self.db()?.begin().await.map_err(|e| self.fail(e))?;
                 sqlx::query(r#"UPDATE "twoFactor" SET "verified" = $1 WHERE "userId" = $2"#)
                     .bind(true)
                     .bind(user_id)
                     .execute(&mut *tx)
                     .await
-                    .map_err(backend)?;
+                    .map_err(|e| self.fail(e))?;
                 set_two_factor_query(user_id, true, now)
                     .execute(&mut *tx)
                     .await
-                    .map_err(backend)?;
-                tx.commit().await.map_err(backend)
+                    .map_err(|e| self.fail(e))?;
+                tx.commit().await.map_err(|e| self.fail(e))
             }
 
             async fn disable_two_factor(&self, user_id: &str, now: Timestamp) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let mut tx = self.db()?.begin().await.map_err(|e| self.fail(e))?;
                 for sql in [
                     r#"DELETE FROM "twoFactor" WHERE "userId" = $1"#,
                     DELETE_TRUSTED_DEVICES,
@@ -669,13 +693,13 @@ macro_rules! impl_store {
                         .bind(user_id)
                         .execute(&mut *tx)
                         .await
-                        .map_err(backend)?;
+                        .map_err(|e| self.fail(e))?;
                 }
                 set_two_factor_query(user_id, false, now)
                     .execute(&mut *tx)
                     .await
-                    .map_err(backend)?;
-                tx.commit().await.map_err(backend)
+                    .map_err(|e| self.fail(e))?;
+                tx.commit().await.map_err(|e| self.fail(e))
             }
 
             async fn use_totp_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError> {
@@ -685,9 +709,9 @@ macro_rules! impl_store {
                 )
                 .bind(step)
                 .bind(user_id)
-                .execute(&self.pool)
+                .execute(self.db()?)
                 .await
-                .map_err(backend)?;
+                .map_err(|e| self.fail(e))?;
                 Ok(r.rows_affected() > 0)
             }
 
@@ -704,9 +728,9 @@ macro_rules! impl_store {
                 .bind(new)
                 .bind(user_id)
                 .bind(old)
-                .execute(&self.pool)
+                .execute(self.db()?)
                 .await
-                .map_err(backend)?;
+                .map_err(|e| self.fail(e))?;
                 Ok(r.rows_affected() > 0)
             }
 
@@ -729,11 +753,11 @@ macro_rules! impl_store {
                 .bind(lock_after as i32)
                 .bind(ts(lock_until))
                 .bind(user_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.db()?)
                 .await
-                .map_err(backend)?;
+                .map_err(|e| self.fail(e))?;
                 let locked_now: bool = match row {
-                    Some(r) => r.try_get("locked_now").map_err(backend)?,
+                    Some(r) => r.try_get("locked_now").map_err(|e| self.fail(e))?,
                     None => false,
                 };
                 Ok(locked_now.then_some(lock_until))
@@ -752,12 +776,12 @@ macro_rules! impl_store {
                 let row = sqlx::query(&sql)
                     .bind(provider_id)
                     .bind(account_id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(self.db()?)
                     .await
-                    .map_err(backend)?;
+                    .map_err(|e| self.fail(e))?;
                 row.map(|r| Ok((linked_account(&r)?, user(&r)?)))
                     .transpose()
-                    .map_err(backend)
+                    .map_err(|e| self.fail(e))
             }
 
             async fn insert_user_with_account(
@@ -765,16 +789,16 @@ macro_rules! impl_store {
                 u: &User,
                 account: &warden_core::NewAccount,
             ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let mut tx = self.db()?.begin().await.map_err(|e| self.fail(e))?;
                 insert_user_query(u)
                     .execute(&mut *tx)
                     .await
-                    .map_err(backend)?;
+                    .map_err(|e| self.fail(e))?;
                 insert_account_query(account)
                     .execute(&mut *tx)
                     .await
-                    .map_err(backend)?;
-                tx.commit().await.map_err(backend)
+                    .map_err(|e| self.fail(e))?;
+                tx.commit().await.map_err(|e| self.fail(e))
             }
 
             async fn insert_account(
@@ -782,9 +806,9 @@ macro_rules! impl_store {
                 account: &warden_core::NewAccount,
             ) -> Result<(), StoreError> {
                 insert_account_query(account)
-                    .execute(&self.pool)
+                    .execute(self.db()?)
                     .await
-                    .map_err(backend)?;
+                    .map_err(|e| self.fail(e))?;
                 Ok(())
             }
 
@@ -807,9 +831,9 @@ macro_rules! impl_store {
                 .bind(&a.issuer)
                 .bind(ts(a.now))
                 .bind(&a.id)
-                .execute(&self.pool)
+                .execute(self.db()?)
                 .await
-                .map_err(backend)?;
+                .map_err(|e| self.fail(e))?;
                 Ok(())
             }
 
@@ -823,22 +847,22 @@ macro_rules! impl_store {
                 );
                 let rows = sqlx::query(&sql)
                     .bind(user_id)
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.db()?)
                     .await
-                    .map_err(backend)?;
+                    .map_err(|e| self.fail(e))?;
                 rows.iter()
                     .map(linked_account)
                     .collect::<Result<_, _>>()
-                    .map_err(backend)
+                    .map_err(|e| self.fail(e))
             }
 
             async fn delete_account(&self, user_id: &str, id: &str) -> Result<bool, StoreError> {
                 let r = sqlx::query(r#"DELETE FROM "account" WHERE "userId" = $1 AND "id" = $2"#)
                     .bind(user_id)
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(self.db()?)
                     .await
-                    .map_err(backend)?;
+                    .map_err(|e| self.fail(e))?;
                 Ok(r.rows_affected() > 0)
             }
         }
@@ -888,9 +912,9 @@ macro_rules! impl_counters {
                 .bind(key)
                 .bind(now)
                 .bind(window_ms(window))
-                .fetch_one(&self.pool)
+                .fetch_one(self.db()?)
                 .await
-                .map_err(backend)?;
+                .map_err(|e| self.fail(e))?;
                 Ok(hit_of(count, reset_at, now))
             }
 
@@ -902,27 +926,27 @@ macro_rules! impl_counters {
                 )
                 .bind(key)
                 .bind(now)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.db()?)
                 .await
-                .map_err(backend)?;
+                .map_err(|e| self.fail(e))?;
                 Ok(row.map(|(c, r)| hit_of(c, r, now)))
             }
 
             async fn reset(&self, key: &str) -> Result<(), StoreError> {
                 sqlx::query(r#"DELETE FROM "warden_rate_limit" WHERE "key" = $1"#)
                     .bind(key)
-                    .execute(&self.pool)
+                    .execute(self.db()?)
                     .await
-                    .map_err(backend)?;
+                    .map_err(|e| self.fail(e))?;
                 Ok(())
             }
 
             async fn purge(&self) -> Result<(), StoreError> {
                 sqlx::query(r#"DELETE FROM "warden_rate_limit" WHERE "resetAt" <= $1"#)
                     .bind(crate::store_impl::now_ms())
-                    .execute(&self.pool)
+                    .execute(self.db()?)
                     .await
-                    .map_err(backend)?;
+                    .map_err(|e| self.fail(e))?;
                 Ok(())
             }
         }

@@ -428,6 +428,15 @@ pub struct HttpConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     pub max_connections: u32,
+    /// How long a request waits for a database connection before it
+    /// answers 503. Once that has failed, requests answer 503 at once until
+    /// a background probe reaches the database again.
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+    /// How long `GET /readyz`, and each try of the background probe while
+    /// the database is down, waits for it to answer.
+    #[serde(with = "humantime_serde")]
+    pub ready_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -564,6 +573,8 @@ impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
             max_connections: 16,
+            acquire_timeout: Duration::from_secs(2),
+            ready_timeout: Duration::from_millis(500),
         }
     }
 }
@@ -653,6 +664,17 @@ impl Config {
         if self.session.expires_in.is_zero() {
             return Err(ConfigError::Rule(
                 "session.expires_in must be positive".into(),
+            ));
+        }
+        let d = &self.database;
+        if d.max_connections == 0 {
+            return Err(ConfigError::Rule(
+                "database.max_connections must be at least 1".into(),
+            ));
+        }
+        if d.acquire_timeout.is_zero() || d.ready_timeout.is_zero() {
+            return Err(ConfigError::Rule(
+                "database.acquire_timeout and database.ready_timeout must be positive".into(),
             ));
         }
         let bp = &self.betterauth.base_path;

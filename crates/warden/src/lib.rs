@@ -264,7 +264,8 @@ pub async fn migrate(config: &Config) -> Result<(), StartError> {
 fn pool_options(config: &Config) -> warden_store::PoolOptions {
     warden_store::PoolOptions {
         max_connections: config.database.max_connections,
-        ..Default::default()
+        acquire_timeout: config.database.acquire_timeout,
+        probe_timeout: config.database.ready_timeout,
     }
 }
 
@@ -376,6 +377,7 @@ impl Server {
                 }),
                 allow_delete_user: config.user.allow_delete,
                 public_url: config.base_url.clone(),
+                ready_timeout: config.database.ready_timeout,
                 social: social_providers(config)?,
             },
         );

@@ -210,6 +210,11 @@ impl From<AuthError> for BaError {
                 "SERVICE_UNAVAILABLE",
                 "Too many password operations in progress, retry shortly",
             ),
+            AuthError::Store(warden_core::StoreError::Unavailable) => BaError::new(
+                S::SERVICE_UNAVAILABLE,
+                "SERVICE_UNAVAILABLE",
+                "The database is unavailable",
+            ),
             // Detail goes to the log, never to the client.
             AuthError::Store(e) => {
                 tracing::error!(error = %e, "storage error");

@@ -25,6 +25,14 @@ pub async fn healthz() -> Json<Health> {
         (status = 503, description = "Database unreachable", body = ApiError),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    state.warden.ready().await?;
+    match tokio::time::timeout(state.settings.ready_timeout, state.warden.ready()).await {
+        Ok(result) => result?,
+        Err(_) => {
+            return Err(ApiError::new(
+                crate::error::ErrCode::Unavailable,
+                "the database did not answer in time",
+            ))
+        }
+    }
     Ok(Json(Health { status: "ready" }))
 }

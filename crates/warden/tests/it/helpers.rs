@@ -205,6 +205,37 @@ pub enum TestDbSpec {
     Postgres(String),
 }
 
+impl TestDbSpec {
+    /// Creates the PostgreSQL database (a SQLite file creates itself).
+    pub async fn create(&self) {
+        if let TestDbSpec::Postgres(name) = self {
+            let admin = PgPool::connect(&pg_admin_url())
+                .await
+                .expect("PostgreSQL at WARDEN_TEST_DATABASE_URL must be reachable");
+            sqlx::query(&format!(r#"CREATE DATABASE "{name}""#))
+                .execute(&admin)
+                .await
+                .unwrap();
+            admin.close().await;
+        }
+    }
+
+    /// The test's own connection to the database at `url` (migrated by the
+    /// server); it is dropped with the returned `TestDb`.
+    pub async fn open(self, url: &str) -> TestDb {
+        match self {
+            TestDbSpec::Sqlite(dir) => TestDb::Sqlite {
+                pool: SqlitePool::connect(url).await.unwrap(),
+                _dir: dir,
+            },
+            TestDbSpec::Postgres(name) => TestDb::Postgres {
+                pool: PgPool::connect(url).await.unwrap(),
+                name,
+            },
+        }
+    }
+}
+
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
 }
@@ -222,16 +253,7 @@ async fn spawn(backend: Backend, tweak: impl FnOnce(&mut Config), real_clock: bo
     init_logs();
     let (mut config, secrets, spec) = test_config(backend);
     tweak(&mut config);
-    if let TestDbSpec::Postgres(name) = &spec {
-        let admin = PgPool::connect(&pg_admin_url())
-            .await
-            .expect("PostgreSQL at WARDEN_TEST_DATABASE_URL must be reachable");
-        sqlx::query(&format!(r#"CREATE DATABASE "{name}""#))
-            .execute(&admin)
-            .await
-            .unwrap();
-        admin.close().await;
-    }
+    spec.create().await;
     let clock = warden_core::MockClock::new();
     let server = if real_clock {
         warden::Server::build(&config).await
@@ -240,16 +262,7 @@ async fn spawn(backend: Backend, tweak: impl FnOnce(&mut Config), real_clock: bo
     }
     .expect("server starts");
     let addr = format!("http://{}", server.local_addr());
-    let db = match spec {
-        TestDbSpec::Sqlite(dir) => TestDb::Sqlite {
-            pool: SqlitePool::connect(&config.database_url).await.unwrap(),
-            _dir: dir,
-        },
-        TestDbSpec::Postgres(name) => TestDb::Postgres {
-            pool: PgPool::connect(&config.database_url).await.unwrap(),
-            name,
-        },
-    };
+    let db = spec.open(&config.database_url).await;
     let (tx, rx) = oneshot::channel();
     let handle = tokio::spawn(server.run(async {
         let _ = rx.await;

@@ -5,6 +5,7 @@ mod helpers;
 mod mail_sink;
 mod oidc_provider;
 mod python_env;
+mod tcp_proxy;
 
 mod api;
 mod auth;
@@ -12,6 +13,7 @@ mod ba_api;
 mod betterauth;
 mod cli;
 mod cookies;
+mod db_failure;
 mod email_verification;
 mod password_reset;
 mod profile;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Warden load benchmark: builds the release binary, then for each backend
 # (SQLite, PostgreSQL) starts a fresh server and measures GET /healthz,
-# GET /profile and POST /auth/signin with wrk. See bench/README.md.
+# GET /profile and POST /auth/signin with wrk, the server's peak RSS during
+# each load and its RSS 3 s after the sign-in load. See bench/README.md.
 #
 # Environment:
 #   BENCH_DURATION   wrk duration of each load (default 10s)
@@ -33,6 +34,10 @@ READY_TIMEOUT=30     # seconds to wait for /healthz after starting the server
 STOP_TIMEOUT=10      # seconds to wait for a graceful shutdown before SIGKILL
 TARGET_PROFILE_RATIO=0.5
 TARGET_SIGNIN_RATIO=0.90
+TARGET_SIGNIN_PEAK_MIB=64      # peak RSS during the signin load
+TARGET_SETTLED_RSS_MIB=32      # RSS 3 s after the signin load
+TARGET_PROFILE_PEAK_MIB=40     # peak RSS during the profile load
+SETTLE_SECONDS=3               # wait after the signin load before reading VmRSS
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 warn() { printf '[bench] WARNING: %s\n' "$*" >&2; }
@@ -127,7 +132,9 @@ EOF
 # Float helpers (awk does the arithmetic).
 fdiv() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "nan"; else printf "%.2f", a / b }'; }
 fge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "nan" && a + 0 >= b + 0) }'; }
+fle() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "nan" && a != "n/a" && a + 0 <= b + 0) }'; }
 verdict() { if fge "$1" "$2"; then echo PASS; else echo MISS; fi; }
+verdict_le() { if fle "$1" "$2"; then echo PASS; else echo MISS; fi; }
 
 # to_ms VALUE: converts a wrk duration (e.g. 350.00us, 1.20ms, 2.01s, 1.00m) to ms.
 to_ms() {
@@ -157,10 +164,10 @@ cpu_busy_pct() {
   }'
 }
 
-# peak_rss_mib: VmHWM of the running server, in MiB.
-peak_rss_mib() {
+# status_mib FIELD: a kB field of /proc/$SERVER_PID/status (VmHWM, VmRSS) in MiB.
+status_mib() {
   local kb
-  kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$SERVER_PID/status" 2>/dev/null || true)
+  kb=$(awk -v f="$1:" '$1 == f { print $2 }' "/proc/$SERVER_PID/status" 2>/dev/null || true)
   if [[ -n $kb ]]; then
     awk -v k="$kb" 'BEGIN { printf "%.1f", k / 1024 }'
   else
@@ -168,15 +175,30 @@ peak_rss_mib() {
   fi
 }
 
+# reset_peak_rss: resets the server's VmHWM to its current RSS (writing 5 to
+# clear_refs), so that the VmHWM read after a load is the peak of that load.
+# The first failure sets PEAK_PER_LOAD=0 and warns once; from then on VmHWM
+# is the peak since the process started.
+PEAK_PER_LOAD=1
+reset_peak_rss() {
+  [[ $PEAK_PER_LOAD == 1 ]] || return 0
+  if ! { echo 5 >"/proc/$SERVER_PID/clear_refs"; } 2>/dev/null; then
+    PEAK_PER_LOAD=0
+    warn "cannot write /proc/$SERVER_PID/clear_refs (needs Linux >= 4.0 and permission): peak RSS figures are the whole-process peak since start, not per load"
+  fi
+}
+
 # -------------------------------------------------------------- load runs ---
 
-# Results of the last run_wrk call.
-R_RPS="" R_P50="" R_P99="" R_NOTE=""
+# Results of the last run_wrk call (R_PEAK: the server's VmHWM after the
+# load, in MiB; the load's own peak unless PEAK_PER_LOAD=0).
+R_RPS="" R_P50="" R_P99="" R_NOTE="" R_PEAK=""
 
 # run_wrk NAME OUTFILE CONNECTIONS URL [wrk options...]
 run_wrk() {
   local name=$1 out=$2 conns=$3 url=$4
   shift 4
+  reset_peak_rss
   log "  $name: wrk -t2 -c$conns -d$DURATION $url"
   if ! wrk --latency -t2 -c"$conns" -d"$DURATION" "$@" "$url" >"$out" 2>&1; then
     cat "$out" >&2
@@ -187,6 +209,7 @@ run_wrk() {
     tail -n 40 "$SERVER_LOG" | sed 's/^/  server: /' >&2
     die "the server died during the $name load (wrk output and server log tail above; BENCH_KEEP=1 keeps the files)"
   fi
+  R_PEAK=$(status_mib VmHWM)
 
   R_RPS=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
   R_P50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
@@ -252,6 +275,7 @@ bench_backend() {
   (cd "$tmp" && RUST_LOG=warn exec "$BIN" serve --listen "127.0.0.1:$port" --database-url "$url") \
     >"$SERVER_LOG" 2>&1 </dev/null &
   SERVER_PID=$!
+  PEAK_PER_LOAD=1
 
   local deadline=$((SECONDS + READY_TIMEOUT))
   until curl -fsS -o /dev/null --max-time 1 "$base/healthz" 2>/dev/null; do
@@ -289,31 +313,41 @@ bench_backend() {
     -d "{\"email\":\"$email\",\"password\":\"$password\"}") || die "signin request failed"
   [[ $code == 200 ]] || die "POST /auth/signin returned HTTP $code: $(head -c 500 "$body")"
 
-  # Loads.
-  local h_rps h_p50 h_p99 p_rps p_p50 p_p99 s_rps s_p50 s_p99 notes=()
+  # Loads. run_wrk resets VmHWM before each load and reads it after.
+  local h_rps h_p50 h_p99 h_peak p_rps p_p50 p_p99 p_peak s_rps s_p50 s_p99 s_peak notes=()
+  local idle_rss
+  idle_rss=$(status_mib VmRSS)
   run_wrk healthz "$tmp/wrk-healthz.txt" 32 "$base/healthz"
-  h_rps=$R_RPS h_p50=$R_P50 h_p99=$R_P99
+  h_rps=$R_RPS h_p50=$R_P50 h_p99=$R_P99 h_peak=$R_PEAK
   [[ -z $R_NOTE ]] || notes+=("WARNING healthz: $R_NOTE")
 
   run_wrk profile "$tmp/wrk-profile.txt" 32 "$base/profile" -H "Authorization: Bearer $token"
-  p_rps=$R_RPS p_p50=$R_P50 p_p99=$R_P99
-  local rss_before_signin
-  rss_before_signin=$(peak_rss_mib)
+  p_rps=$R_RPS p_p50=$R_P50 p_p99=$R_P99 p_peak=$R_PEAK
   [[ -z $R_NOTE ]] || notes+=("WARNING profile: $R_NOTE")
 
   BENCH_EMAIL=$email BENCH_PASSWORD=$password \
     run_wrk signin "$tmp/wrk-signin.txt" 8 "$base/auth/signin" -s "$BENCH_DIR/signin.lua"
-  s_rps=$R_RPS s_p50=$R_P50 s_p99=$R_P99
+  s_rps=$R_RPS s_p50=$R_P50 s_p99=$R_P99 s_peak=$R_PEAK
   [[ -z $R_NOTE ]] || notes+=("WARNING signin: $R_NOTE")
 
-  # Peak RSS of the server process (high-water mark over the whole run).
-  local rss
-  rss=$(peak_rss_mib)
+  # What the server keeps once the sign-in load is over.
+  log "  waiting ${SETTLE_SECONDS}s after the signin load, then reading VmRSS"
+  sleep "$SETTLE_SECONDS"
+  kill -0 "$SERVER_PID" 2>/dev/null || die "the server died after the signin load"
+  local settled_rss settled_anon settled_file
+  settled_rss=$(status_mib VmRSS)
+  settled_anon=$(status_mib RssAnon)
+  settled_file=$(status_mib RssFile)
+
+  local peak_kind="peak of that load"
+  if [[ $PEAK_PER_LOAD != 1 ]]; then
+    peak_kind="WHOLE-PROCESS peak since start, clear_refs not writable"
+    notes+=("WARNING peak RSS: /proc/PID/clear_refs could not be written, so each peak_rss is the whole-process peak up to the end of that load (an upper bound of the load's own peak)")
+  fi
 
   stop_server
   drop_pg_db
 
-  local errors
   local errors plain_log="$tmp/server.plain.log"
   sed 's/\x1b\[[0-9;]*m//g' "$SERVER_LOG" >"$plain_log"
   errors=$(grep -cE 'ERROR|panicked' "$plain_log" || true)
@@ -325,12 +359,15 @@ bench_backend() {
 
   local lines=(
     "== $backend =="
-    "$(printf '%-9s rps=%-10s p50=%-9s p99=%s' healthz "$h_rps" "${h_p50}ms" "${h_p99}ms")"
-    "$(printf '%-9s rps=%-10s p50=%-9s p99=%s' profile "$p_rps" "${p_p50}ms" "${p_p99}ms")"
-    "$(printf '%-9s rps=%-10s p50=%-9s p99=%s' signin "$s_rps" "${s_p50}ms" "${s_p99}ms")"
+    "$(printf '%-9s rps=%-10s p50=%-9s p99=%-9s peak_rss=%s' healthz "$h_rps" "${h_p50}ms" "${h_p99}ms" "${h_peak}MiB")"
+    "$(printf '%-9s rps=%-10s p50=%-9s p99=%-9s peak_rss=%s' profile "$p_rps" "${p_p50}ms" "${p_p99}ms" "${p_peak}MiB")"
+    "$(printf '%-9s rps=%-10s p50=%-9s p99=%-9s peak_rss=%s' signin "$s_rps" "${s_p50}ms" "${s_p99}ms" "${s_peak}MiB")"
+    "(peak_rss: VmHWM, $peak_kind; RSS after the setup requests, before the loads: $idle_rss MiB)"
     "profile/healthz ratio = $ratio (target >= $TARGET_PROFILE_RATIO) $(verdict "$ratio" "$TARGET_PROFILE_RATIO")"
     "signin vs hash ceiling = $s_rps / $HASH_CEILING = $sratio (target >= $TARGET_SIGNIN_RATIO) $(verdict "$sratio" "$TARGET_SIGNIN_RATIO")"
-    "peak RSS = $rss MiB (before the signin load: $rss_before_signin MiB)"
+    "profile peak RSS = $p_peak MiB (target <= $TARGET_PROFILE_PEAK_MIB MiB) $(verdict_le "$p_peak" "$TARGET_PROFILE_PEAK_MIB")"
+    "signin peak RSS = $s_peak MiB (target <= $TARGET_SIGNIN_PEAK_MIB MiB) $(verdict_le "$s_peak" "$TARGET_SIGNIN_PEAK_MIB")"
+    "RSS ${SETTLE_SECONDS}s after signin = $settled_rss MiB (target <= $TARGET_SETTLED_RSS_MIB MiB) $(verdict_le "$settled_rss" "$TARGET_SETTLED_RSS_MIB") (anon $settled_anon, file $settled_file MiB)"
   )
   lines+=("${notes[@]+"${notes[@]}"}")
   printf '%s\n' "${lines[@]}"
@@ -389,5 +426,6 @@ done
 echo "================ summary ================"
 echo "duration per load: $DURATION; wrk -t2 (healthz/profile -c32, signin -c8); $(nproc) cores shared by wrk and the server"
 echo "CPU busy before the run (other processes): ${CPU_BUSY}%"
+echo "RSS: peak_rss = VmHWM reset before each load with clear_refs (see each backend's note); RSS after signin = VmRSS ${SETTLE_SECONDS}s after the signin load"
 echo "hash: ${HASH_PARAMS:-argon2id} single_hash_ms=$SINGLE_HASH_MS cores=$CORES ceiling=$HASH_CEILING/s"
 printf '%s\n' "${SUMMARY[@]+"${SUMMARY[@]}"}"

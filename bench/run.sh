@@ -2,10 +2,12 @@
 # Warden load benchmark: builds the release binary, then for each backend
 # (SQLite, PostgreSQL) starts a fresh server and measures GET /healthz,
 # GET /profile and POST /auth/signin with wrk, the server's peak RSS during
-# each load and its RSS 3 s after the sign-in load. See bench/README.md.
+# each load, its RSS 3 s after the sign-in load, and its cold-start time on an
+# existing database (bench/coldstart.py). See bench/README.md.
 #
 # Environment:
 #   BENCH_DURATION   wrk duration of each load (default 10s)
+#   BENCH_COLDSTART_RUNS  measured cold starts per backend (default 7)
 #   BENCH_BACKENDS   backends to run (default "sqlite postgres")
 #   BENCH_KEEP=1     keep the temp dirs (server logs, raw wrk output)
 #   BENCH_PG_HOST / BENCH_PG_PORT / BENCH_PG_USER / BENCH_PG_ADMIN_DB
@@ -24,6 +26,7 @@ BENCH_DIR="$ROOT/bench"
 BIN="$ROOT/target/release/warden"
 
 DURATION=${BENCH_DURATION:-10s}
+COLDSTART_RUNS=${BENCH_COLDSTART_RUNS:-7}
 BACKENDS=${BENCH_BACKENDS:-sqlite postgres}
 PG_HOST=${BENCH_PG_HOST:-127.0.0.1}
 PG_PORT=${BENCH_PG_PORT:-5432}
@@ -37,6 +40,7 @@ TARGET_SIGNIN_RATIO=0.90
 TARGET_SIGNIN_PEAK_MIB=64      # peak RSS during the signin load
 TARGET_SETTLED_RSS_MIB=32      # RSS 3 s after the signin load
 TARGET_PROFILE_PEAK_MIB=40     # peak RSS during the profile load
+TARGET_COLDSTART_MS=10         # median cold start, SQLite only
 SETTLE_SECONDS=3               # wait after the signin load before reading VmRSS
 
 log() { printf '[bench] %s\n' "$*" >&2; }
@@ -268,6 +272,23 @@ bench_backend() {
       ;;
   esac
 
+  # Cold start: the first start creates the secrets file and the database
+  # and migrates it; then COLDSTART_RUNS timed starts on that database, in the
+  # same dir. The load server below is one more start on the same database.
+  local cs_out="$tmp/coldstart.txt" cs_log="$tmp/coldstart.log"
+  log "== $backend: cold start, 1 + $COLDSTART_RUNS starts (dir $tmp)"
+  python3 "$BENCH_DIR/coldstart.py" --bin "$BIN" --dir "$tmp" --database-url "$url" \
+    --runs "$COLDSTART_RUNS" --prepare --log "$cs_log" >"$cs_out" \
+    || { sed 's/^/  server: /' "$cs_log" | tail -n 40 >&2; die "the $backend cold-start runs failed (server output above)"; }
+  local cs_first cs_min cs_median cs_max cs_gap cs_spawn
+  cs_first=$(awk -F= '$1 == "prepare_ms" { print $2 }' "$cs_out")
+  cs_min=$(awk -F= '$1 == "min_ms" { print $2 }' "$cs_out")
+  cs_median=$(awk -F= '$1 == "median_ms" { print $2 }' "$cs_out")
+  cs_max=$(awk -F= '$1 == "max_ms" { print $2 }' "$cs_out")
+  cs_gap=$(awk -F= '$1 == "poll_gap_ms" { print $2 }' "$cs_out")
+  cs_spawn=$(awk -F= '$1 == "spawn_ms" { print $2 }' "$cs_out")
+  [[ -n $cs_median ]] || die "could not parse bench/coldstart.py output: $(cat "$cs_out")"
+
   port=$(free_port)
   local base="http://127.0.0.1:$port"
   SERVER_LOG="$tmp/server.log"
@@ -357,6 +378,11 @@ bench_backend() {
   ratio=$(fdiv "$p_rps" "$h_rps")
   sratio=$(fdiv "$s_rps" "$HASH_CEILING")
 
+  local cs_verdict="(no target)"
+  if [[ $backend == sqlite ]]; then
+    cs_verdict="(target median <= $TARGET_COLDSTART_MS ms) $(verdict_le "$cs_median" "$TARGET_COLDSTART_MS")"
+  fi
+
   local lines=(
     "== $backend =="
     "$(printf '%-9s rps=%-10s p50=%-9s p99=%-9s peak_rss=%s' healthz "$h_rps" "${h_p50}ms" "${h_p99}ms" "${h_peak}MiB")"
@@ -368,6 +394,8 @@ bench_backend() {
     "profile peak RSS = $p_peak MiB (target <= $TARGET_PROFILE_PEAK_MIB MiB) $(verdict_le "$p_peak" "$TARGET_PROFILE_PEAK_MIB")"
     "signin peak RSS = $s_peak MiB (target <= $TARGET_SIGNIN_PEAK_MIB MiB) $(verdict_le "$s_peak" "$TARGET_SIGNIN_PEAK_MIB")"
     "RSS ${SETTLE_SECONDS}s after signin = $settled_rss MiB (target <= $TARGET_SETTLED_RSS_MIB MiB) $(verdict_le "$settled_rss" "$TARGET_SETTLED_RSS_MIB") (anon $settled_anon, file $settled_file MiB)"
+    "cold start (existing db, $COLDSTART_RUNS runs) min/median/max = $cs_min / $cs_median / $cs_max ms $cs_verdict"
+    "  first start (creates and migrates the db) = $cs_first ms; poll gap = $cs_gap ms; fork+exec (in each run) = $cs_spawn ms"
   )
   lines+=("${notes[@]+"${notes[@]}"}")
   printf '%s\n' "${lines[@]}"
@@ -384,6 +412,7 @@ done
 [[ -n ${BACKENDS// /} ]] || die "BENCH_BACKENDS is empty"
 command -v curl >/dev/null || die "curl is required"
 command -v python3 >/dev/null || die "python3 is required"
+[[ $COLDSTART_RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_COLDSTART_RUNS must be a positive integer (got '$COLDSTART_RUNS')"
 
 log "building: cargo build --release -p warden"
 (cd "$ROOT" && cargo build --release -p warden) || die "cargo build failed"
@@ -426,6 +455,7 @@ done
 echo "================ summary ================"
 echo "duration per load: $DURATION; wrk -t2 (healthz/profile -c32, signin -c8); $(nproc) cores shared by wrk and the server"
 echo "CPU busy before the run (other processes): ${CPU_BUSY}%"
+echo "cold start: $COLDSTART_RUNS timed starts per backend on an existing database, exec to first 200 from GET /healthz (bench/coldstart.py)"
 echo "RSS: peak_rss = VmHWM reset before each load with clear_refs (see each backend's note); RSS after signin = VmRSS ${SETTLE_SECONDS}s after the signin load"
 echo "hash: ${HASH_PARAMS:-argon2id} single_hash_ms=$SINGLE_HASH_MS cores=$CORES ceiling=$HASH_CEILING/s"
 printf '%s\n' "${SUMMARY[@]+"${SUMMARY[@]}"}"

@@ -13,12 +13,15 @@
 //! freed, so later ones come from per-thread arenas that fragment and stay
 //! resident (a sign-in burst left the server at ~200 MiB). So each hashing
 //! thread maps its working memory straight from the OS ([`Scratch`]), reuses
-//! it while jobs keep coming, and unmaps it as soon as its queue is empty:
-//! peak memory is `max_concurrent × memory_kib` plus the rest of the
-//! server, and after a burst it is all returned.
+//! it while jobs keep coming, and unmaps it once it has had no job for
+//! [`IDLE_RELEASE`]: peak memory is `max_concurrent × memory_kib` plus the
+//! rest of the server, and after a burst it is all returned.
 
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 
 use argon2::password_hash::{Output, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -141,6 +144,8 @@ type Job = Box<dyn FnOnce(&mut Scratch) + Send>;
 #[derive(Default)]
 pub struct Scratch {
     map: Option<memmap2::MmapMut>,
+    /// Bytes mapped by all the threads of one hasher.
+    total: Arc<AtomicUsize>,
 }
 
 // `Block` is 1 KiB of `u64`s aligned to 64 bytes, for which every bit
@@ -157,10 +162,12 @@ impl Scratch {
             .ok_or_else(|| AuthError::Internal("argon2 memory size overflows".into()))?;
         if self.map.as_ref().is_none_or(|m| m.len() < bytes) {
             // Unmap the old one first: never hold both.
-            self.map = None;
-            self.map = Some(memmap2::MmapMut::map_anon(bytes.max(1)).map_err(|e| {
+            self.release();
+            let map = memmap2::MmapMut::map_anon(bytes.max(1)).map_err(|e| {
                 AuthError::Internal(format!("cannot map {bytes} bytes for argon2: {e}"))
-            })?);
+            })?;
+            self.total.fetch_add(map.len(), Ordering::Relaxed);
+            self.map = Some(map);
         }
         let map = self.map.as_mut().expect("mapped above");
         // SAFETY: the mapping is page-aligned (so aligned for `Block`, see
@@ -172,7 +179,9 @@ impl Scratch {
 
     /// Gives the working memory back to the OS.
     fn release(&mut self) {
-        self.map = None;
+        if let Some(map) = self.map.take() {
+            self.total.fetch_sub(map.len(), Ordering::Relaxed);
+        }
     }
 
     /// Bytes currently mapped.
@@ -181,31 +190,28 @@ impl Scratch {
     }
 }
 
-/// The loop of one hashing thread: run jobs while there are any, release
-/// the working memory whenever the queue is empty.
-fn hashing_thread(rx: Arc<Mutex<Receiver<Job>>>) {
-    let mut scratch = Scratch::default();
+/// How long a hashing thread keeps its working memory without a job: long
+/// enough that a steady trickle of sign-ins does not map and fault in
+/// 19 MiB for each one, short enough that memory is back soon after a burst.
+pub const IDLE_RELEASE: Duration = Duration::from_secs(1);
+
+/// The loop of one hashing thread: run jobs as they come, release the
+/// working memory after [`IDLE_RELEASE`] without one. Every thread waits on
+/// the channel itself (no lock around it), so each releases on its own.
+fn hashing_thread(rx: Receiver<Job>, total: Arc<AtomicUsize>) {
+    let mut scratch = Scratch { map: None, total };
     loop {
-        let next = match rx.lock() {
-            Ok(rx) => rx.try_recv(),
-            Err(_) => return,
-        };
-        let job = match next {
+        let job = match rx.recv_timeout(IDLE_RELEASE) {
             Ok(job) => job,
-            Err(TryRecvError::Disconnected) => return,
-            Err(TryRecvError::Empty) => {
+            Err(RecvTimeoutError::Timeout) => {
                 scratch.release();
-                // The lock is held only while waiting for the next job.
-                let job = match rx.lock() {
-                    Ok(rx) => rx.recv(),
-                    Err(_) => return,
-                };
-                match job {
+                match rx.recv() {
                     Ok(job) => job,
                     // The hasher was dropped: stop.
                     Err(_) => return,
                 }
             }
+            Err(RecvTimeoutError::Disconnected) => return,
         };
         // A panicking job must not take the thread with it: its caller sees
         // an error, the pool stays whole.
@@ -218,7 +224,9 @@ fn hashing_thread(rx: Arc<Mutex<Receiver<Job>>>) {
 
 pub struct PasswordHasher {
     params: Params,
-    jobs: SyncSender<Job>,
+    jobs: Sender<Job>,
+    /// Working memory mapped by the hashing threads right now.
+    mapped: Arc<AtomicUsize>,
     /// What unknown users are verified against, so that unknown emails cost
     /// the same time as wrong passwords: a hash in the current parameters
     /// with a random salt and a random output, which no password matches.
@@ -241,20 +249,28 @@ impl PasswordHasher {
         )
         .map_err(|e| AuthError::Internal(format!("invalid argon2 parameters: {e}")))?;
         let dummy_hash = unmatchable_hash(&params)?;
-        let (jobs, rx) = sync_channel::<Job>(max_queued);
-        let rx = Arc::new(Mutex::new(rx));
+        let (jobs, rx) = bounded::<Job>(max_queued);
+        let mapped = Arc::new(AtomicUsize::new(0));
         for i in 0..max_concurrent.max(1) {
             let rx = rx.clone();
+            let mapped = mapped.clone();
             std::thread::Builder::new()
                 .name(format!("warden-hash-{i}"))
-                .spawn(move || hashing_thread(rx))
+                .spawn(move || hashing_thread(rx, mapped))
                 .map_err(|e| AuthError::Internal(format!("cannot start hashing threads: {e}")))?;
         }
         Ok(PasswordHasher {
             params,
             jobs,
+            mapped,
             dummy_hash,
         })
+    }
+
+    /// Bytes of argon2 working memory the hashing threads hold right now
+    /// (0 once they have been idle for [`IDLE_RELEASE`]).
+    pub fn working_memory(&self) -> usize {
+        self.mapped.load(Ordering::Relaxed)
     }
 
     /// Hashes a new password with argon2id.
@@ -652,6 +668,27 @@ mod tests {
             .to_string();
         assert!(h.verify("pw-four", Some(&theirs)).await.unwrap().ok);
         assert!(!h.verify("pw-five", Some(&theirs)).await.unwrap().ok);
+    }
+
+    #[tokio::test]
+    async fn the_pool_unmaps_its_memory_after_being_idle() {
+        let settings = Argon2Settings {
+            memory_kib: 2048,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let h = PasswordHasher::new(&settings, 2, 8).unwrap();
+        assert_eq!(h.working_memory(), 0, "nothing is mapped before a hash");
+        let (a, b) = tokio::join!(h.hash("one password"), h.hash("two password"));
+        a.unwrap();
+        b.unwrap();
+        let held = h.working_memory();
+        assert!(
+            held >= 2048 * 1024 && held <= 2 * 2048 * 1024,
+            "{held} bytes held"
+        );
+        tokio::time::sleep(IDLE_RELEASE + Duration::from_millis(500)).await;
+        assert_eq!(h.working_memory(), 0, "every thread unmapped its memory");
     }
 
     #[test]

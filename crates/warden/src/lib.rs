@@ -168,6 +168,10 @@ fn mailer(
 fn social_providers(config: &Config) -> Result<warden_http::social::SocialSettings, StartError> {
     use warden_http::social::{SocialProvider, SocialSettings};
     use warden_oauth::{Provider, ProviderConfig, ProviderKind};
+    if config.social.is_empty() {
+        // No HTTP client (and no TLS roots to load) for nobody to call.
+        return Ok(SocialSettings::default());
+    }
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())

@@ -684,7 +684,7 @@ mod tests {
         b.unwrap();
         let held = h.working_memory();
         assert!(
-            held >= 2048 * 1024 && held <= 2 * 2048 * 1024,
+            (2048 * 1024..=2 * 2048 * 1024).contains(&held),
             "{held} bytes held"
         );
         tokio::time::sleep(IDLE_RELEASE + Duration::from_millis(500)).await;

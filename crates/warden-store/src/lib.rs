@@ -81,6 +81,8 @@ pub async fn open_database(
         let store = Arc::new(SqliteStore::connect(url, pool).await?);
         if migrate {
             store.migrate().await?;
+        } else {
+            store.verify().await?;
         }
         Ok(Database {
             store: store.clone(),
@@ -90,6 +92,8 @@ pub async fn open_database(
         let store = Arc::new(PgStore::connect(url, pool).await?);
         if migrate {
             store.migrate().await?;
+        } else {
+            store.verify().await?;
         }
         Ok(Database {
             store: store.clone(),

@@ -45,9 +45,10 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections)
             .acquire_timeout(opts.acquire_timeout)
-            .connect_with(connect)
-            .await
-            .map_err(OpenError::Connect)?;
+            // Connections open on first use: start-up opens exactly one
+            // (`migrate` or `verify`), instead of one here and another for
+            // the migrations while the first is still being returned.
+            .connect_lazy_with(connect);
         let health = std::sync::Arc::new(crate::health::Health::default());
         let probe = pool.clone();
         crate::health::spawn_probe(&health, opts.probe_timeout, move || {
@@ -57,8 +58,16 @@ impl PgStore {
         Ok(PgStore { pool, health })
     }
 
+    /// Applies pending migrations, on one connection.
     pub async fn migrate(&self) -> Result<(), OpenError> {
-        MIGRATOR.run(&self.pool).await.map_err(OpenError::Migrate)
+        let mut conn = self.pool.acquire().await.map_err(OpenError::Connect)?;
+        MIGRATOR.run(&mut *conn).await.map_err(OpenError::Migrate)
+    }
+
+    /// Opens a connection: is the database there?
+    pub async fn verify(&self) -> Result<(), OpenError> {
+        self.pool.acquire().await.map_err(OpenError::Connect)?;
+        Ok(())
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -69,9 +69,10 @@ impl SqliteStore {
             // An in-memory database exists once per connection: keep one.
             .max_connections(if memory { 1 } else { opts.max_connections })
             .acquire_timeout(opts.acquire_timeout)
-            .connect_with(connect)
-            .await
-            .map_err(OpenError::Connect)?;
+            // Connections open on first use: start-up opens exactly one
+            // (`migrate` or `verify`), instead of one here and another for
+            // the migrations while the first is still being returned.
+            .connect_lazy_with(connect);
         let health = std::sync::Arc::new(crate::health::Health::default());
         let probe = pool.clone();
         crate::health::spawn_probe(&health, opts.probe_timeout, move || {
@@ -81,8 +82,17 @@ impl SqliteStore {
         Ok(SqliteStore { pool, health })
     }
 
+    /// Opens a connection: is the database there?
+    pub async fn verify(&self) -> Result<(), OpenError> {
+        self.pool.acquire().await.map_err(OpenError::Connect)?;
+        Ok(())
+    }
+
+    /// Applies pending migrations and the column additions below, all on
+    /// one connection.
     pub async fn migrate(&self) -> Result<(), OpenError> {
-        MIGRATOR.run(&self.pool).await.map_err(OpenError::Migrate)?;
+        let mut conn = self.pool.acquire().await.map_err(OpenError::Connect)?;
+        MIGRATOR.run(&mut *conn).await.map_err(OpenError::Migrate)?;
         // BetterAuth 1.7 added a required `account.issuer` column. A database
         // made by BetterAuth 1.7 has it, one from the tutorial's schema does
         // not, and SQLite has no `ADD COLUMN IF NOT EXISTS`: add it here
@@ -101,14 +111,14 @@ impl SqliteStore {
             )
             .bind(table)
             .bind(column)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *conn)
             .await
             .map_err(OpenError::Connect)?;
             if !has {
                 sqlx::query(&format!(
                     r#"ALTER TABLE "{table}" ADD COLUMN "{column}" {decl}"#
                 ))
-                .execute(&self.pool)
+                .execute(&mut *conn)
                 .await
                 .map_err(OpenError::Connect)?;
             }
@@ -117,7 +127,7 @@ impl SqliteStore {
             r#"UPDATE "account" SET "issuer" = 'local:credential'
                WHERE "providerId" = 'credential' AND "issuer" IS NULL"#,
         )
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await
         .map_err(OpenError::Connect)?;
         Ok(())

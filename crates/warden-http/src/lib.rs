@@ -28,8 +28,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, Secur
 use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use warden_core::Warden;
+
+use crate::route_list::{route, RouteSink};
 
 pub mod betterauth;
 pub mod cookies;
@@ -41,6 +42,7 @@ pub mod fuzzing;
 mod middleware;
 pub mod origin;
 pub mod ratelimit;
+mod route_list;
 pub mod routes;
 #[cfg(feature = "social")]
 pub mod social;
@@ -159,40 +161,56 @@ impl Modify for BearerScheme {
     }
 }
 
-/// The API routes and their OpenAPI document, built from the same list so
-/// that neither can miss a route.
-fn api(betterauth: Option<&BetterAuthSettings>) -> (Router<AppState>, OpenApiDoc) {
+/// The tutorial API's routes (and social sign-in's), in one list for both
+/// builders (see `route_list.rs`).
+fn tutorial_routes<R: RouteSink>(router: R) -> R {
     use routes::{auth, email, health, password, profile, sessions, two_factor};
-    let router = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(auth::sign_up))
-        .routes(routes!(auth::sign_in))
-        .routes(routes!(auth::sign_out))
-        .routes(routes!(password::request_password_reset))
-        .routes(routes!(password::reset_password))
-        .routes(routes!(email::send_verification_email))
-        .routes(routes!(email::verify_email))
-        .routes(routes!(email::change_email))
-        .routes(routes!(profile::get_profile, profile::update_profile))
-        .routes(routes!(sessions::list_sessions))
-        .routes(routes!(sessions::revoke_session))
-        .routes(routes!(two_factor::enable))
-        .routes(routes!(two_factor::confirm))
-        .routes(routes!(two_factor::get_totp_uri))
-        .routes(routes!(two_factor::disable))
-        .routes(routes!(two_factor::generate_backup_codes))
-        .routes(routes!(two_factor::verify_totp))
-        .routes(routes!(two_factor::verify_backup_code))
-        .routes(routes!(health::healthz))
-        .routes(routes!(health::readyz));
+    let router = router
+        .add(route!(auth::sign_up))
+        .add(route!(auth::sign_in))
+        .add(route!(auth::sign_out))
+        .add(route!(password::request_password_reset))
+        .add(route!(password::reset_password))
+        .add(route!(email::send_verification_email))
+        .add(route!(email::verify_email))
+        .add(route!(email::change_email))
+        .add(route!(profile::get_profile, profile::update_profile))
+        .add(route!(sessions::list_sessions))
+        .add(route!(sessions::revoke_session))
+        .add(route!(two_factor::enable))
+        .add(route!(two_factor::confirm))
+        .add(route!(two_factor::get_totp_uri))
+        .add(route!(two_factor::disable))
+        .add(route!(two_factor::generate_backup_codes))
+        .add(route!(two_factor::verify_totp))
+        .add(route!(two_factor::verify_backup_code))
+        .add(route!(health::healthz))
+        .add(route!(health::readyz));
     #[cfg(feature = "social")]
     let router = social::api::routes(router);
-    let (router, mut doc) = match betterauth {
-        Some(b) => router.nest(&b.base_path, betterauth::routes()),
+    router
+}
+
+/// The routes served: cheap to build, no OpenAPI document.
+fn api_router(betterauth: Option<&BetterAuthSettings>) -> Router<AppState> {
+    let router = tutorial_routes(Router::new());
+    match betterauth {
+        Some(b) => router.nest(&b.base_path, betterauth::routes(Router::new())),
+        None => router,
+    }
+}
+
+/// The OpenAPI document of the same routes (a few milliseconds of schema
+/// generation: built on demand, never at start-up).
+fn api_doc(betterauth: Option<&BetterAuthSettings>) -> OpenApiDoc {
+    let router = tutorial_routes(OpenApiRouter::with_openapi(ApiDoc::openapi()));
+    let (_, mut doc) = match betterauth {
+        Some(b) => router.nest(&b.base_path, betterauth::routes(OpenApiRouter::new())),
         None => router,
     }
     .split_for_parts();
     add_common_responses(&mut doc, betterauth.map(|b| b.base_path.as_str()));
-    (router, doc)
+    doc
 }
 
 /// Answers any operation can give besides its own, added to every
@@ -276,14 +294,16 @@ pub fn openapi() -> OpenApiDoc {
 
 /// The OpenAPI document of the routes these settings mount.
 pub fn openapi_for(settings: &HttpSettings) -> OpenApiDoc {
-    api(settings.betterauth.as_ref()).1
+    api_doc(settings.betterauth.as_ref())
 }
 
 /// The complete Warden router, with CORS, body limit, request ids and the
-/// access log.
+/// access log. Building it costs little: the OpenAPI document is generated
+/// when `/openapi.json` is first requested, on a blocking thread.
 pub fn router(state: AppState) -> Router {
-    let (api, doc) = api(state.settings.betterauth.as_ref());
-    let doc = Arc::new(doc);
+    let api = api_router(state.settings.betterauth.as_ref());
+    let doc: Arc<tokio::sync::OnceCell<Arc<OpenApiDoc>>> = Arc::default();
+    let betterauth = state.settings.betterauth.clone();
     let settings = state.settings.clone();
     let origin_state = state.clone();
     let rate_state = state.clone();
@@ -291,7 +311,20 @@ pub fn router(state: AppState) -> Router {
         "/openapi.json",
         axum::routing::get(move || {
             let doc = doc.clone();
-            async move { Json(doc.as_ref().clone()) }
+            let betterauth = betterauth.clone();
+            async move {
+                let doc = doc
+                    .get_or_try_init(|| async move {
+                        tokio::task::spawn_blocking(move || Arc::new(api_doc(betterauth.as_ref())))
+                            .await
+                    })
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "building the OpenAPI document failed");
+                        ApiError::internal()
+                    })?;
+                Ok::<_, ApiError>(Json(doc.as_ref().clone()))
+            }
         }),
     )
     .fallback(not_found)

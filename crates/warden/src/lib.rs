@@ -295,6 +295,9 @@ impl Server {
         config: &Config,
         clock: Arc<dyn Clock>,
     ) -> Result<Server, StartError> {
+        let betterauth = config.betterauth.enabled.then(|| BetterAuthSettings {
+            base_path: config.betterauth.base_path.clone(),
+        });
         let secret =
             secrets::server_secret(config.env, &secrets::SecretsFile::new(&config.secrets_file))?;
         let cors = CorsSettings::new(
@@ -376,9 +379,7 @@ impl Server {
                 rate_limit,
                 cookies,
                 trusted_origins,
-                betterauth: config.betterauth.enabled.then(|| BetterAuthSettings {
-                    base_path: config.betterauth.base_path.clone(),
-                }),
+                betterauth,
                 allow_delete_user: config.user.allow_delete,
                 public_url: config.base_url.clone(),
                 ready_timeout: config.database.ready_timeout,
@@ -425,7 +426,10 @@ impl Server {
         let counters = self.counters.clone();
         let interval = self.cleanup_interval;
         let cleanup = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval.max(std::time::Duration::from_secs(1)));
+            // Not at once: the first second belongs to the first requests.
+            let every = interval.max(std::time::Duration::from_secs(1));
+            let first = tokio::time::Instant::now() + every.min(std::time::Duration::from_secs(1));
+            let mut tick = tokio::time::interval_at(first, every);
             loop {
                 tick.tick().await;
                 match warden.purge_expired().await {

@@ -15,8 +15,6 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use warden_core::{
     PasswordChange, Registered, Session, SessionFilter, SignInOutcome, SignUp, SignedIn, Timestamp,
     TokenHash, User,
@@ -29,6 +27,7 @@ use crate::extract::{
     authenticate, request_credentials, session_cookie, AuthFailure, AuthUser, ClientMeta,
     Credentials,
 };
+use crate::route_list::{route, RouteSink};
 use crate::AppState;
 
 /// Where the BetterAuth API is mounted.
@@ -49,34 +48,34 @@ impl Default for BetterAuthSettings {
 pub static SET_AUTH_TOKEN: HeaderName = HeaderName::from_static("set-auth-token");
 
 /// The routes, relative to the base path.
-pub(crate) fn routes() -> OpenApiRouter<AppState> {
-    let router = OpenApiRouter::new()
-        .routes(routes!(sign_up_email))
-        .routes(routes!(sign_in_email))
-        .routes(routes!(sign_out))
-        .routes(routes!(get_session))
-        .routes(routes!(list_sessions))
-        .routes(routes!(revoke_session))
-        .routes(routes!(revoke_sessions))
-        .routes(routes!(revoke_other_sessions))
-        .routes(routes!(update_user))
-        .routes(routes!(change_password))
-        .routes(routes!(delete_user))
-        .routes(routes!(send_verification_email))
-        .routes(routes!(verify_email))
-        .routes(routes!(change_email))
-        .routes(routes!(request_password_reset))
-        .routes(routes!(reset_password_link))
-        .routes(routes!(reset_password))
-        .routes(routes!(two_factor::enable))
-        .routes(routes!(two_factor::disable))
-        .routes(routes!(two_factor::get_totp_uri))
-        .routes(routes!(two_factor::verify_totp))
-        .routes(routes!(two_factor::verify_backup_code))
-        .routes(routes!(two_factor::generate_backup_codes))
-        .routes(routes!(ok))
-        .routes(routes!(error_page))
-        .fallback(|| async { BaError::not_found() });
+pub(crate) fn routes<R: RouteSink>(router: R) -> R {
+    let router = router
+        .add(route!(sign_up_email))
+        .add(route!(sign_in_email))
+        .add(route!(sign_out))
+        .add(route!(get_session))
+        .add(route!(list_sessions))
+        .add(route!(revoke_session))
+        .add(route!(revoke_sessions))
+        .add(route!(revoke_other_sessions))
+        .add(route!(update_user))
+        .add(route!(change_password))
+        .add(route!(delete_user))
+        .add(route!(send_verification_email))
+        .add(route!(verify_email))
+        .add(route!(change_email))
+        .add(route!(request_password_reset))
+        .add(route!(reset_password_link))
+        .add(route!(reset_password))
+        .add(route!(two_factor::enable))
+        .add(route!(two_factor::disable))
+        .add(route!(two_factor::get_totp_uri))
+        .add(route!(two_factor::verify_totp))
+        .add(route!(two_factor::verify_backup_code))
+        .add(route!(two_factor::generate_backup_codes))
+        .add(route!(ok))
+        .add(route!(error_page))
+        .ba_fallback();
     #[cfg(feature = "social")]
     let router = crate::social::ba::routes(router);
     router

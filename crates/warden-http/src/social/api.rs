@@ -93,17 +93,15 @@ pub(crate) fn scopes_of(scope: Option<&str>) -> Vec<String> {
 }
 
 /// The tutorial API's social routes.
-pub(crate) fn routes(
-    router: utoipa_axum::router::OpenApiRouter<AppState>,
-) -> utoipa_axum::router::OpenApiRouter<AppState> {
-    use utoipa_axum::routes;
+pub(crate) fn routes<R: crate::route_list::RouteSink>(router: R) -> R {
+    use crate::route_list::route;
     router
-        .routes(routes!(sign_in))
-        .routes(routes!(callback_handler))
-        .routes(routes!(exchange))
-        .routes(routes!(link_social))
-        .routes(routes!(list_accounts))
-        .routes(routes!(unlink_account))
+        .add(route!(sign_in))
+        .add(route!(callback_handler))
+        .add(route!(exchange))
+        .add(route!(link_social))
+        .add(route!(list_accounts))
+        .add(route!(unlink_account))
 }
 
 /// Start a social sign-in: redirects to the provider. After the provider,

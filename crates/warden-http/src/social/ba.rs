@@ -85,16 +85,14 @@ pub struct BaAccount {
 }
 
 /// BetterAuth's social routes, relative to its base path.
-pub(crate) fn routes(
-    router: utoipa_axum::router::OpenApiRouter<AppState>,
-) -> utoipa_axum::router::OpenApiRouter<AppState> {
-    use utoipa_axum::routes;
+pub(crate) fn routes<R: crate::route_list::RouteSink>(router: R) -> R {
+    use crate::route_list::route;
     router
-        .routes(routes!(sign_in_social))
-        .routes(routes!(callback_handler))
-        .routes(routes!(link_social))
-        .routes(routes!(list_accounts))
-        .routes(routes!(unlink_account))
+        .add(route!(sign_in_social))
+        .add(route!(callback_handler))
+        .add(route!(link_social))
+        .add(route!(list_accounts))
+        .add(route!(unlink_account))
 }
 
 /// Start a social sign-in (`signIn.social`): `{url, redirect}`; the client

@@ -10,6 +10,8 @@
 #   BENCH_COLDSTART_RUNS  measured cold starts per backend (default 7)
 #   BENCH_BACKENDS   backends to run (default "sqlite postgres")
 #   BENCH_KEEP=1     keep the temp dirs (server logs, raw wrk output)
+#   BENCH_BIN        measure this binary instead of building target/release/warden
+#                    (to compare builds side by side)
 #   BENCH_PG_HOST / BENCH_PG_PORT / BENCH_PG_USER / BENCH_PG_ADMIN_DB
 #                    PostgreSQL server used for the postgres backend
 #                    (default 127.0.0.1 / 5432 / postgres / test)
@@ -23,7 +25,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH_DIR="$ROOT/bench"
-BIN="$ROOT/target/release/warden"
+BIN="${BENCH_BIN:-$ROOT/target/release/warden}"
 
 DURATION=${BENCH_DURATION:-10s}
 COLDSTART_RUNS=${BENCH_COLDSTART_RUNS:-7}
@@ -414,8 +416,12 @@ command -v curl >/dev/null || die "curl is required"
 command -v python3 >/dev/null || die "python3 is required"
 [[ $COLDSTART_RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_COLDSTART_RUNS must be a positive integer (got '$COLDSTART_RUNS')"
 
-log "building: cargo build --release -p warden"
-(cd "$ROOT" && cargo build --release -p warden) || die "cargo build failed"
+if [[ -n ${BENCH_BIN:-} ]]; then
+  log "using BENCH_BIN=$BIN (not building)"
+else
+  log "building: cargo build --release -p warden"
+  (cd "$ROOT" && cargo build --release -p warden) || die "cargo build failed"
+fi
 [[ -x $BIN ]] || die "$BIN not found after the build"
 
 if ! command -v wrk >/dev/null; then

@@ -22,6 +22,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 pub struct PgStore {
     pool: PgPool,
     health: std::sync::Arc<crate::health::Health>,
+    /// How long `ping` (readiness) waits for the database.
+    probe_timeout: std::time::Duration,
 }
 
 fn ts(t: Timestamp) -> NaiveDateTime {
@@ -55,7 +57,11 @@ impl PgStore {
             let pool = probe.clone();
             async move { sqlx::query("SELECT 1").execute(&pool).await.map(drop) }
         });
-        Ok(PgStore { pool, health })
+        Ok(PgStore {
+            pool,
+            health,
+            probe_timeout: opts.probe_timeout,
+        })
     }
 
     /// Applies pending migrations, on one connection.

@@ -24,6 +24,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteStore {
     pool: SqlitePool,
     health: std::sync::Arc<crate::health::Health>,
+    /// How long `ping` (readiness) waits for the database.
+    probe_timeout: std::time::Duration,
 }
 
 fn ts(t: Timestamp) -> String {
@@ -79,7 +81,11 @@ impl SqliteStore {
             let pool = probe.clone();
             async move { sqlx::query("SELECT 1").execute(&pool).await.map(drop) }
         });
-        Ok(SqliteStore { pool, health })
+        Ok(SqliteStore {
+            pool,
+            health,
+            probe_timeout: opts.probe_timeout,
+        })
     }
 
     /// Opens a connection: is the database there?

@@ -188,12 +188,15 @@ macro_rules! impl_store {
 
         #[async_trait::async_trait]
         impl warden_core::Store for $store {
+            /// `SELECT 1` within `probe_timeout`. Not answering in time
+            /// counts as unreachable (unless every connection is busy), so
+            /// that a readiness probe, too, trips the fast failure.
             async fn ping(&self) -> Result<(), StoreError> {
-                sqlx::query("SELECT 1")
-                    .execute(self.db()?)
-                    .await
-                    .map_err(|e| self.fail(e))?;
-                Ok(())
+                let query = sqlx::query("SELECT 1").execute(self.db()?);
+                match tokio::time::timeout(self.probe_timeout, query).await {
+                    Ok(done) => done.map(drop).map_err(|e| self.fail(e)),
+                    Err(_) => Err(self.fail(sqlx::Error::PoolTimedOut)),
+                }
             }
 
             async fn insert_user_with_password(

@@ -25,7 +25,10 @@ pub async fn healthz() -> Json<Health> {
         (status = 503, description = "Database unreachable", body = ApiError),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    match tokio::time::timeout(state.settings.ready_timeout, state.warden.ready()).await {
+    // The store gives up after `ready_timeout` itself (and then marks the
+    // database down); this is the backstop, a little later.
+    let backstop = state.settings.ready_timeout + std::time::Duration::from_millis(250);
+    match tokio::time::timeout(backstop, state.warden.ready()).await {
         Ok(result) => result?,
         Err(_) => {
             return Err(ApiError::new(

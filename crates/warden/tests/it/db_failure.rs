@@ -138,7 +138,10 @@ async fn fresh_token(app: &TestApp, email: &str) -> String {
     token
 }
 
-async fn outage_then_recovery(blackhole: bool) {
+/// `blackhole`: the network drops everything (else the database is gone).
+/// `probe_first`: a readiness probe is the first to find out (else a
+/// request is, and waits for database.acquire_timeout).
+async fn outage_then_recovery(blackhole: bool, probe_first: bool) {
     let _heavy = crate::helpers::HEAVY.lock().await;
     let (app, proxy) = app_behind_proxy().await;
     let a = app.new_user().await;
@@ -152,24 +155,27 @@ async fn outage_then_recovery(blackhole: bool) {
         proxy.cut();
     }
 
-    // Readiness never hangs, whatever the database does.
-    let (r, t) = timed(app.get("/readyz")).await;
-    assert_error(r, 503, "unavailable").await;
-    assert!(t < Duration::from_secs(1), "/readyz took {t:?}");
-
-    // The first request that needs the database waits at most
-    // database.acquire_timeout (2 s) ...
-    let (r, t) = timed(
-        app.post("/auth/signin")
-            .json(&json!({"email": b.email, "password": "SecurePass123!"})),
-    )
-    .await;
-    assert_error(r, 503, "unavailable").await;
-    assert!(
-        t < Duration::from_millis(2_700),
-        "the first failing request took {t:?}"
-    );
-    let first_failure = t;
+    let first_failure = if probe_first {
+        // Readiness never hangs, whatever the database does ...
+        let (r, t) = timed(app.get("/readyz")).await;
+        assert_error(r, 503, "unavailable").await;
+        assert!(t < Duration::from_secs(1), "/readyz took {t:?}");
+        t
+    } else {
+        // The first request that needs the database waits at most
+        // database.acquire_timeout (2 s) ...
+        let (r, t) = timed(
+            app.post("/auth/signin")
+                .json(&json!({"email": b.email, "password": "SecurePass123!"})),
+        )
+        .await;
+        assert_error(r, 503, "unavailable").await;
+        assert!(
+            t < Duration::from_millis(2_700),
+            "the first failing request took {t:?}"
+        );
+        t
+    };
     // ... and every one after it fails at once.
     assert_fails_fast(&app, &a.token, &uncached, &b.email).await;
 
@@ -180,8 +186,9 @@ async fn outage_then_recovery(blackhole: bool) {
         "service resumed {t:?} after the database came back"
     );
     eprintln!(
-        "database {}: first request failed after {first_failure:?}; service resumed {t:?} after it came back",
-        if blackhole { "unanswering" } else { "down" }
+        "database {}: the first {} failed after {first_failure:?}; service resumed {t:?} after it came back",
+        if blackhole { "unanswering" } else { "down" },
+        if probe_first { "readiness probe" } else { "request" },
     );
     // Everything works again, with no restart.
     let r = app.sign_in_as(&b.email, "SecurePass123!").await;
@@ -200,7 +207,16 @@ async fn outage_then_recovery(blackhole: bool) {
     ignore = "PostgreSQL suite not run: set WARDEN_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test"
 )]
 async fn postgres_down_fails_fast_and_recovers_by_itself() {
-    outage_then_recovery(false).await;
+    outage_then_recovery(false, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(warden_pg_tests),
+    ignore = "PostgreSQL suite not run: set WARDEN_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test"
+)]
+async fn postgres_down_noticed_by_the_readiness_probe() {
+    outage_then_recovery(false, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,7 +225,16 @@ async fn postgres_down_fails_fast_and_recovers_by_itself() {
     ignore = "PostgreSQL suite not run: set WARDEN_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test"
 )]
 async fn postgres_unanswering_fails_fast_and_recovers_by_itself() {
-    outage_then_recovery(true).await;
+    outage_then_recovery(true, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(warden_pg_tests),
+    ignore = "PostgreSQL suite not run: set WARDEN_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test"
+)]
+async fn postgres_unanswering_noticed_by_the_readiness_probe() {
+    outage_then_recovery(true, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

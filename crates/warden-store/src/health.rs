@@ -9,7 +9,7 @@
 //!   could not be opened in time, or a connection broke) marks it *down*;
 //! - while it is down, every operation fails at once with
 //!   [`StoreError::Unavailable`], without touching the pool;
-//! - a background probe tries `SELECT 1` every [`PROBE_INTERVAL`] (each try
+//! - a background probe pings it every [`PROBE_INTERVAL`] (each try
 //!   bounded by `probe_timeout`) and marks it *up* on the first success, so
 //!   service resumes within a fraction of a second of the database being
 //!   reachable again, with no restart.
@@ -81,9 +81,27 @@ impl Health {
     }
 }
 
-/// Runs until `health` is dropped: waits until the database is marked
-/// down, then probes it with `ping` until it answers.
-pub(crate) fn spawn_probe<F, Fut>(health: &Arc<Health>, probe_timeout: Duration, ping: F)
+/// The health of the database behind `pool`, with its probe running: it
+/// waits until the database is marked down, then pings it with a fresh
+/// connection from the pool until it answers. The probe ends when the
+/// returned `Health` is dropped (with its store).
+pub(crate) fn watch<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+    probe_timeout: Duration,
+) -> Arc<Health> {
+    let health = Arc::new(Health::default());
+    let pool = pool.clone();
+    spawn_probe(&health, probe_timeout, move || {
+        let pool = pool.clone();
+        async move {
+            use sqlx::Connection as _;
+            pool.acquire().await?.ping().await
+        }
+    });
+    health
+}
+
+fn spawn_probe<F, Fut>(health: &Arc<Health>, probe_timeout: Duration, ping: F)
 where
     F: Fn() -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Result<(), sqlx::Error>> + Send,

@@ -75,15 +75,9 @@ impl SqliteStore {
             // (`migrate` or `verify`), instead of one here and another for
             // the migrations while the first is still being returned.
             .connect_lazy_with(connect);
-        let health = std::sync::Arc::new(crate::health::Health::default());
-        let probe = pool.clone();
-        crate::health::spawn_probe(&health, opts.probe_timeout, move || {
-            let pool = probe.clone();
-            async move { sqlx::query("SELECT 1").execute(&pool).await.map(drop) }
-        });
         Ok(SqliteStore {
+            health: crate::health::watch(&pool, opts.probe_timeout),
             pool,
-            health,
             probe_timeout: opts.probe_timeout,
         })
     }

@@ -66,11 +66,6 @@ macro_rules! impl_store {
                     self.pool.options().get_max_connections(),
                 )
             }
-
-            /// Whether the database is marked down right now.
-            pub fn health(&self) -> &std::sync::Arc<crate::health::Health> {
-                &self.health
-            }
         }
 
         fn user(row: &$row) -> Result<User, sqlx::Error> {

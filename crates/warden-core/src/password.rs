@@ -142,7 +142,7 @@ type Job = Box<dyn FnOnce(&mut Scratch) + Send>;
 /// A hashing thread's argon2 working memory, mapped from the OS (not the
 /// allocator, see the module docs) and unmapped by [`Scratch::release`].
 #[derive(Default)]
-pub struct Scratch {
+pub(crate) struct Scratch {
     map: Option<memmap2::MmapMut>,
     /// Bytes mapped by all the threads of one hasher.
     total: Arc<AtomicUsize>,
@@ -185,7 +185,8 @@ impl Scratch {
     }
 
     /// Bytes currently mapped.
-    pub fn mapped(&self) -> usize {
+    #[cfg(test)]
+    fn mapped(&self) -> usize {
         self.map.as_ref().map_or(0, |m| m.len())
     }
 }

@@ -3,31 +3,11 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_warden");
-
-/// A command in a fresh working directory, with no WARDEN_* from the caller.
-fn warden(dir: &std::path::Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.current_dir(dir);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("WARDEN_") || k == "DATABASE_URL" || k == "RUST_LOG" {
-            c.env_remove(k);
-        }
-    }
-    c
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::helpers::{free_port, wait_healthy, warden_command as warden};
 
 #[test]
 fn migrate_creates_the_schema() {
@@ -243,16 +223,7 @@ fn env_config_and_graceful_shutdown() {
     rt.block_on(async {
         let client = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
-                if r.status() == 200 {
-                    break;
-                }
-            }
-            assert!(Instant::now() < deadline, "server did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_healthy(&client, &base).await;
         let req = tokio::spawn({
             let client = client.clone();
             async move {

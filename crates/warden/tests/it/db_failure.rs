@@ -6,7 +6,7 @@
 //! (`tcp_proxy.rs`); the machine's PostgreSQL is never touched.
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,8 +14,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_ba_error, assert_error, pg_admin_url, spawn_app_with, test_config, Backend, TestApp,
-    TestDb,
+    assert_ba_error, assert_error, free_port, pg_admin_url, spawn_app_with, test_config,
+    wait_healthy, warden_command, Backend, TestApp, TestDb,
 };
 use crate::tcp_proxy::TcpProxy;
 
@@ -201,48 +201,30 @@ async fn outage_then_recovery(blackhole: bool, probe_first: bool) {
     assert_eq!(app.count(r#"SELECT COUNT(*) FROM "user""#, &[]).await, 3);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(warden_pg_tests),
-    ignore = "PostgreSQL suite not run: set WARDEN_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test"
-)]
-async fn postgres_down_fails_fast_and_recovers_by_itself() {
-    outage_then_recovery(false, false).await;
+/// Tests that need PostgreSQL alone (SQLite has no network to fail).
+macro_rules! postgres_only {
+    ($($name:ident: $body:expr),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        #[cfg_attr(
+            not(warden_pg_tests),
+            ignore = "PostgreSQL suite not run: set WARDEN_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test"
+        )]
+        async fn $name() {
+            $body.await
+        }
+    )*};
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(warden_pg_tests),
-    ignore = "PostgreSQL suite not run: set WARDEN_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test"
-)]
-async fn postgres_down_noticed_by_the_readiness_probe() {
-    outage_then_recovery(false, true).await;
+postgres_only! {
+    postgres_down_fails_fast_and_recovers_by_itself: outage_then_recovery(false, false),
+    postgres_down_noticed_by_the_readiness_probe: outage_then_recovery(false, true),
+    postgres_unanswering_fails_fast_and_recovers_by_itself: outage_then_recovery(true, false),
+    postgres_unanswering_noticed_by_the_readiness_probe: outage_then_recovery(true, true),
+    unreachable_at_start_up_is_a_clear_error_within_the_timeout:
+        unreachable_at_start_up(),
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(warden_pg_tests),
-    ignore = "PostgreSQL suite not run: set WARDEN_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test"
-)]
-async fn postgres_unanswering_fails_fast_and_recovers_by_itself() {
-    outage_then_recovery(true, false).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(warden_pg_tests),
-    ignore = "PostgreSQL suite not run: set WARDEN_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test"
-)]
-async fn postgres_unanswering_noticed_by_the_readiness_probe() {
-    outage_then_recovery(true, true).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(warden_pg_tests),
-    ignore = "PostgreSQL suite not run: set WARDEN_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test"
-)]
-async fn unreachable_at_start_up_is_a_clear_error_within_the_timeout() {
+async fn unreachable_at_start_up() {
     let proxy = TcpProxy::start(pg_addr()).await;
     proxy.cut();
     let (mut config, _secrets, spec) = test_config(Backend::Postgres);
@@ -277,25 +259,9 @@ fn pg_url_direct(proxied: &str) -> String {
 // ---------------------------------------------------------------------
 // kill -9 during concurrent sign-ups
 
-const BIN: &str = env!("CARGO_BIN_EXE_warden");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `warden serve` on `port` and `database_url`, in `dir`, cheap hashing.
 fn serve(dir: &std::path::Path, port: u16, database_url: &str) -> Child {
-    let mut c = Command::new(BIN);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("WARDEN_") || k == "DATABASE_URL" || k == "RUST_LOG" {
-            c.env_remove(k);
-        }
-    }
-    c.current_dir(dir)
+    warden_command(dir)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .args(["--database-url", database_url])
         .env("WARDEN_PASSWORD__ARGON2__MEMORY_KIB", "1024")
@@ -305,19 +271,6 @@ fn serve(dir: &std::path::Path, port: u16, database_url: &str) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-async fn wait_healthy(client: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
-            if r.status() == 200 {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "server did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn users_without_credential(db: &TestDb) -> i64 {

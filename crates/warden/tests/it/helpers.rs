@@ -649,3 +649,39 @@ impl TestApp {
         (cookie, body["token"].as_str().unwrap().to_owned())
     }
 }
+
+/// A port that was free a moment ago, for a server to listen on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The `warden` binary as a command in `dir`, with no WARDEN_*,
+/// DATABASE_URL or RUST_LOG from the caller.
+pub fn warden_command(dir: &std::path::Path) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_warden"));
+    c.current_dir(dir);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("WARDEN_") || k == "DATABASE_URL" || k == "RUST_LOG" {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+/// Waits (at most 20 s) until `GET {base}/healthz` answers 200.
+pub async fn wait_healthy(client: &Client, base: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "server did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -19,6 +19,7 @@ use url::Url;
 use warden::config::{Config, SocialProviderConfig};
 
 use crate::backend_tests;
+use crate::helpers::free_port;
 use crate::helpers::{
     assert_ba_error, assert_error, bearer, captured_logs, remember_secret, session_set_cookie,
     spawn_app_with, spawn_app_with_clock, Backend, TestApp, TestUser,
@@ -30,15 +31,6 @@ const CLIENT_SECRET: &str = "test-client-secret-4f9a2c";
 
 // ---------------------------------------------------------------------------
 // setup
-
-/// A port that was free a moment ago, for the server to listen on.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A generic OpenID Connect provider at `op` (discovery).
 fn oidc(op: &OidcProvider) -> SocialProviderConfig {

@@ -1,3 +1,4 @@
+use crate::admin::{AdminAction, AdminRefusal};
 use crate::store::StoreError;
 
 /// Everything that can go wrong in the domain. The HTTP layer maps each
@@ -101,6 +102,18 @@ pub enum AuthError {
     /// The operation needs a session created recently (or the password).
     #[error("session is not fresh")]
     SessionNotFresh,
+    /// The user is banned (BetterAuth's `BANNED_USER`).
+    #[error("{message}")]
+    Banned { message: String },
+    /// The caller lacks the permission an admin operation needs.
+    #[error("not allowed: {0:?}")]
+    NotAllowed(AdminAction),
+    /// An admin operation refused for what it would do.
+    #[error("{0}")]
+    AdminRefused(AdminRefusal),
+    /// The user an admin operation names does not exist.
+    #[error("user not found")]
+    NoSuchUser,
     /// The password hashing queue is full: shed load instead of queueing forever.
     #[error("too many password operations in progress, retry shortly")]
     Busy,

@@ -5,6 +5,7 @@
 //! front end (the tutorial's `/auth/*` API, BetterAuth's `/api/auth/*` API,
 //! library users' own handlers) calls.
 
+pub mod admin;
 pub mod clock;
 mod error;
 pub mod limit;
@@ -19,6 +20,10 @@ pub mod two_factor;
 mod two_factor_flow;
 pub mod validate;
 
+pub use admin::{
+    AccessControl, Actor, AdminAction, AdminRefusal, AdminSettings, AdminUserUpdate, AuditEntry,
+    Condition, FieldKind, FieldValue, NewUserByAdmin, Operator, UserField, UserPage, UserQuery,
+};
 pub use clock::{Clock, MockClock, SystemClock};
 pub use error::{AuthError, PasswordRejection};
 pub use limit::{Counters, Hit, MemoryCounters};

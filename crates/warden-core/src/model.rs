@@ -21,8 +21,22 @@ pub struct User {
     pub image: Option<String>,
     /// Sign-in needs a second factor (BetterAuth's `twoFactorEnabled`).
     pub two_factor_enabled: bool,
+    /// Roles, comma-separated (BetterAuth's admin plugin); `None`: the
+    /// configured default role.
+    pub role: Option<String>,
+    /// Banned users cannot sign in (until `ban_expires`, if set).
+    pub banned: bool,
+    pub ban_reason: Option<String>,
+    pub ban_expires: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+impl User {
+    /// Is the user banned at `now` (a ban whose expiry has passed is not)?
+    pub fn is_banned(&self, now: Timestamp) -> bool {
+        self.banned && self.ban_expires.is_none_or(|end| end > now)
+    }
 }
 
 /// A session row. The token itself is never stored, only its hash.
@@ -36,6 +50,9 @@ pub struct Session {
     pub updated_at: Timestamp,
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
+    /// The admin who started this session to act as the user
+    /// (impersonation), if one did.
+    pub impersonated_by: Option<String>,
 }
 
 /// The `credential` account of a user (BetterAuth's `account` row with
@@ -53,6 +70,14 @@ pub struct Credential {
 pub struct UserUpdate {
     pub name: Option<String>,
     pub image: Option<Option<String>>,
+    /// A new (normalised) email; [`crate::StoreError::Conflict`] if taken.
+    pub email: Option<String>,
+    pub email_verified: Option<bool>,
+    /// `Some(None)` clears the role (the default role applies).
+    pub role: Option<Option<String>>,
+    pub banned: Option<bool>,
+    pub ban_reason: Option<Option<String>>,
+    pub ban_expires: Option<Option<Timestamp>>,
 }
 
 /// What the transport knows about the caller, recorded on new sessions.

@@ -4,6 +4,7 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use moka::sync::Cache;
 
+use crate::admin::AdminSettings;
 use crate::clock::{Clock, SystemClock};
 use crate::error::AuthError;
 use crate::limit::{Counters, MemoryCounters};
@@ -146,6 +147,7 @@ pub struct WardenSettings {
     pub lockout: LockoutSettings,
     pub password_reset: PasswordResetSettings,
     pub two_factor: TwoFactorSettings,
+    pub admin: AdminSettings,
     pub password: PasswordPolicy,
     pub argon2: Argon2Settings,
     /// Password hashes computed at once (default: the number of cores).
@@ -163,6 +165,7 @@ impl Default for WardenSettings {
             email_verification: EmailVerificationSettings::default(),
             password_reset: PasswordResetSettings::default(),
             two_factor: TwoFactorSettings::default(),
+            admin: AdminSettings::default(),
             password: PasswordPolicy::default(),
             argon2: Argon2Settings::default(),
             hash_concurrency: std::thread::available_parallelism()
@@ -305,6 +308,11 @@ impl Warden {
         self
     }
 
+    /// Is there a session cache (that other processes' changes must reach)?
+    pub fn has_session_cache(&self) -> bool {
+        self.cache.is_some()
+    }
+
     /// The time according to this service's clock.
     pub fn now(&self) -> Timestamp {
         self.clock.now()
@@ -355,6 +363,10 @@ impl Warden {
             email_verified: false,
             image,
             two_factor_enabled: false,
+            role: Some(self.settings.admin.default_role.clone()),
+            banned: false,
+            ban_reason: None,
+            ban_expires: None,
             created_at: t,
             updated_at: t,
         };
@@ -560,6 +572,7 @@ impl Warden {
         new_email: &str,
         link: impl FnOnce(&str) -> String,
     ) -> Result<(), AuthError> {
+        self.not_impersonating(auth)?;
         let new_email = validate::email(new_email)?;
         if new_email == auth.user.email {
             return Err(AuthError::Invalid {
@@ -721,7 +734,7 @@ impl Warden {
     }
 
     /// A new session row (not yet stored) and its token.
-    fn new_session(
+    pub(crate) fn new_session(
         &self,
         user_id: &str,
         meta: RequestMeta,
@@ -746,16 +759,20 @@ impl Warden {
             updated_at: t,
             ip_address: meta.ip_address.map(|s| truncate(s, 64)),
             user_agent: meta.user_agent.map(|s| truncate(s, 512)),
+            impersonated_by: None,
         };
         (session, token)
     }
 
+    /// Starts a session: the one place every sign-in method ends, so a
+    /// banned user is refused here whatever the method.
     pub(crate) async fn start_session(
         &self,
-        user: User,
+        mut user: User,
         meta: RequestMeta,
         remember_me: bool,
     ) -> Result<SignedIn, AuthError> {
+        self.check_not_banned(&mut user).await?;
         let (session, token) = self.new_session(&user.id, meta, remember_me);
         self.store.insert_session(&session).await?;
         Ok(SignedIn {
@@ -815,6 +832,12 @@ impl Warden {
         if self.ends_at(&session) <= t {
             self.store.delete_session_by_token(hash.as_str()).await?;
             return Err(AuthError::SessionExpired);
+        }
+        // Banning ends the user's sessions; this also refuses those made
+        // meanwhile or by another tool that bans without ending them.
+        if user.is_banned(t) {
+            self.store.delete_session_by_token(hash.as_str()).await?;
+            return Err(AuthError::InvalidSession);
         }
         // Sliding refresh (BetterAuth's rule): a remembered session used more
         // than `update_age` after its last refresh (`expiresAt - expiresIn`)
@@ -925,7 +948,7 @@ impl Warden {
         Ok(deleted.len())
     }
 
-    fn forget_tokens(&self, token_hashes: &[String]) {
+    pub(crate) fn forget_tokens(&self, token_hashes: &[String]) {
         if let Some(cache) = &self.cache {
             for h in token_hashes {
                 cache.invalidate(h);
@@ -970,6 +993,7 @@ impl Warden {
         change: PasswordChange,
         meta: RequestMeta,
     ) -> Result<SignedIn, AuthError> {
+        self.not_impersonating(auth)?;
         let user_id = auth.user.id.as_str();
         self.settings
             .password
@@ -1104,6 +1128,7 @@ impl Warden {
         auth: &Authenticated,
         password: Option<&str>,
     ) -> Result<(), AuthError> {
+        self.not_impersonating(auth)?;
         let user_id = auth.user.id.as_str();
         match password {
             Some(p) => self.verify_password(user_id, p).await?,
@@ -1132,6 +1157,7 @@ impl Warden {
                 Some(None) => Some(None),
                 Some(Some(i)) => Some(Some(validate::image(i)?)),
             },
+            ..UserUpdate::default()
         };
         let user = self
             .store
@@ -1153,7 +1179,16 @@ impl Warden {
 
     /// Deletes expired sessions; returns how many.
     pub async fn purge_expired(&self) -> Result<u64, AuthError> {
-        Ok(self.store.delete_expired_sessions(self.now()).await?)
+        let t = self.now();
+        // The revocation feed is read a few seconds back; keep a minute.
+        if let Err(e) = self
+            .store
+            .purge_revocations(t - TimeDelta::seconds(60))
+            .await
+        {
+            tracing::warn!(error = %e, "old revocation feed rows not purged");
+        }
+        Ok(self.store.delete_expired_sessions(t).await?)
     }
 
     pub async fn ready(&self) -> Result<(), AuthError> {

@@ -199,6 +199,10 @@ impl Warden {
             email_verified: identity.email_verified,
             image,
             two_factor_enabled: false,
+            role: Some(self.settings.admin.default_role.clone()),
+            banned: false,
+            ban_reason: None,
+            ban_expires: None,
             created_at: t,
             updated_at: t,
         };

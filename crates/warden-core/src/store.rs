@@ -1,5 +1,6 @@
 use async_trait::async_trait;
 
+use crate::admin::{AuditEntry, UserQuery};
 use crate::model::{
     Credential, LinkedAccount, NewAccount, Session, Timestamp, TwoFactorRecord, User, UserUpdate,
 };
@@ -252,4 +253,40 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes one of the user's accounts; false if there was none.
     async fn delete_account(&self, user_id: &str, id: &str) -> Result<bool, StoreError>;
+
+    /// Inserts a user without any account (created by an admin, to sign
+    /// in another way). [`StoreError::Conflict`] if the email is taken.
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError>;
+
+    /// A page of users matching every condition of `query`, and how many
+    /// match in all.
+    async fn list_users(&self, query: &UserQuery) -> Result<(Vec<User>, u64), StoreError>;
+
+    /// Deletes the session with this id or this token hash, whoever's it
+    /// is; returns its user id and token hash.
+    async fn delete_session_by_handle(
+        &self,
+        id: &str,
+        token_hash: &str,
+    ) -> Result<Option<(String, String)>, StoreError>;
+
+    /// Appends a row to the audit trail.
+    async fn insert_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+
+    /// Audit rows, newest first, and how many there are.
+    async fn list_audit(
+        &self,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<AuditEntry>, u64), StoreError>;
+
+    /// Tells every process sharing the database that this user's cached
+    /// sessions are stale.
+    async fn publish_revocation(&self, user_id: &str, at: Timestamp) -> Result<(), StoreError>;
+
+    /// Revocations published at or after `since`: (sequence, user id).
+    async fn revocations_since(&self, since: Timestamp) -> Result<Vec<(i64, String)>, StoreError>;
+
+    /// Deletes revocations published before `before`.
+    async fn purge_revocations(&self, before: Timestamp) -> Result<(), StoreError>;
 }

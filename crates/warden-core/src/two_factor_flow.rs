@@ -102,6 +102,9 @@ impl Warden {
         meta: RequestMeta,
         remember_me: bool,
     ) -> Result<SignInOutcome, AuthError> {
+        let mut user = user;
+        // Before a two-factor challenge too: a banned user gets no step.
+        self.check_not_banned(&mut user).await?;
         if !user.two_factor_enabled {
             tracing::info!(user_id = %user.id, "user signed in");
             return Ok(SignInOutcome::SignedIn(
@@ -142,6 +145,7 @@ impl Warden {
         auth: &Authenticated,
         password: &str,
     ) -> Result<TwoFactorSetup, AuthError> {
+        self.not_impersonating(auth)?;
         self.verify_password(&auth.user.id, password).await?;
         let user = self.current_user(&auth.user.id).await?;
         if user.two_factor_enabled {
@@ -197,6 +201,7 @@ impl Warden {
         auth: &Authenticated,
         password: &str,
     ) -> Result<(), AuthError> {
+        self.not_impersonating(auth)?;
         self.verify_password(&auth.user.id, password).await?;
         self.store
             .disable_two_factor(&auth.user.id, self.now())
@@ -212,6 +217,7 @@ impl Warden {
         auth: &Authenticated,
         password: &str,
     ) -> Result<Vec<String>, AuthError> {
+        self.not_impersonating(auth)?;
         self.verify_password(&auth.user.id, password).await?;
         if !self.current_user(&auth.user.id).await?.two_factor_enabled {
             return Err(AuthError::TwoFactorNotEnabled);

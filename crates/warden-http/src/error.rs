@@ -149,6 +149,23 @@ impl From<AuthError> for ApiError {
             AuthError::SessionExpired => ApiError::unauthenticated("session expired"),
             AuthError::SessionNotFound => ApiError::new(ErrCode::NotFound, "session not found"),
             AuthError::UserNotFound => ApiError::unauthenticated("invalid session"),
+            AuthError::Banned { message } => ApiError::new(ErrCode::PermissionDenied, message),
+            AuthError::NotAllowed(action) => {
+                let (resource, verb) = action.permission();
+                ApiError::new(
+                    ErrCode::PermissionDenied,
+                    format!("you are not allowed to do this: it needs the {resource}:{verb} permission"),
+                )
+            }
+            AuthError::AdminRefused(r) => {
+                use warden_core::AdminRefusal as R;
+                let code = match r {
+                    R::CannotImpersonateAdmins | R::WhileImpersonating => ErrCode::PermissionDenied,
+                    _ => ErrCode::InvalidArgument,
+                };
+                ApiError::new(code, r.to_string())
+            }
+            AuthError::NoSuchUser => ApiError::new(ErrCode::NotFound, "user not found"),
             AuthError::Busy => ApiError::new(
                 ErrCode::Unavailable,
                 "too many password operations in progress, retry shortly",

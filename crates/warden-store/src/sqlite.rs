@@ -105,6 +105,12 @@ impl SqliteStore {
             ("twoFactor", "failedVerificationCount", "INTEGER DEFAULT 0"),
             ("twoFactor", "lockedUntil", "TEXT"),
             ("twoFactor", "lastUsedStep", "INTEGER"),
+            // The admin plugin's columns (migration 7).
+            ("user", "role", "TEXT"),
+            ("user", "banned", "INTEGER DEFAULT 0"),
+            ("user", "banReason", "TEXT"),
+            ("user", "banExpires", "TEXT"),
+            ("session", "impersonatedBy", "TEXT"),
         ] {
             let has: bool = sqlx::query_scalar(
                 "SELECT COUNT(*) > 0 FROM pragma_table_info($1) WHERE name = $2",

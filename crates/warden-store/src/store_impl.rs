@@ -8,9 +8,9 @@
 //!   one that BetterAuth's migrator created).
 
 /// Columns of `"user" u`, aliased for the row readers.
-pub(crate) const USER_COLS: &str = r#"u."id" AS u_id, u."name" AS u_name, u."email" AS u_email, u."emailVerified" AS u_verified, u."image" AS u_image, COALESCE(u."twoFactorEnabled", false) AS u_2fa, u."createdAt" AS u_created, u."updatedAt" AS u_updated"#;
+pub(crate) const USER_COLS: &str = r#"u."id" AS u_id, u."name" AS u_name, u."email" AS u_email, u."emailVerified" AS u_verified, u."image" AS u_image, COALESCE(u."twoFactorEnabled", false) AS u_2fa, u."role" AS u_role, COALESCE(u."banned", false) AS u_banned, u."banReason" AS u_ban_reason, u."banExpires" IS NOT NULL AS u_ban_set, u."banExpires" AS u_ban_expires, u."createdAt" AS u_created, u."updatedAt" AS u_updated"#;
 /// Columns of `"session" s`, aliased for the row readers.
-pub(crate) const SESSION_COLS: &str = r#"s."id" AS s_id, s."token" AS s_token, s."userId" AS s_user, s."expiresAt" AS s_expires, s."createdAt" AS s_created, s."updatedAt" AS s_updated, s."ipAddress" AS s_ip, s."userAgent" AS s_ua"#;
+pub(crate) const SESSION_COLS: &str = r#"s."id" AS s_id, s."token" AS s_token, s."userId" AS s_user, s."expiresAt" AS s_expires, s."createdAt" AS s_created, s."updatedAt" AS s_updated, s."ipAddress" AS s_ip, s."userAgent" AS s_ua, s."impersonatedBy" AS s_imp"#;
 
 /// Columns of `"account" a`, aliased for the row readers.
 pub(crate) const ACCOUNT_COLS: &str = r#"a."id" AS a_id, a."userId" AS a_user, a."providerId" AS a_provider, a."accountId" AS a_account, a."issuer" AS a_issuer, a."scope" AS a_scope, (a."providerId" = 'credential' AND a."password" IS NOT NULL) AS a_has_password, a."createdAt" AS a_created, a."updatedAt" AS a_updated"#;
@@ -39,11 +39,105 @@ pub(crate) fn delete_sessions_sql(which: warden_core::SessionFilter<'_>) -> (Str
     )
 }
 
+/// A value bound to a user-listing query.
+pub(crate) enum Bind {
+    Text(String),
+    Bool(bool),
+    Time(warden_core::Timestamp),
+}
+
+/// `LIKE` pattern text with `%`, `_` and `\` taken literally.
+fn like_escape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The `WHERE` clause (with a leading space, or empty) of a user listing,
+/// and its values in `$1..` order. Field names come from a closed set;
+/// values are always bound. Text comparisons ignore case.
+pub(crate) fn user_conditions(query: &warden_core::UserQuery) -> (String, Vec<Bind>) {
+    use warden_core::{FieldValue as V, Operator as O};
+    let mut parts = Vec::new();
+    let mut binds = Vec::new();
+    for c in &query.conditions {
+        let raw = format!(r#"u."{}""#, c.field.name());
+        // Names and emails compare without regard to case; ids and roles
+        // exactly.
+        let ci = matches!(
+            c.field,
+            warden_core::UserField::Name | warden_core::UserField::Email
+        );
+        let col = if ci {
+            format!("LOWER({raw})")
+        } else {
+            raw.clone()
+        };
+        let fold = |v: &str| if ci { v.to_lowercase() } else { v.to_owned() };
+        let mut next = |b: Bind| {
+            binds.push(b);
+            format!("${}", binds.len())
+        };
+        let cmp = |op: O| match op {
+            O::Eq => "=",
+            O::Ne => "<>",
+            O::Lt => "<",
+            O::Lte => "<=",
+            O::Gt => ">",
+            O::Gte => ">=",
+            _ => "=",
+        };
+        let part = match (&c.value, c.op) {
+            (V::Text(v), O::Contains | O::StartsWith | O::EndsWith) => {
+                let e = like_escape(&fold(v));
+                let pattern = match c.op {
+                    O::Contains => format!("%{e}%"),
+                    O::StartsWith => format!("{e}%"),
+                    _ => format!("%{e}"),
+                };
+                format!(
+                    r#"COALESCE({col}, '') LIKE {} ESCAPE '\'"#,
+                    next(Bind::Text(pattern))
+                )
+            }
+            (V::Text(v), O::Ne) => {
+                format!("({raw} IS NULL OR {col} <> {})", next(Bind::Text(fold(v))))
+            }
+            (V::Text(v), op) => format!("{col} {} {}", cmp(op), next(Bind::Text(fold(v)))),
+            (V::TextList(list), op) => {
+                let ps: Vec<String> = list.iter().map(|v| next(Bind::Text(fold(v)))).collect();
+                if op == O::NotIn {
+                    format!("({raw} IS NULL OR {col} NOT IN ({}))", ps.join(", "))
+                } else {
+                    format!("{col} IN ({})", ps.join(", "))
+                }
+            }
+            (V::Bool(b), op) => format!(
+                "COALESCE({raw}, false) {} {}",
+                cmp(op),
+                next(Bind::Bool(*b))
+            ),
+            (V::Time(t), op) => format!("{raw} {} {}", cmp(op), next(Bind::Time(*t))),
+        };
+        parts.push(part);
+    }
+    if parts.is_empty() {
+        (String::new(), binds)
+    } else {
+        (format!(" WHERE {}", parts.join(" AND ")), binds)
+    }
+}
+
 /// `RETURNING` the user columns under the row readers' aliases (`RETURNING`
 /// cannot use a table alias in SQLite, so the columns are named).
 macro_rules! user_returning {
     () => {
-        r#"RETURNING "id" AS u_id, "name" AS u_name, "email" AS u_email, "emailVerified" AS u_verified, "image" AS u_image, COALESCE("twoFactorEnabled", false) AS u_2fa, "createdAt" AS u_created, "updatedAt" AS u_updated"#
+        r#"RETURNING "id" AS u_id, "name" AS u_name, "email" AS u_email, "emailVerified" AS u_verified, "image" AS u_image, COALESCE("twoFactorEnabled", false) AS u_2fa, "role" AS u_role, COALESCE("banned", false) AS u_banned, "banReason" AS u_ban_reason, "banExpires" IS NOT NULL AS u_ban_set, "banExpires" AS u_ban_expires, "createdAt" AS u_created, "updatedAt" AS u_updated"#
     };
 }
 
@@ -76,6 +170,14 @@ macro_rules! impl_store {
                 email_verified: row.try_get("u_verified")?,
                 image: row.try_get("u_image")?,
                 two_factor_enabled: row.try_get("u_2fa")?,
+                role: row.try_get("u_role")?,
+                banned: row.try_get("u_banned")?,
+                ban_reason: row.try_get("u_ban_reason")?,
+                ban_expires: if row.try_get("u_ban_set")? {
+                    Some(get_ts(row, "u_ban_expires")?)
+                } else {
+                    None
+                },
                 created_at: get_ts(row, "u_created")?,
                 updated_at: get_ts(row, "u_updated")?,
             })
@@ -92,8 +194,8 @@ macro_rules! impl_store {
             s: &Session,
         ) -> sqlx::query::Query<'_, Db, <Db as sqlx::Database>::Arguments<'_>> {
             sqlx::query(
-                r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId")
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"#,
+                r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId", "impersonatedBy")
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"#,
             )
             .bind(&s.id)
             .bind(ts(s.expires_at))
@@ -103,6 +205,7 @@ macro_rules! impl_store {
             .bind(&s.ip_address)
             .bind(&s.user_agent)
             .bind(&s.user_id)
+            .bind(&s.impersonated_by)
         }
 
         fn linked_account(row: &$row) -> Result<warden_core::LinkedAccount, sqlx::Error> {
@@ -134,8 +237,8 @@ macro_rules! impl_store {
             u: &User,
         ) -> sqlx::query::Query<'_, Db, <Db as sqlx::Database>::Arguments<'_>> {
             sqlx::query(
-                r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt")
-                   VALUES ($1, $2, $3, $4, $5, $6, $7)"#,
+                r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt", "role", "banned", "banReason", "banExpires")
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"#,
             )
             .bind(&u.id)
             .bind(&u.name)
@@ -144,6 +247,10 @@ macro_rules! impl_store {
             .bind(&u.image)
             .bind(ts(u.created_at))
             .bind(ts(u.updated_at))
+            .bind(&u.role)
+            .bind(u.banned)
+            .bind(&u.ban_reason)
+            .bind(u.ban_expires.map(ts))
         }
 
         fn insert_account_query(
@@ -178,6 +285,7 @@ macro_rules! impl_store {
                 updated_at: get_ts(row, "s_updated")?,
                 ip_address: row.try_get("s_ip")?,
                 user_agent: row.try_get("s_ua")?,
+                impersonated_by: row.try_get("s_imp")?,
             })
         }
 
@@ -582,7 +690,13 @@ macro_rules! impl_store {
                     concat!(r#"UPDATE "user" SET
                          "name" = COALESCE($1, "name"),
                          "image" = CASE WHEN $2 THEN $3 ELSE "image" END,
-                         "updatedAt" = $4
+                         "updatedAt" = $4,
+                         "email" = COALESCE($6, "email"),
+                         "emailVerified" = COALESCE($7, "emailVerified"),
+                         "role" = CASE WHEN $8 THEN $9 ELSE "role" END,
+                         "banned" = COALESCE($10, "banned"),
+                         "banReason" = CASE WHEN $11 THEN $12 ELSE "banReason" END,
+                         "banExpires" = CASE WHEN $13 THEN $14 ELSE "banExpires" END
                        WHERE "id" = $5 "#, $crate::store_impl::user_returning!()),
                 )
                 .bind(&update.name)
@@ -590,6 +704,15 @@ macro_rules! impl_store {
                 .bind(update.image.clone().flatten())
                 .bind(ts(now))
                 .bind(user_id)
+                .bind(&update.email)
+                .bind(update.email_verified)
+                .bind(update.role.is_some())
+                .bind(update.role.clone().flatten())
+                .bind(update.banned)
+                .bind(update.ban_reason.is_some())
+                .bind(update.ban_reason.clone().flatten())
+                .bind(update.ban_expires.is_some())
+                .bind(update.ban_expires.flatten().map(ts))
                 .fetch_optional(self.db()?)
                 .await
                 .map_err(|e| self.fail(e))?;
@@ -851,6 +974,163 @@ macro_rules! impl_store {
                 rows.iter()
                     .map(linked_account)
                     .collect::<Result<_, _>>()
+                    .map_err(|e| self.fail(e))
+            }
+
+            async fn insert_user(&self, u: &User) -> Result<(), StoreError> {
+                insert_user_query(u)
+                    .execute(self.db()?)
+                    .await
+                    .map(drop)
+                    .map_err(|e| self.fail(e))
+            }
+
+            async fn list_users(
+                &self,
+                query: &warden_core::UserQuery,
+            ) -> Result<(Vec<User>, u64), StoreError> {
+                let (cond, binds) = $crate::store_impl::user_conditions(query);
+                let count_sql = format!(r#"SELECT COUNT(*) FROM "user" u{cond}"#);
+                let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
+                for b in &binds {
+                    count = match b {
+                        $crate::store_impl::Bind::Text(v) => count.bind(v.clone()),
+                        $crate::store_impl::Bind::Bool(v) => count.bind(*v),
+                        $crate::store_impl::Bind::Time(v) => count.bind(ts(*v)),
+                    };
+                }
+                let total = count.fetch_one(self.db()?).await.map_err(|e| self.fail(e))?;
+                let order = match query.sort {
+                    Some((field, desc)) => format!(
+                        r#" ORDER BY u."{}" {}, u."id" ASC"#,
+                        field.name(),
+                        if desc { "DESC" } else { "ASC" }
+                    ),
+                    None => r#" ORDER BY u."createdAt" ASC, u."id" ASC"#.to_owned(),
+                };
+                let sql = format!(
+                    r#"SELECT {USER_COLS} FROM "user" u{cond}{order} LIMIT {} OFFSET {}"#,
+                    query.limit, query.offset
+                );
+                let mut q = sqlx::query(&sql);
+                for b in &binds {
+                    q = match b {
+                        $crate::store_impl::Bind::Text(v) => q.bind(v.clone()),
+                        $crate::store_impl::Bind::Bool(v) => q.bind(*v),
+                        $crate::store_impl::Bind::Time(v) => q.bind(ts(*v)),
+                    };
+                }
+                let rows = q.fetch_all(self.db()?).await.map_err(|e| self.fail(e))?;
+                let users = rows.iter().map(user).collect::<Result<_, _>>().map_err(|e| self.fail(e))?;
+                Ok((users, total.max(0) as u64))
+            }
+
+            async fn delete_session_by_handle(
+                &self,
+                id: &str,
+                token_hash: &str,
+            ) -> Result<Option<(String, String)>, StoreError> {
+                let row = sqlx::query(
+                    r#"DELETE FROM "session" WHERE "id" = $1 OR "token" = $2 RETURNING "userId", "token""#,
+                )
+                .bind(id)
+                .bind(token_hash)
+                .fetch_optional(self.db()?)
+                .await
+                .map_err(|e| self.fail(e))?;
+                row.map(|r| Ok((r.try_get("userId")?, r.try_get("token")?)))
+                    .transpose()
+                    .map_err(|e| self.fail(e))
+            }
+
+            async fn insert_audit(&self, e: &warden_core::AuditEntry) -> Result<(), StoreError> {
+                sqlx::query(
+                    r#"INSERT INTO "warden_audit" ("id", "at", "actorId", "actor", "action", "targetId", "ipAddress", "userAgent", "detail")
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"#,
+                )
+                .bind(&e.id)
+                .bind(ts(e.at))
+                .bind(&e.actor_id)
+                .bind(&e.actor)
+                .bind(&e.action)
+                .bind(&e.target_id)
+                .bind(&e.ip_address)
+                .bind(&e.user_agent)
+                .bind(e.detail.to_string())
+                .execute(self.db()?)
+                .await
+                .map(drop)
+                .map_err(|e| self.fail(e))
+            }
+
+            async fn list_audit(
+                &self,
+                limit: u32,
+                offset: u64,
+            ) -> Result<(Vec<warden_core::AuditEntry>, u64), StoreError> {
+                let total: i64 = sqlx::query_scalar(r#"SELECT COUNT(*) FROM "warden_audit""#)
+                    .fetch_one(self.db()?)
+                    .await
+                    .map_err(|e| self.fail(e))?;
+                let sql = format!(
+                    r#"SELECT "id", "at", "actorId", "actor", "action", "targetId", "ipAddress", "userAgent", "detail"
+                       FROM "warden_audit" ORDER BY "at" DESC, "id" DESC LIMIT {limit} OFFSET {offset}"#
+                );
+                let rows = sqlx::query(&sql)
+                    .fetch_all(self.db()?)
+                    .await
+                    .map_err(|e| self.fail(e))?;
+                let entries = rows
+                    .iter()
+                    .map(|r| -> Result<warden_core::AuditEntry, sqlx::Error> {
+                        let detail: String = r.try_get("detail")?;
+                        Ok(warden_core::AuditEntry {
+                            id: r.try_get("id")?,
+                            at: get_ts(r, "at")?,
+                            actor_id: r.try_get("actorId")?,
+                            actor: r.try_get("actor")?,
+                            action: r.try_get("action")?,
+                            target_id: r.try_get("targetId")?,
+                            ip_address: r.try_get("ipAddress")?,
+                            user_agent: r.try_get("userAgent")?,
+                            detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+                        })
+                    })
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| self.fail(e))?;
+                Ok((entries, total.max(0) as u64))
+            }
+
+            async fn publish_revocation(&self, user_id: &str, at: Timestamp) -> Result<(), StoreError> {
+                sqlx::query(r#"INSERT INTO "warden_revocation" ("userId", "at") VALUES ($1, $2)"#)
+                    .bind(user_id)
+                    .bind(ts(at))
+                    .execute(self.db()?)
+                    .await
+                    .map(drop)
+                    .map_err(|e| self.fail(e))
+            }
+
+            async fn revocations_since(&self, since: Timestamp) -> Result<Vec<(i64, String)>, StoreError> {
+                let rows = sqlx::query(
+                    r#"SELECT "seq", "userId" FROM "warden_revocation" WHERE "at" >= $1 ORDER BY "seq" LIMIT 10000"#,
+                )
+                .bind(ts(since))
+                .fetch_all(self.db()?)
+                .await
+                .map_err(|e| self.fail(e))?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get::<i64, _>("seq")?, r.try_get("userId")?)))
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(|e| self.fail(e))
+            }
+
+            async fn purge_revocations(&self, before: Timestamp) -> Result<(), StoreError> {
+                sqlx::query(r#"DELETE FROM "warden_revocation" WHERE "at" < $1"#)
+                    .bind(ts(before))
+                    .execute(self.db()?)
+                    .await
+                    .map(drop)
                     .map_err(|e| self.fail(e))
             }
 

@@ -58,6 +58,7 @@ pub struct Config {
     pub password_reset: PasswordResetConfig,
     pub email_verification: EmailVerificationConfig,
     pub two_factor: TwoFactorConfig,
+    pub admin: AdminConfig,
     /// Social sign-in providers, by name: `google`, `github` and `discord`
     /// are built in; any other name is an OpenID Connect provider.
     pub social: BTreeMap<String, SocialProviderConfig>,
@@ -99,6 +100,73 @@ impl std::fmt::Debug for SocialProviderConfig {
             )
             .field("issuer", &self.issuer)
             .finish_non_exhaustive()
+    }
+}
+
+/// `[admin]`: administration (BetterAuth's admin plugin options).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Users who are admins whatever their role (`adminUserIds`).
+    pub user_ids: Vec<String>,
+    /// The role of new users.
+    pub default_role: String,
+    /// Roles that count as admin (`adminRoles`).
+    pub admin_roles: Vec<String>,
+    /// How long an impersonation session lasts.
+    #[serde(with = "humantime_serde")]
+    pub impersonation_session_duration: Duration,
+    /// The reason recorded when a ban gives none (default "No reason").
+    pub default_ban_reason: Option<String>,
+    /// How long a ban lasts when it does not say (default: until lifted).
+    #[serde(with = "humantime_serde", default)]
+    pub default_ban_expires_in: Option<Duration>,
+    /// Admins may impersonate other admins.
+    pub allow_impersonating_admins: bool,
+    /// What a banned user is told when signing in.
+    pub banned_user_message: Option<String>,
+    /// Custom roles, `[admin.roles.support] user = ["list", "get"]`, added
+    /// to BetterAuth's `admin` and `user` (or replacing them by name).
+    pub roles: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        let d = warden_core::AdminSettings::default();
+        AdminConfig {
+            user_ids: d.user_ids,
+            default_role: d.default_role,
+            admin_roles: d.admin_roles,
+            impersonation_session_duration: d.impersonation_session_duration,
+            default_ban_reason: None,
+            default_ban_expires_in: None,
+            allow_impersonating_admins: false,
+            banned_user_message: None,
+            roles: BTreeMap::new(),
+        }
+    }
+}
+
+impl AdminConfig {
+    /// The domain settings, with the roles checked.
+    pub fn settings(&self) -> Result<warden_core::AdminSettings, String> {
+        let d = warden_core::AdminSettings::default();
+        let s = warden_core::AdminSettings {
+            user_ids: self.user_ids.clone(),
+            default_role: self.default_role.clone(),
+            admin_roles: self.admin_roles.clone(),
+            roles: warden_core::AccessControl::with_roles(self.roles.clone())?,
+            impersonation_session_duration: self.impersonation_session_duration,
+            default_ban_reason: self.default_ban_reason.clone(),
+            default_ban_expires_in: self.default_ban_expires_in,
+            allow_impersonating_admins: self.allow_impersonating_admins,
+            banned_user_message: self
+                .banned_user_message
+                .clone()
+                .unwrap_or(d.banned_user_message),
+        };
+        s.validate()?;
+        Ok(s)
     }
 }
 
@@ -470,6 +538,7 @@ const CONFIG_KEYS: &[&str] = &[
     "password_reset",
     "email_verification",
     "two_factor",
+    "admin",
     "social",
 ];
 
@@ -496,6 +565,7 @@ impl Default for Config {
             password_reset: PasswordResetConfig::default(),
             email_verification: EmailVerificationConfig::default(),
             two_factor: TwoFactorConfig::default(),
+            admin: AdminConfig::default(),
             social: BTreeMap::new(),
         }
     }
@@ -666,6 +736,14 @@ impl Config {
                 "session.expires_in must be positive".into(),
             ));
         }
+        if let Err(e) = self.admin.settings() {
+            return Err(ConfigError::Rule(format!("admin: {e}")));
+        }
+        if self.admin.impersonation_session_duration.is_zero() {
+            return Err(ConfigError::Rule(
+                "admin.impersonation_session_duration must be positive".into(),
+            ));
+        }
         let d = &self.database;
         if d.max_connections == 0 {
             return Err(ConfigError::Rule(
@@ -688,6 +766,7 @@ impl Config {
                 "/auth",
                 "/profile",
                 "/sessions",
+                "/admin",
                 "/healthz",
                 "/readyz",
                 "/openapi.json",

@@ -121,6 +121,8 @@ pub fn warden_settings(config: &Config) -> WardenSettings {
             lock_for: config.two_factor.lock_for,
             trust_device_ttl: config.two_factor.trust_device_ttl,
         },
+        // Checked when the configuration was loaded.
+        admin: config.admin.settings().unwrap_or_default(),
     }
 }
 
@@ -442,6 +444,15 @@ impl Server {
                 }
             }
         });
+        // Bans, revocations and role changes made by other processes (the
+        // command line, other instances) reach this one's session cache
+        // within a quarter of a second.
+        let revocations = tokio::spawn(
+            self.state
+                .warden
+                .clone()
+                .follow_revocations(std::time::Duration::from_millis(250)),
+        );
         tracing::info!(address = %self.local_addr(), "warden listening");
         let result = axum::serve(
             self.listener,
@@ -451,6 +462,7 @@ impl Server {
         .with_graceful_shutdown(shutdown)
         .await;
         cleanup.abort();
+        revocations.abort();
         tracing::info!("warden stopped");
         result
     }

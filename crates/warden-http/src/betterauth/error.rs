@@ -205,6 +205,39 @@ impl From<AuthError> for BaError {
             AuthError::SessionNotFresh => {
                 BaError::forbidden("SESSION_NOT_FRESH", "Session is not fresh")
             }
+            AuthError::Banned { message } => BaError::forbidden("BANNED_USER", message),
+            AuthError::NotAllowed(action) => {
+                use warden_core::AdminAction as A;
+                let (code, message) = match action {
+                    A::ListUsers | A::ReadAudit => ("YOU_ARE_NOT_ALLOWED_TO_LIST_USERS", "You are not allowed to list users"),
+                    A::GetUser => ("YOU_ARE_NOT_ALLOWED_TO_GET_USER", "You are not allowed to get user"),
+                    A::CreateUser => ("YOU_ARE_NOT_ALLOWED_TO_CREATE_USERS", "You are not allowed to create users"),
+                    A::UpdateUser => ("YOU_ARE_NOT_ALLOWED_TO_UPDATE_USERS", "You are not allowed to update users"),
+                    A::SetRole => ("YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE", "You are not allowed to change users role"),
+                    A::Ban => ("YOU_ARE_NOT_ALLOWED_TO_BAN_USERS", "You are not allowed to ban users"),
+                    A::Impersonate => ("YOU_ARE_NOT_ALLOWED_TO_IMPERSONATE_USERS", "You are not allowed to impersonate users"),
+                    A::ListSessions => ("YOU_ARE_NOT_ALLOWED_TO_LIST_USERS_SESSIONS", "You are not allowed to list users sessions"),
+                    A::RevokeSessions => ("YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS", "You are not allowed to revoke users sessions"),
+                    A::Delete => ("YOU_ARE_NOT_ALLOWED_TO_DELETE_USERS", "You are not allowed to delete users"),
+                    A::SetPassword => ("YOU_ARE_NOT_ALLOWED_TO_SET_USERS_PASSWORD", "You are not allowed to set users password"),
+                    A::SetEmail => ("YOU_ARE_NOT_ALLOWED_TO_SET_USERS_EMAIL", "You are not allowed to update users email"),
+                };
+                BaError::forbidden(code, message)
+            }
+            AuthError::AdminRefused(r) => {
+                use warden_core::AdminRefusal as R;
+                match r {
+                    R::CannotBanYourself => BaError::bad_request("YOU_CANNOT_BAN_YOURSELF", "You cannot ban yourself"),
+                    R::CannotRemoveYourself => BaError::bad_request("YOU_CANNOT_REMOVE_YOURSELF", "You cannot remove yourself"),
+                    R::CannotImpersonateAdmins => BaError::forbidden("YOU_CANNOT_IMPERSONATE_ADMINS", "You cannot impersonate admins"),
+                    R::UnknownRole => BaError::bad_request("YOU_ARE_NOT_ALLOWED_TO_SET_NON_EXISTENT_VALUE", "You are not allowed to set a non-existent role value"),
+                    R::NoDataToUpdate => BaError::bad_request("NO_DATA_TO_UPDATE", "No data to update"),
+                    // Warden's own: stricter than BetterAuth.
+                    R::WhileImpersonating => BaError::forbidden("NOT_ALLOWED_WHILE_IMPERSONATING", "Not allowed while impersonating a user. Stop impersonating first."),
+                    R::NotImpersonating => BaError::bad_request("BAD_REQUEST", "You are not impersonating anyone"),
+                }
+            }
+            AuthError::NoSuchUser => BaError::not_found_code("USER_NOT_FOUND", "User not found"),
             AuthError::Busy => BaError::new(
                 S::SERVICE_UNAVAILABLE,
                 "SERVICE_UNAVAILABLE",

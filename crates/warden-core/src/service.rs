@@ -917,9 +917,13 @@ impl Warden {
             && self.store.delete_session_by_token(token).await?)
     }
 
-    /// The user's live sessions, newest first.
+    /// The user's live sessions, newest first. Sessions an admin opened to
+    /// impersonate the user are not shown (as BetterAuth); admins see them
+    /// with [`Warden::admin_list_sessions`].
     pub async fn list_sessions(&self, user_id: &str) -> Result<Vec<Session>, AuthError> {
-        Ok(self.store.list_user_sessions(user_id, self.now()).await?)
+        let mut sessions = self.store.list_user_sessions(user_id, self.now()).await?;
+        sessions.retain(|s| s.impersonated_by.is_none());
+        Ok(sessions)
     }
 
     /// Revokes one of the user's own sessions.

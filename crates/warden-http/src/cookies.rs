@@ -271,6 +271,21 @@ impl CookieSettings {
         self.clear("trust_device")
     }
 
+    /// `Set-Cookie` keeping an admin's own session token while the admin
+    /// impersonates a user (BetterAuth's `admin_session`), signed; a
+    /// browser-session cookie.
+    pub fn set_admin_session(&self, token: &str) -> HeaderValue {
+        self.set_signed("admin_session", "admin-session", token, None)
+    }
+
+    pub fn read_admin_session(&self, headers: &HeaderMap) -> Option<String> {
+        self.read_signed(headers, "admin_session", "admin-session")
+    }
+
+    pub fn clear_admin_session(&self) -> HeaderValue {
+        self.clear("admin_session")
+    }
+
     /// `Set-Cookie` binding an OAuth `state` to this browser:
     /// `<prefix>.oauth_state`, signed. `SameSite=Lax` lets it come back with
     /// the provider's top-level redirect.

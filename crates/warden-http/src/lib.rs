@@ -32,6 +32,7 @@ use warden_core::Warden;
 
 use crate::route_list::{route, RouteSink};
 
+pub mod admin_query;
 pub mod betterauth;
 pub mod cookies;
 pub mod cors;

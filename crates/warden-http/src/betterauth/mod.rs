@@ -3,6 +3,7 @@
 //! against Warden unchanged. Same domain calls as the tutorial's API; only
 //! the shapes, cookies and error format differ.
 
+mod admin;
 pub(crate) mod body;
 mod error;
 mod two_factor;
@@ -73,6 +74,21 @@ pub(crate) fn routes<R: RouteSink>(router: R) -> R {
         .add(route!(two_factor::verify_totp))
         .add(route!(two_factor::verify_backup_code))
         .add(route!(two_factor::generate_backup_codes))
+        .add(route!(admin::set_role))
+        .add(route!(admin::get_user))
+        .add(route!(admin::create_user))
+        .add(route!(admin::update_user))
+        .add(route!(admin::list_users))
+        .add(route!(admin::list_user_sessions))
+        .add(route!(admin::ban_user))
+        .add(route!(admin::unban_user))
+        .add(route!(admin::impersonate_user))
+        .add(route!(admin::stop_impersonating))
+        .add(route!(admin::revoke_user_session))
+        .add(route!(admin::revoke_user_sessions))
+        .add(route!(admin::remove_user))
+        .add(route!(admin::set_user_password))
+        .add(route!(admin::has_permission))
         .add(route!(ok))
         .add(route!(error_page))
         .ba_fallback();
@@ -95,6 +111,13 @@ pub struct BaUser {
     pub image: Option<String>,
     /// The twoFactor plugin's field.
     pub two_factor_enabled: bool,
+    /// The admin plugin's fields: roles (comma-separated), and the ban.
+    pub role: Option<String>,
+    pub banned: bool,
+    pub ban_reason: Option<String>,
+    #[serde(serialize_with = "crate::time::serialize_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub ban_expires: Option<Timestamp>,
     #[serde(serialize_with = "crate::time::serialize")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
@@ -112,6 +135,10 @@ impl From<User> for BaUser {
             email_verified: u.email_verified,
             image: u.image,
             two_factor_enabled: u.two_factor_enabled,
+            role: u.role,
+            banned: u.banned,
+            ban_reason: u.ban_reason,
+            ban_expires: u.ban_expires,
             created_at: u.created_at,
             updated_at: u.updated_at,
         }
@@ -139,6 +166,8 @@ pub struct BaSession {
     pub updated_at: Timestamp,
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
+    /// The admin impersonating the user in this session (admin plugin).
+    pub impersonated_by: Option<String>,
 }
 
 impl BaSession {
@@ -152,6 +181,7 @@ impl BaSession {
             updated_at: s.updated_at,
             ip_address: s.ip_address,
             user_agent: s.user_agent,
+            impersonated_by: s.impersonated_by,
         }
     }
 }

@@ -164,7 +164,7 @@ pub async fn sign_in(
 /// `id_token_expired`, `id_token_not_yet_valid`, `nonce_mismatch`,
 /// `wrong_issuer`, `wrong_audience`, `userinfo_failed`, `email_missing`,
 /// `email_not_verified`, `email_does_not_match`, `account_not_linked`,
-/// `account_already_linked`, `signup_disabled`, `internal_error`.
+/// `account_already_linked`, `signup_disabled`, `banned`, `internal_error`.
 #[utoipa::path(get, path = "/auth/callback/{provider}", tag = "social", operation_id = "socialCallback",
     params(("provider" = String, Path), CallbackQuery),
     responses(

@@ -118,6 +118,7 @@ impl From<AuthError> for FlowError {
             AuthError::LinkEmailMismatch => "email_does_not_match",
             AuthError::SocialEmailNotVerified => "email_not_verified",
             AuthError::SignUpDisabled => "signup_disabled",
+            AuthError::Banned { .. } => "banned",
             other => {
                 tracing::error!(error = %other, "social sign-in failed");
                 "internal_error"

@@ -385,6 +385,22 @@ impl TestApp {
         }
     }
 
+    /// Signs up a fresh user and gives it the `admin` role (in the database,
+    /// before its session was ever used, so no cache holds the old role).
+    pub async fn new_admin(&self) -> TestUser {
+        let u = self.new_user().await;
+        self.set_role_in_db(&u.id, "admin").await;
+        u
+    }
+
+    /// Sets a user's role directly in the database.
+    pub async fn set_role_in_db(&self, user_id: &str, role: &str) {
+        let n = self
+            .exec(r#"UPDATE "user" SET "role" = ? WHERE "id" = ?"#, &[role, user_id])
+            .await;
+        assert_eq!(n, 1, "user {user_id} exists");
+    }
+
     /// Runs a statement written with `?` placeholders on either backend.
     pub async fn exec(&self, sql: &str, args: &[&str]) -> u64 {
         match &self.db {

@@ -9,6 +9,7 @@ mod tcp_proxy;
 
 mod api;
 mod auth;
+mod ba_admin;
 mod ba_api;
 mod betterauth;
 mod cli;

@@ -1944,6 +1944,51 @@ fn has_jwt(text: &str) -> bool {
     })
 }
 
+/// A banned user gets no session from a provider either: the bearer flow's
+/// code is refused at the exchange, and a BetterAuth-API flow lands on its
+/// callback with `error=banned`.
+async fn banned_users_cannot_sign_in_with_a_provider(backend: Backend) {
+    let (app, op) = setup(backend).await;
+    let first = sign_in(&app, &op, json!({"sub": "ban-1", "email": "mallory@example.com"})).await;
+    let user_id = first["user"]["id"].as_str().unwrap().to_owned();
+    let admin = app.new_admin().await;
+    let res = app
+        .post("/api/auth/admin/ban-user")
+        .header("authorization", format!("Bearer {}", admin.token))
+        .json(&json!({"userId": user_id, "banReason": "abuse"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // The session the provider gave is over.
+    let res = app
+        .get_as("/profile", first["session"]["token"].as_str().unwrap())
+        .await;
+    assert_eq!(res.status(), 401);
+    // Bearer flow: the code is issued, the exchange refuses it.
+    op.set_next(json!({"sub": "ban-1", "email": "mallory@example.com"}))
+        .await;
+    let welcome = format!("{}/welcome", app.origin());
+    let landing = api_flow(&app, &op, "acme", &[("callbackURL", &welcome)]).await;
+    let res = exchange(&app, &code_at(&landing, &welcome)).await;
+    let message = assert_error(res, 403, "permission_denied").await;
+    assert!(message.contains("banned"), "{message}");
+    // BetterAuth-API flow: the error callback says why.
+    op.set_next(json!({"sub": "ban-1", "email": "mallory@example.com"}))
+        .await;
+    let browser = Browser::new(&app);
+    let authorize = ba_start(
+        &app,
+        &browser,
+        json!({"provider": "acme", "callbackURL": welcome, "errorCallbackURL": format!("{}/oops", app.origin())}),
+    )
+    .await;
+    let callback = at_provider(&op, &browser, &authorize).await;
+    let res = browser.get(&callback).await;
+    assert_eq!(error_at(&location(&res), &format!("{}/oops", app.origin())), "banned");
+    assert_eq!(sessions_of(&app, &user_id).await, 0);
+}
+
 backend_tests!(
     new_user_signs_up,
     returning_user_signs_in,
@@ -1974,4 +2019,5 @@ backend_tests!(
     state_failures_without_the_betterauth_api,
     unverified_social_sign_up_does_not_survive_a_password_reset,
     unreachable_provider_is_reported,
+    banned_users_cannot_sign_in_with_a_provider,
 );

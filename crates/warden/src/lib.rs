@@ -263,8 +263,34 @@ fn social_providers(config: &Config) -> Result<warden_http::social::SocialSettin
 
 /// Opens the database and applies pending migrations.
 pub async fn migrate(config: &Config) -> Result<(), StartError> {
-    warden_store::open(&config.database_url, &pool_options(config), true).await?;
+    open_database(config).await?;
     Ok(())
+}
+
+/// The configured database as the server opens it: its pool settings,
+/// pending migrations applied.
+async fn open_database(config: &Config) -> Result<warden_store::Database, StartError> {
+    let db = warden_store::open_database(&config.database_url, &pool_options(config), true).await?;
+    tracing::info!(
+        database = %warden_store::redact_url(&config.database_url),
+        "database ready, migrations applied"
+    );
+    Ok(db)
+}
+
+/// The domain service over `store` with the configuration's settings.
+fn new_warden(config: &Config, store: Arc<dyn warden_core::Store>) -> Result<Warden, StartError> {
+    Ok(Warden::new(store, warden_settings(config))?)
+}
+
+/// A [`Warden`] over the configured database (migrated as at start-up),
+/// without an HTTP server: what the administration commands use, whether
+/// or not a server is running on the same database. It has no server
+/// secret, mailer or shared counters: administration needs none of them,
+/// and a change reaches running servers through the revocation feed.
+pub async fn open_warden(config: &Config) -> Result<Arc<Warden>, StartError> {
+    let db = open_database(config).await?;
+    Ok(Arc::new(new_warden(config, db.store)?))
 }
 
 fn pool_options(config: &Config) -> warden_store::PoolOptions {
@@ -323,12 +349,7 @@ impl Server {
             header: HeaderName::try_from(config.http.client_ip_header.as_str())
                 .map_err(|_| StartError::IpHeader(config.http.client_ip_header.clone()))?,
         };
-        let db =
-            warden_store::open_database(&config.database_url, &pool_options(config), true).await?;
-        tracing::info!(
-            database = %warden_store::redact_url(&config.database_url),
-            "database ready, migrations applied"
-        );
+        let db = open_database(config).await?;
         let counters: Arc<dyn Counters> = match config.rate_limit.storage {
             CounterStorage::Memory => Arc::new(MemoryCounters::default()),
             CounterStorage::Database => db.counters.clone(),
@@ -366,7 +387,7 @@ impl Server {
         }
         let (mailer, templates) = mailer(config)?;
         let warden = Arc::new(
-            Warden::new(db.store, warden_settings(config))?
+            new_warden(config, db.store)?
                 .with_clock(clock)
                 .with_counters(counters.clone())
                 .with_mailer(mailer, templates)

@@ -214,15 +214,17 @@ export function makeJarFetch(jar, { origin } = {}) {
  * "http://127.0.0.1:1234"; the client adds "/api/auth").
  *
  * @param {string} baseURL
- * @param {{origin?: string|null}} [options] page origin sent as `Origin`
- *   (default: the origin of `baseURL`; `null`: none)
+ * @param {{origin?: string|null, plugins?: object[]}} [options] `origin`:
+ *   page origin sent as `Origin` (default: the origin of `baseURL`; `null`:
+ *   none); `plugins`: client plugins (e.g. `[adminClient()]`)
  */
-export function makeClient(baseURL, { origin } = {}) {
+export function makeClient(baseURL, { origin, plugins } = {}) {
   const jar = new CookieJar();
   const pageOrigin = origin === undefined ? new URL(baseURL).origin : origin;
   const jarFetch = makeJarFetch(jar, { origin: pageOrigin });
   const client = createAuthClient({
     baseURL,
+    ...(plugins ? { plugins } : {}),
     fetchOptions: { customFetchImpl: jarFetch },
   });
   return { client, jar, fetch: jarFetch };

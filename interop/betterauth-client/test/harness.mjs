@@ -7,7 +7,7 @@
 // The binary is $WARDEN_BIN, or else <repo>/target/debug/warden.
 // Set WARDEN_TEST_VERBOSE=1 to echo the server's output to stderr as it runs.
 
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -157,8 +157,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  *   (e.g. for a redirect URI) and returns them
  * @param {number} [options.startupTimeoutMs]
  * @returns {Promise<{baseURL: string, port: number, dir: string,
- *   databaseURL: string, stop: () => Promise<void>,
- *   logs: (n?: number) => string}>}
+ *   databaseURL: string, bin: string, env: Record<string,string>,
+ *   stop: () => Promise<void>, logs: (n?: number) => string}>}
  */
 export async function startWarden({ databaseURL, env = {}, startupTimeoutMs = STARTUP_TIMEOUT_MS } = {}) {
   const bin = wardenBinary();
@@ -180,9 +180,10 @@ export async function startWarden({ databaseURL, env = {}, startupTimeoutMs = ST
 
   const output = new OutputTail(OUTPUT_LINES_KEPT);
   const verbose = Boolean(process.env.WARDEN_TEST_VERBOSE);
+  const serverEnv = childEnv(settings);
   const child = spawn(bin, ["serve"], {
     cwd: dir,
-    env: childEnv(settings),
+    env: serverEnv,
     stdio: ["ignore", "pipe", "pipe"],
   });
 
@@ -296,10 +297,48 @@ export async function startWarden({ databaseURL, env = {}, startupTimeoutMs = ST
     port,
     dir,
     databaseURL: settings.WARDEN_DATABASE_URL,
+    /** The binary and the environment the server runs with (for `runWarden`). */
+    bin,
+    env: serverEnv,
     stop,
     /** The last `n` lines the server printed (for failure messages). */
     logs: (n = 60) => output.tail(n),
   };
+}
+
+// ------------------------------------------------------ the command line
+
+const COMMAND_TIMEOUT_MS = 20_000;
+
+/**
+ * Runs `<binary> ...args` once, as an operator would next to the running
+ * `server` (from startWarden): same binary, same environment (so the same
+ * database and settings), same working directory. Resolves to its
+ * {stdout, stderr}; rejects, with both, if it fails or takes longer than
+ * 20 s.
+ */
+export function runWarden(server, args, { timeoutMs = COMMAND_TIMEOUT_MS } = {}) {
+  return new Promise((resolve, reject) => {
+    execFile(server.bin, args, { cwd: server.dir, env: server.env, timeout: timeoutMs, killSignal: "SIGKILL" },
+      (err, stdout, stderr) => {
+        if (!err) return resolve({ stdout, stderr });
+        const how = err.killed ? `no exit within ${timeoutMs} ms` : err.code !== undefined ? `exit code ${err.code}` : err.message;
+        reject(new Error(
+          `\`${path.basename(server.bin)} ${args.join(" ")}\` failed (${how})\n` +
+            `--- stdout ---\n${stdout || "(none)"}\n--- stderr ---\n${stderr || "(none)"}\n--- end ---`,
+          { cause: err },
+        ));
+      });
+  });
+}
+
+/**
+ * Makes the user with this email an admin: `warden user set-role <email>
+ * admin` on the server's database while it runs. Sessions made before may
+ * still carry the old role; sign the user in again before admin calls.
+ */
+export async function makeAdmin(server, email) {
+  return runWarden(server, ["user", "set-role", email, "admin"]);
 }
 
 // ------------------------------------------------- local OpenID Connect provider

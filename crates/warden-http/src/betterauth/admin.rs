@@ -17,7 +17,9 @@ use warden_core::{
     UserQuery,
 };
 
-use super::{no_store, BaAuth, BaBody, BaError, BaSession, BaSessionResponse, BaUser, SET_AUTH_TOKEN};
+use super::{
+    no_store, BaAuth, BaBody, BaError, BaSession, BaSessionResponse, BaUser, SET_AUTH_TOKEN,
+};
 use crate::admin_query::{roles_from_json, RoleInput};
 use crate::extract::{session_cookie, ClientMeta};
 use crate::AppState;
@@ -309,7 +311,10 @@ fn opt_string(key: &str, v: Value) -> Result<Option<String>, BaError> {
 /// The admin's changes from BetterAuth's `data` object.
 fn parse_update(data: Map<String, Value>) -> Result<AdminUserUpdate, BaError> {
     if data.is_empty() {
-        return Err(BaError::bad_request("NO_DATA_TO_UPDATE", "No data to update"));
+        return Err(BaError::bad_request(
+            "NO_DATA_TO_UPDATE",
+            "No data to update",
+        ));
     }
     if data.contains_key("password") {
         return Err(BaError::bad_request(
@@ -451,19 +456,19 @@ fn parse_list_query(raw: Option<&str>) -> Result<UserQuery, BaError> {
             "contains" => Operator::Contains,
             "starts_with" => Operator::StartsWith,
             "ends_with" => Operator::EndsWith,
-            other => {
-                return Err(BaError::validation(format!(
-                    "[query.searchOperator] must be contains, starts_with or ends_with, not {other:?}"
-                )))
-            }
+            other => return Err(BaError::validation(format!(
+                "[query.searchOperator] must be contains, starts_with or ends_with, not {other:?}"
+            ))),
         };
-        query.conditions.push(
-            Condition::parse("searchValue", field, op, &[v.to_owned()]).map_err(bad)?,
-        );
+        query
+            .conditions
+            .push(Condition::parse("searchValue", field, op, &[v.to_owned()]).map_err(bad)?);
     }
     if !filter_values.is_empty() {
-        let field = UserField::parse("filterField", q("filterField").unwrap_or("email")).map_err(bad)?;
-        let op = Operator::parse("filterOperator", q("filterOperator").unwrap_or("eq")).map_err(bad)?;
+        let field =
+            UserField::parse("filterField", q("filterField").unwrap_or("email")).map_err(bad)?;
+        let op =
+            Operator::parse("filterOperator", q("filterOperator").unwrap_or("eq")).map_err(bad)?;
         query
             .conditions
             .push(Condition::parse("filterValue", field, op, &filter_values).map_err(bad)?);
@@ -519,7 +524,10 @@ pub async fn list_users(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, BaError> {
     let actor = actor(&auth, meta);
-    if !state.warden.may(&actor, warden_core::AdminAction::ListUsers) {
+    if !state
+        .warden
+        .may(&actor, warden_core::AdminAction::ListUsers)
+    {
         return Err(AuthError::NotAllowed(warden_core::AdminAction::ListUsers).into());
     }
     let query = parse_list_query(raw.as_deref())?;
@@ -865,10 +873,11 @@ pub async fn has_permission(
     };
     let request = crate::admin_query::statements_from_json("permissions", &perms)?;
     let user = &auth.0.user;
-    let success = state
-        .warden
-        .admin_settings()
-        .has_permission(&user.id, user.role.as_deref(), &request);
+    let success =
+        state
+            .warden
+            .admin_settings()
+            .has_permission(&user.id, user.role.as_deref(), &request);
     Ok(Json(BaPermissionResult {
         error: None,
         success,

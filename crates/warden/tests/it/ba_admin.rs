@@ -11,7 +11,7 @@ use warden_core::Clock;
 use crate::backend_tests;
 use crate::helpers::{
     assert_ba_error, remember_secret, session_set_cookie, spawn_app, spawn_app_with,
-    spawn_app_with_clock, Backend, BaUser, TestApp,
+    spawn_app_with_clock, BaUser, Backend, TestApp,
 };
 
 backend_tests!(
@@ -92,17 +92,61 @@ async fn admin_endpoints_refuse_non_admins_and_anonymous(backend: Backend) {
     let other = app.ba_sign_up().await;
     let id = other.id.as_str();
     let cases: Vec<(&str, Value, &str)> = vec![
-        ("/api/auth/admin/set-role", json!({"userId": id, "role": "admin"}), "YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE"),
-        ("/api/auth/admin/create-user", json!({"email": "x-new@example.com", "password": "Str0ng-and-long!", "name": "X"}), "YOU_ARE_NOT_ALLOWED_TO_CREATE_USERS"),
-        ("/api/auth/admin/update-user", json!({"userId": id, "data": {"name": "Y"}}), "YOU_ARE_NOT_ALLOWED_TO_UPDATE_USERS"),
-        ("/api/auth/admin/list-user-sessions", json!({"userId": id}), "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS_SESSIONS"),
-        ("/api/auth/admin/ban-user", json!({"userId": id}), "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS"),
-        ("/api/auth/admin/unban-user", json!({"userId": id}), "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS"),
-        ("/api/auth/admin/impersonate-user", json!({"userId": id}), "YOU_ARE_NOT_ALLOWED_TO_IMPERSONATE_USERS"),
-        ("/api/auth/admin/revoke-user-session", json!({"sessionToken": "x"}), "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS"),
-        ("/api/auth/admin/revoke-user-sessions", json!({"userId": id}), "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS"),
-        ("/api/auth/admin/remove-user", json!({"userId": id}), "YOU_ARE_NOT_ALLOWED_TO_DELETE_USERS"),
-        ("/api/auth/admin/set-user-password", json!({"userId": id, "newPassword": "Str0ng-and-long!"}), "YOU_ARE_NOT_ALLOWED_TO_SET_USERS_PASSWORD"),
+        (
+            "/api/auth/admin/set-role",
+            json!({"userId": id, "role": "admin"}),
+            "YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE",
+        ),
+        (
+            "/api/auth/admin/create-user",
+            json!({"email": "x-new@example.com", "password": "Str0ng-and-long!", "name": "X"}),
+            "YOU_ARE_NOT_ALLOWED_TO_CREATE_USERS",
+        ),
+        (
+            "/api/auth/admin/update-user",
+            json!({"userId": id, "data": {"name": "Y"}}),
+            "YOU_ARE_NOT_ALLOWED_TO_UPDATE_USERS",
+        ),
+        (
+            "/api/auth/admin/list-user-sessions",
+            json!({"userId": id}),
+            "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS_SESSIONS",
+        ),
+        (
+            "/api/auth/admin/ban-user",
+            json!({"userId": id}),
+            "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS",
+        ),
+        (
+            "/api/auth/admin/unban-user",
+            json!({"userId": id}),
+            "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS",
+        ),
+        (
+            "/api/auth/admin/impersonate-user",
+            json!({"userId": id}),
+            "YOU_ARE_NOT_ALLOWED_TO_IMPERSONATE_USERS",
+        ),
+        (
+            "/api/auth/admin/revoke-user-session",
+            json!({"sessionToken": "x"}),
+            "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS",
+        ),
+        (
+            "/api/auth/admin/revoke-user-sessions",
+            json!({"userId": id}),
+            "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS",
+        ),
+        (
+            "/api/auth/admin/remove-user",
+            json!({"userId": id}),
+            "YOU_ARE_NOT_ALLOWED_TO_DELETE_USERS",
+        ),
+        (
+            "/api/auth/admin/set-user-password",
+            json!({"userId": id, "newPassword": "Str0ng-and-long!"}),
+            "YOU_ARE_NOT_ALLOWED_TO_SET_USERS_PASSWORD",
+        ),
     ];
     for (path, body, code) in &cases {
         let res = app.ba_post(path, &user.cookie, body).await;
@@ -117,17 +161,29 @@ async fn admin_endpoints_refuse_non_admins_and_anonymous(backend: Backend) {
         assert_eq!(res.status(), 401, "{path} without a session");
     }
     for (path, code) in [
-        ("/api/auth/admin/list-users", "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS"),
-        (&*format!("/api/auth/admin/get-user?id={id}"), "YOU_ARE_NOT_ALLOWED_TO_GET_USER"),
+        (
+            "/api/auth/admin/list-users",
+            "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS",
+        ),
+        (
+            &*format!("/api/auth/admin/get-user?id={id}"),
+            "YOU_ARE_NOT_ALLOWED_TO_GET_USER",
+        ),
     ] {
         assert_ba_error(app.ba_get(path, &user.cookie).await, 403, code).await;
         assert_eq!(app.get(path).send().await.unwrap().status(), 401);
     }
     // Nothing changed: the other user is neither banned nor gone.
     let banned = app
-        .fetch_text(r#"SELECT CAST("banned" AS TEXT) FROM "user" WHERE "id" = ?"#, &[id])
+        .fetch_text(
+            r#"SELECT CAST("banned" AS TEXT) FROM "user" WHERE "id" = ?"#,
+            &[id],
+        )
         .await;
-    assert!(matches!(banned.as_deref(), Some("0" | "false")), "{banned:?}");
+    assert!(
+        matches!(banned.as_deref(), Some("0" | "false")),
+        "{banned:?}"
+    );
 }
 
 async fn list_users_searches_filters_sorts_and_paginates(backend: Backend) {
@@ -143,12 +199,23 @@ async fn list_users_searches_filters_sorts_and_paginates(backend: Backend) {
                 &json!({"email": format!("{tag}-{i}@list.test"), "password": "Str0ng-and-long!", "name": name}),
             )
             .await;
-        ids.push(ok_json(res).await["user"]["id"].as_str().unwrap().to_owned());
+        ids.push(
+            ok_json(res).await["user"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     let list = |q: String| {
         let app = &app;
         let cookie = admin.cookie.clone();
-        async move { ok_json(app.ba_get(&format!("/api/auth/admin/list-users?{q}"), &cookie).await).await }
+        async move {
+            ok_json(
+                app.ba_get(&format!("/api/auth/admin/list-users?{q}"), &cookie)
+                    .await,
+            )
+            .await
+        }
     };
     // Everyone: the admin and the three, default limit.
     let all = list(String::new()).await;
@@ -156,20 +223,30 @@ async fn list_users_searches_filters_sorts_and_paginates(backend: Backend) {
     assert_eq!(all["limit"], 100);
     assert_eq!(all["offset"], 0);
     // Search by email (contains, the default), case-insensitively.
-    let found = list(format!("searchValue={}&searchField=email", tag.to_uppercase())).await;
+    let found = list(format!(
+        "searchValue={}&searchField=email",
+        tag.to_uppercase()
+    ))
+    .await;
     assert_eq!(found["total"], 3, "{found}");
     // Search by name, starts_with, ignoring case.
     let found = list("searchValue=AL&searchField=name&searchOperator=starts_with".into()).await;
     assert_eq!(found["total"], 1);
     assert_eq!(found["users"][0]["name"], "alice");
     // ends_with
-    let found = list(format!("searchValue={tag}-2@list.test&searchOperator=ends_with")).await;
+    let found = list(format!(
+        "searchValue={tag}-2@list.test&searchOperator=ends_with"
+    ))
+    .await;
     assert_eq!(found["users"][0]["id"], ids[2].as_str());
     // LIKE wildcards are literal.
     let found = list("searchValue=%25&searchField=name".into()).await;
     assert_eq!(found["total"], 0);
     // Sort by name descending with pagination.
-    let page = list(format!("searchValue={tag}&sortBy=name&sortDirection=desc&limit=2&offset=1")).await;
+    let page = list(format!(
+        "searchValue={tag}&sortBy=name&sortDirection=desc&limit=2&offset=1"
+    ))
+    .await;
     assert_eq!(page["total"], 3);
     assert_eq!(page["limit"], 2);
     assert_eq!(page["offset"], 1);
@@ -200,7 +277,14 @@ async fn list_users_searches_filters_sorts_and_paginates(backend: Backend) {
     assert_eq!(unbanned["total"], 4);
     // Users carry the admin plugin's fields.
     let u = &all["users"][0];
-    for f in ["role", "banned", "banReason", "banExpires", "emailVerified", "createdAt"] {
+    for f in [
+        "role",
+        "banned",
+        "banReason",
+        "banExpires",
+        "emailVerified",
+        "createdAt",
+    ] {
         assert!(u.get(f).is_some(), "{f} missing in {u}");
     }
 }
@@ -211,9 +295,15 @@ async fn list_users_bad_parameters_are_400s(backend: Backend) {
     for (q, field) in [
         ("sortBy=password", "sortBy"),
         ("filterField=password&filterValue=x", "filterField"),
-        ("filterField=email&filterValue=x&filterOperator=like", "filterOperator"),
+        (
+            "filterField=email&filterValue=x&filterOperator=like",
+            "filterOperator",
+        ),
         ("filterField=banned&filterValue=maybe", "filterValue"),
-        ("filterField=createdAt&filterValue=yesterday&filterOperator=lt", "filterValue"),
+        (
+            "filterField=createdAt&filterValue=yesterday&filterOperator=lt",
+            "filterValue",
+        ),
         ("searchValue=x&searchField=role", "searchField"),
         ("searchValue=x&searchOperator=eq", "searchOperator"),
         ("limit=0", "limit"),
@@ -234,7 +324,10 @@ async fn get_create_update_users(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = ba_admin(&app).await;
     // create-user with a password and a role; the user can sign in.
-    let email = format!("made-{}@example.com", warden_core::token::random_string(6).to_lowercase());
+    let email = format!(
+        "made-{}@example.com",
+        warden_core::token::random_string(6).to_lowercase()
+    );
     let res = app
         .ba_post(
             "/api/auth/admin/create-user",
@@ -260,28 +353,68 @@ async fn get_create_update_users(backend: Backend) {
     let nopass = ok_json(res).await["user"].clone();
     assert_eq!(nopass["role"], "user");
     let accounts = app
-        .count(r#"SELECT COUNT(*) FROM "account" WHERE "userId" = ?"#, &[nopass["id"].as_str().unwrap()])
+        .count(
+            r#"SELECT COUNT(*) FROM "account" WHERE "userId" = ?"#,
+            &[nopass["id"].as_str().unwrap()],
+        )
         .await;
     assert_eq!(accounts, 0);
     // Bad input.
     for (body, status, code) in [
-        (json!({"email": email, "password": "Str0ng-and-long!", "name": "Dup"}), 400, "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL"),
-        (json!({"email": "not-an-email", "name": "X"}), 400, "INVALID_EMAIL"),
-        (json!({"email": "short@example.com", "password": "short", "name": "X"}), 400, "PASSWORD_TOO_SHORT"),
-        (json!({"email": "role@example.com", "name": "X", "role": "superuser"}), 400, "YOU_ARE_NOT_ALLOWED_TO_SET_NON_EXISTENT_VALUE"),
-        (json!({"email": "data@example.com", "name": "X", "data": {"banned": true}}), 400, "VALIDATION_ERROR"),
+        (
+            json!({"email": email, "password": "Str0ng-and-long!", "name": "Dup"}),
+            400,
+            "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
+        ),
+        (
+            json!({"email": "not-an-email", "name": "X"}),
+            400,
+            "INVALID_EMAIL",
+        ),
+        (
+            json!({"email": "short@example.com", "password": "short", "name": "X"}),
+            400,
+            "PASSWORD_TOO_SHORT",
+        ),
+        (
+            json!({"email": "role@example.com", "name": "X", "role": "superuser"}),
+            400,
+            "YOU_ARE_NOT_ALLOWED_TO_SET_NON_EXISTENT_VALUE",
+        ),
+        (
+            json!({"email": "data@example.com", "name": "X", "data": {"banned": true}}),
+            400,
+            "VALIDATION_ERROR",
+        ),
         (json!({"name": "X"}), 400, "VALIDATION_ERROR"),
     ] {
-        let res = app.ba_post("/api/auth/admin/create-user", &admin.cookie, &body).await;
+        let res = app
+            .ba_post("/api/auth/admin/create-user", &admin.cookie, &body)
+            .await;
         assert_ba_error(res, status, code).await;
     }
     assert_eq!(app.users_with_email("role@example.com").await, 0);
     // get-user: the user itself, not wrapped.
-    let got = ok_json(app.ba_get(&format!("/api/auth/admin/get-user?id={id}"), &admin.cookie).await).await;
+    let got = ok_json(
+        app.ba_get(&format!("/api/auth/admin/get-user?id={id}"), &admin.cookie)
+            .await,
+    )
+    .await;
     assert_eq!(got["id"], id.as_str());
     assert_eq!(got["email"], email.as_str());
-    assert_ba_error(app.ba_get("/api/auth/admin/get-user?id=nobody", &admin.cookie).await, 404, "USER_NOT_FOUND").await;
-    assert_ba_error(app.ba_get("/api/auth/admin/get-user", &admin.cookie).await, 400, "VALIDATION_ERROR").await;
+    assert_ba_error(
+        app.ba_get("/api/auth/admin/get-user?id=nobody", &admin.cookie)
+            .await,
+        404,
+        "USER_NOT_FOUND",
+    )
+    .await;
+    assert_ba_error(
+        app.ba_get("/api/auth/admin/get-user", &admin.cookie).await,
+        400,
+        "VALIDATION_ERROR",
+    )
+    .await;
     // update-user: the user itself in the answer.
     let res = app
         .ba_post(
@@ -296,27 +429,51 @@ async fn get_create_update_users(backend: Backend) {
     assert_eq!(updated["emailVerified"], false);
     for (data, status, code) in [
         (json!({}), 400, "NO_DATA_TO_UPDATE"),
-        (json!({"password": "x"}), 400, "PASSWORD_CANNOT_BE_UPDATED_VIA_UPDATE_USER"),
+        (
+            json!({"password": "x"}),
+            400,
+            "PASSWORD_CANNOT_BE_UPDATED_VIA_UPDATE_USER",
+        ),
         (json!({"id": "x"}), 400, "USER_ID_CANNOT_BE_UPDATED"),
-        (json!({"email": admin.email}), 400, "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL"),
+        (
+            json!({"email": admin.email}),
+            400,
+            "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
+        ),
         (json!({"email": "nope"}), 400, "INVALID_EMAIL"),
-        (json!({"role": "superuser"}), 400, "YOU_ARE_NOT_ALLOWED_TO_SET_NON_EXISTENT_VALUE"),
+        (
+            json!({"role": "superuser"}),
+            400,
+            "YOU_ARE_NOT_ALLOWED_TO_SET_NON_EXISTENT_VALUE",
+        ),
         (json!({"phoneNumber": "123"}), 400, "VALIDATION_ERROR"),
         (json!({"banned": "yes"}), 400, "VALIDATION_ERROR"),
         (json!({"name": ""}), 400, "VALIDATION_ERROR"),
     ] {
         let res = app
-            .ba_post("/api/auth/admin/update-user", &admin.cookie, &json!({"userId": id, "data": data}))
+            .ba_post(
+                "/api/auth/admin/update-user",
+                &admin.cookie,
+                &json!({"userId": id, "data": data}),
+            )
             .await;
         assert_ba_error(res, status, code).await;
     }
     let res = app
-        .ba_post("/api/auth/admin/update-user", &admin.cookie, &json!({"userId": "nobody", "data": {"name": "Z"}}))
+        .ba_post(
+            "/api/auth/admin/update-user",
+            &admin.cookie,
+            &json!({"userId": "nobody", "data": {"name": "Z"}}),
+        )
         .await;
     assert_ba_error(res, 404, "USER_NOT_FOUND").await;
     // Banning oneself through update-user is refused too.
     let res = app
-        .ba_post("/api/auth/admin/update-user", &admin.cookie, &json!({"userId": admin.id, "data": {"banned": true}}))
+        .ba_post(
+            "/api/auth/admin/update-user",
+            &admin.cookie,
+            &json!({"userId": admin.id, "data": {"banned": true}}),
+        )
         .await;
     assert_ba_error(res, 400, "YOU_CANNOT_BAN_YOURSELF").await;
 }
@@ -327,37 +484,73 @@ async fn set_role_and_privilege_escalation(backend: Backend) {
     let user = app.ba_sign_up().await;
     // A user making themself admin is refused and stays a user.
     let res = app
-        .ba_post("/api/auth/admin/set-role", &user.cookie, &json!({"userId": user.id, "role": "admin"}))
+        .ba_post(
+            "/api/auth/admin/set-role",
+            &user.cookie,
+            &json!({"userId": user.id, "role": "admin"}),
+        )
         .await;
     assert_ba_error(res, 403, "YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE").await;
     let res = app
-        .ba_post("/api/auth/admin/update-user", &user.cookie, &json!({"userId": user.id, "data": {"role": "admin"}}))
+        .ba_post(
+            "/api/auth/admin/update-user",
+            &user.cookie,
+            &json!({"userId": user.id, "data": {"role": "admin"}}),
+        )
         .await;
     assert_ba_error(res, 403, "YOU_ARE_NOT_ALLOWED_TO_UPDATE_USERS").await;
     assert_eq!(
-        app.fetch_text(r#"SELECT "role" FROM "user" WHERE "id" = ?"#, &[&user.id]).await.as_deref(),
+        app.fetch_text(r#"SELECT "role" FROM "user" WHERE "id" = ?"#, &[&user.id])
+            .await
+            .as_deref(),
         Some("user")
     );
     // The admin sets a role (string and list).
     let res = app
-        .ba_post("/api/auth/admin/set-role", &admin.cookie, &json!({"userId": user.id, "role": "admin"}))
+        .ba_post(
+            "/api/auth/admin/set-role",
+            &admin.cookie,
+            &json!({"userId": user.id, "role": "admin"}),
+        )
         .await;
     assert_eq!(ok_json(res).await["user"]["role"], "admin");
     let res = app
-        .ba_post("/api/auth/admin/set-role", &admin.cookie, &json!({"userId": user.id, "role": ["user", "admin"]}))
+        .ba_post(
+            "/api/auth/admin/set-role",
+            &admin.cookie,
+            &json!({"userId": user.id, "role": ["user", "admin"]}),
+        )
         .await;
     assert_eq!(ok_json(res).await["user"]["role"], "user,admin");
     // The user's cached session sees it at once: they may list users now.
     let res = app.ba_get("/api/auth/admin/list-users", &user.cookie).await;
     assert_eq!(res.status(), 200);
     for (body, status, code) in [
-        (json!({"userId": user.id, "role": "superuser"}), 400, "YOU_ARE_NOT_ALLOWED_TO_SET_NON_EXISTENT_VALUE"),
-        (json!({"userId": user.id, "role": []}), 400, "VALIDATION_ERROR"),
-        (json!({"userId": user.id, "role": 5}), 400, "VALIDATION_ERROR"),
+        (
+            json!({"userId": user.id, "role": "superuser"}),
+            400,
+            "YOU_ARE_NOT_ALLOWED_TO_SET_NON_EXISTENT_VALUE",
+        ),
+        (
+            json!({"userId": user.id, "role": []}),
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            json!({"userId": user.id, "role": 5}),
+            400,
+            "VALIDATION_ERROR",
+        ),
         (json!({"userId": user.id}), 400, "VALIDATION_ERROR"),
-        (json!({"userId": "nobody", "role": "user"}), 404, "USER_NOT_FOUND"),
+        (
+            json!({"userId": "nobody", "role": "user"}),
+            404,
+            "USER_NOT_FOUND",
+        ),
     ] {
-        let res = app.ba_post("/api/auth/admin/set-role", &admin.cookie, &body).await;
+        let res = app
+            .ba_post("/api/auth/admin/set-role", &admin.cookie, &body)
+            .await;
         assert_ba_error(res, status, code).await;
     }
 }
@@ -392,7 +585,11 @@ async fn ban_ends_cached_sessions_and_every_sign_in(backend: Backend) {
         .unwrap();
     assert_eq!(res.status(), 401);
     assert_eq!(
-        app.count(r#"SELECT COUNT(*) FROM "session" WHERE "userId" = ?"#, &[&user.id]).await,
+        app.count(
+            r#"SELECT COUNT(*) FROM "session" WHERE "userId" = ?"#,
+            &[&user.id]
+        )
+        .await,
         0
     );
     // Every sign-in method is refused with BetterAuth's error.
@@ -416,11 +613,19 @@ async fn ban_ends_cached_sessions_and_every_sign_in(backend: Backend) {
     assert_ba_error(res, 401, "INVALID_EMAIL_OR_PASSWORD").await;
     // Banning oneself, or nobody.
     let res = app
-        .ba_post("/api/auth/admin/ban-user", &admin.cookie, &json!({"userId": admin.id}))
+        .ba_post(
+            "/api/auth/admin/ban-user",
+            &admin.cookie,
+            &json!({"userId": admin.id}),
+        )
         .await;
     assert_ba_error(res, 400, "YOU_CANNOT_BAN_YOURSELF").await;
     let res = app
-        .ba_post("/api/auth/admin/ban-user", &admin.cookie, &json!({"userId": "nobody"}))
+        .ba_post(
+            "/api/auth/admin/ban-user",
+            &admin.cookie,
+            &json!({"userId": "nobody"}),
+        )
         .await;
     assert_ba_error(res, 404, "USER_NOT_FOUND").await;
     for body in [
@@ -428,19 +633,29 @@ async fn ban_ends_cached_sessions_and_every_sign_in(backend: Backend) {
         json!({"userId": user.id, "banExpiresIn": "soon"}),
         json!({}),
     ] {
-        let res = app.ba_post("/api/auth/admin/ban-user", &admin.cookie, &body).await;
+        let res = app
+            .ba_post("/api/auth/admin/ban-user", &admin.cookie, &body)
+            .await;
         assert_ba_error(res, 400, "VALIDATION_ERROR").await;
     }
     // Unban: sign-in works again.
     let res = app
-        .ba_post("/api/auth/admin/unban-user", &admin.cookie, &json!({"userId": user.id}))
+        .ba_post(
+            "/api/auth/admin/unban-user",
+            &admin.cookie,
+            &json!({"userId": user.id}),
+        )
         .await;
     let unbanned = ok_json(res).await["user"].clone();
     assert_eq!(unbanned["banned"], false);
     assert!(unbanned["banReason"].is_null());
     app.ba_sign_in(&user.email, &user.password).await;
     let res = app
-        .ba_post("/api/auth/admin/unban-user", &admin.cookie, &json!({"userId": "nobody"}))
+        .ba_post(
+            "/api/auth/admin/unban-user",
+            &admin.cookie,
+            &json!({"userId": "nobody"}),
+        )
         .await;
     assert_ba_error(res, 404, "USER_NOT_FOUND").await;
 }
@@ -461,7 +676,8 @@ async fn ban_expiry_lifts_itself(backend: Backend) {
         .await;
     let banned = ok_json(res).await["user"].clone();
     assert_eq!(banned["banReason"], "house rules");
-    let expires = chrono::DateTime::parse_from_rfc3339(banned["banExpires"].as_str().unwrap()).unwrap();
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(banned["banExpires"].as_str().unwrap()).unwrap();
     assert_eq!((expires.to_utc() - app.clock.now()).num_seconds(), 3600);
     let sign_in = || {
         app.post("/api/auth/sign-in/email")
@@ -476,9 +692,15 @@ async fn ban_expiry_lifts_itself(backend: Backend) {
     assert_eq!(res.status(), 200);
     // The ban is lifted in the database, as BetterAuth does.
     let banned = app
-        .fetch_text(r#"SELECT CAST("banned" AS TEXT) FROM "user" WHERE "id" = ?"#, &[&user.id])
+        .fetch_text(
+            r#"SELECT CAST("banned" AS TEXT) FROM "user" WHERE "id" = ?"#,
+            &[&user.id],
+        )
         .await;
-    assert!(matches!(banned.as_deref(), Some("0" | "false")), "{banned:?}");
+    assert!(
+        matches!(banned.as_deref(), Some("0" | "false")),
+        "{banned:?}"
+    );
 }
 
 async fn impersonation_round_trip(backend: Backend) {
@@ -486,7 +708,11 @@ async fn impersonation_round_trip(backend: Backend) {
     let admin = ba_admin(&app).await;
     let target = app.ba_sign_up().await;
     let res = app
-        .ba_post("/api/auth/admin/impersonate-user", &admin.cookie, &json!({"userId": target.id}))
+        .ba_post(
+            "/api/auth/admin/impersonate-user",
+            &admin.cookie,
+            &json!({"userId": target.id}),
+        )
         .await;
     let jar = update_jar(&admin.cookie, &res);
     assert!(jar.contains(".admin_session="), "{jar}");
@@ -495,7 +721,9 @@ async fn impersonation_round_trip(backend: Backend) {
     assert_eq!(body["user"]["id"], target.id.as_str());
     assert_eq!(body["session"]["impersonatedBy"], admin.id.as_str());
     remember_secret(body["session"]["token"].as_str().unwrap());
-    let expires = chrono::DateTime::parse_from_rfc3339(body["session"]["expiresAt"].as_str().unwrap()).unwrap();
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(body["session"]["expiresAt"].as_str().unwrap())
+            .unwrap();
     let left = (expires.to_utc() - chrono::Utc::now()).num_seconds();
     assert!((3590..=3600).contains(&left), "an hour, got {left}s");
     assert!(jar.contains(&session_cookie), "{jar}");
@@ -506,7 +734,13 @@ async fn impersonation_round_trip(backend: Backend) {
     // The target's own list does not show the impersonation.
     let (target_cookie, _) = app.ba_sign_in(&target.email, &target.password).await;
     let own = ok_json(app.ba_get("/api/auth/list-sessions", &target_cookie).await).await;
-    assert!(own.as_array().unwrap().iter().all(|s| s["impersonatedBy"].is_null()), "{own}");
+    assert!(
+        own.as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["impersonatedBy"].is_null()),
+        "{own}"
+    );
     // While impersonating: no password, email or second-factor changes, and
     // no second impersonation (stricter than BetterAuth).
     let res = app
@@ -518,15 +752,27 @@ async fn impersonation_round_trip(backend: Backend) {
         .await;
     assert_ba_error(res, 403, "NOT_ALLOWED_WHILE_IMPERSONATING").await;
     let res = app
-        .ba_post("/api/auth/change-email", &jar, &json!({"newEmail": "elsewhere@example.com"}))
+        .ba_post(
+            "/api/auth/change-email",
+            &jar,
+            &json!({"newEmail": "elsewhere@example.com"}),
+        )
         .await;
     assert_ba_error(res, 403, "NOT_ALLOWED_WHILE_IMPERSONATING").await;
     let res = app
-        .ba_post("/api/auth/two-factor/enable", &jar, &json!({"password": target.password}))
+        .ba_post(
+            "/api/auth/two-factor/enable",
+            &jar,
+            &json!({"password": target.password}),
+        )
         .await;
     assert_ba_error(res, 403, "NOT_ALLOWED_WHILE_IMPERSONATING").await;
     let res = app
-        .ba_post("/api/auth/admin/impersonate-user", &jar, &json!({"userId": target.id}))
+        .ba_post(
+            "/api/auth/admin/impersonate-user",
+            &jar,
+            &json!({"userId": target.id}),
+        )
         .await;
     assert_eq!(res.status(), 403);
     // Stop: the admin's own session is back, the impersonation is gone.
@@ -556,7 +802,11 @@ async fn impersonation_round_trip(backend: Backend) {
     );
     // Unknown user.
     let res = app
-        .ba_post("/api/auth/admin/impersonate-user", &admin.cookie, &json!({"userId": "nobody"}))
+        .ba_post(
+            "/api/auth/admin/impersonate-user",
+            &admin.cookie,
+            &json!({"userId": "nobody"}),
+        )
         .await;
     assert_ba_error(res, 404, "USER_NOT_FOUND").await;
 }
@@ -566,7 +816,11 @@ async fn impersonating_admins_is_refused(backend: Backend) {
     let admin = ba_admin(&app).await;
     let other_admin = ba_admin(&app).await;
     let res = app
-        .ba_post("/api/auth/admin/impersonate-user", &admin.cookie, &json!({"userId": other_admin.id}))
+        .ba_post(
+            "/api/auth/admin/impersonate-user",
+            &admin.cookie,
+            &json!({"userId": other_admin.id}),
+        )
         .await;
     assert_ba_error(res, 403, "YOU_CANNOT_IMPERSONATE_ADMINS").await;
     // Unless allowed.
@@ -574,7 +828,11 @@ async fn impersonating_admins_is_refused(backend: Backend) {
     let admin = ba_admin(&app).await;
     let other_admin = ba_admin(&app).await;
     let res = app
-        .ba_post("/api/auth/admin/impersonate-user", &admin.cookie, &json!({"userId": other_admin.id}))
+        .ba_post(
+            "/api/auth/admin/impersonate-user",
+            &admin.cookie,
+            &json!({"userId": other_admin.id}),
+        )
         .await;
     assert_eq!(res.status(), 200);
 }
@@ -584,14 +842,22 @@ async fn role_change_is_felt_by_a_cached_session(backend: Backend) {
     let admin = ba_admin(&app).await;
     let second = ba_admin(&app).await;
     for _ in 0..2 {
-        let res = app.ba_get("/api/auth/admin/list-users", &second.cookie).await;
+        let res = app
+            .ba_get("/api/auth/admin/list-users", &second.cookie)
+            .await;
         assert_eq!(res.status(), 200);
     }
     let res = app
-        .ba_post("/api/auth/admin/set-role", &admin.cookie, &json!({"userId": second.id, "role": "user"}))
+        .ba_post(
+            "/api/auth/admin/set-role",
+            &admin.cookie,
+            &json!({"userId": second.id, "role": "user"}),
+        )
         .await;
     assert_eq!(res.status(), 200);
-    let res = app.ba_get("/api/auth/admin/list-users", &second.cookie).await;
+    let res = app
+        .ba_get("/api/auth/admin/list-users", &second.cookie)
+        .await;
     assert_ba_error(res, 403, "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS").await;
 }
 
@@ -604,8 +870,12 @@ async fn user_sessions_listed_and_revoked(backend: Backend) {
         assert!(get_session(&app, c).await["user"].is_object());
     }
     let list = ok_json(
-        app.ba_post("/api/auth/admin/list-user-sessions", &admin.cookie, &json!({"userId": user.id}))
-            .await,
+        app.ba_post(
+            "/api/auth/admin/list-user-sessions",
+            &admin.cookie,
+            &json!({"userId": user.id}),
+        )
+        .await,
     )
     .await;
     let sessions = list["sessions"].as_array().unwrap();
@@ -618,25 +888,41 @@ async fn user_sessions_listed_and_revoked(backend: Backend) {
     // Revoke one by the handle the listing shows: that cached session ends.
     let newest = sessions[0]["id"].as_str().unwrap();
     let res = app
-        .ba_post("/api/auth/admin/revoke-user-session", &admin.cookie, &json!({"sessionToken": newest}))
+        .ba_post(
+            "/api/auth/admin/revoke-user-session",
+            &admin.cookie,
+            &json!({"sessionToken": newest}),
+        )
         .await;
     assert_eq!(ok_json(res).await["success"], true);
     assert!(get_session(&app, &second_cookie).await.is_null());
     assert!(get_session(&app, &user.cookie).await["user"].is_object());
     // An unknown handle: still success, as BetterAuth.
     let res = app
-        .ba_post("/api/auth/admin/revoke-user-session", &admin.cookie, &json!({"sessionToken": "nothing"}))
+        .ba_post(
+            "/api/auth/admin/revoke-user-session",
+            &admin.cookie,
+            &json!({"sessionToken": "nothing"}),
+        )
         .await;
     assert_eq!(ok_json(res).await["success"], true);
     // All of them.
     let res = app
-        .ba_post("/api/auth/admin/revoke-user-sessions", &admin.cookie, &json!({"userId": user.id}))
+        .ba_post(
+            "/api/auth/admin/revoke-user-sessions",
+            &admin.cookie,
+            &json!({"userId": user.id}),
+        )
         .await;
     assert_eq!(ok_json(res).await["success"], true);
     assert!(get_session(&app, &user.cookie).await.is_null());
     let list = ok_json(
-        app.ba_post("/api/auth/admin/list-user-sessions", &admin.cookie, &json!({"userId": user.id}))
-            .await,
+        app.ba_post(
+            "/api/auth/admin/list-user-sessions",
+            &admin.cookie,
+            &json!({"userId": user.id}),
+        )
+        .await,
     )
     .await;
     assert_eq!(list["sessions"].as_array().unwrap().len(), 0);
@@ -674,9 +960,16 @@ async fn set_password_and_remove_user(backend: Backend) {
     assert_eq!(res.status(), 401, "the old password no longer works");
     // A user without a password gets a credential account.
     let res = app
-        .ba_post("/api/auth/admin/create-user", &admin.cookie, &json!({"email": "later@example.com", "name": "Later"}))
+        .ba_post(
+            "/api/auth/admin/create-user",
+            &admin.cookie,
+            &json!({"email": "later@example.com", "name": "Later"}),
+        )
         .await;
-    let later = ok_json(res).await["user"]["id"].as_str().unwrap().to_owned();
+    let later = ok_json(res).await["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let res = app
         .ba_post(
             "/api/auth/admin/set-user-password",
@@ -687,31 +980,69 @@ async fn set_password_and_remove_user(backend: Backend) {
     assert_eq!(res.status(), 200);
     app.ba_sign_in("later@example.com", &new_password).await;
     for (body, status, code) in [
-        (json!({"userId": user.id, "newPassword": ""}), 400, "VALIDATION_ERROR"),
-        (json!({"userId": "", "newPassword": new_password}), 400, "VALIDATION_ERROR"),
-        (json!({"userId": user.id, "newPassword": "short"}), 400, "PASSWORD_TOO_SHORT"),
-        (json!({"userId": user.id, "newPassword": "x".repeat(200)}), 400, "PASSWORD_TOO_LONG"),
-        (json!({"userId": user.id, "newPassword": "password123"}), 400, "PASSWORD_COMPROMISED"),
-        (json!({"userId": "nobody", "newPassword": new_password}), 404, "USER_NOT_FOUND"),
+        (
+            json!({"userId": user.id, "newPassword": ""}),
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            json!({"userId": "", "newPassword": new_password}),
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            json!({"userId": user.id, "newPassword": "short"}),
+            400,
+            "PASSWORD_TOO_SHORT",
+        ),
+        (
+            json!({"userId": user.id, "newPassword": "x".repeat(200)}),
+            400,
+            "PASSWORD_TOO_LONG",
+        ),
+        (
+            json!({"userId": user.id, "newPassword": "password123"}),
+            400,
+            "PASSWORD_COMPROMISED",
+        ),
+        (
+            json!({"userId": "nobody", "newPassword": new_password}),
+            404,
+            "USER_NOT_FOUND",
+        ),
     ] {
-        let res = app.ba_post("/api/auth/admin/set-user-password", &admin.cookie, &body).await;
+        let res = app
+            .ba_post("/api/auth/admin/set-user-password", &admin.cookie, &body)
+            .await;
         assert_ba_error(res, status, code).await;
     }
     // remove-user: the user and their sessions are gone.
     let (cookie, _) = app.ba_sign_in(&user.email, &new_password).await;
     assert!(get_session(&app, &cookie).await["user"].is_object());
     let res = app
-        .ba_post("/api/auth/admin/remove-user", &admin.cookie, &json!({"userId": user.id}))
+        .ba_post(
+            "/api/auth/admin/remove-user",
+            &admin.cookie,
+            &json!({"userId": user.id}),
+        )
         .await;
     assert_eq!(ok_json(res).await["success"], true);
     assert!(get_session(&app, &cookie).await.is_null());
     assert_eq!(app.users_with_email(&user.email).await, 0);
     let res = app
-        .ba_post("/api/auth/admin/remove-user", &admin.cookie, &json!({"userId": user.id}))
+        .ba_post(
+            "/api/auth/admin/remove-user",
+            &admin.cookie,
+            &json!({"userId": user.id}),
+        )
         .await;
     assert_ba_error(res, 404, "USER_NOT_FOUND").await;
     let res = app
-        .ba_post("/api/auth/admin/remove-user", &admin.cookie, &json!({"userId": admin.id}))
+        .ba_post(
+            "/api/auth/admin/remove-user",
+            &admin.cookie,
+            &json!({"userId": admin.id}),
+        )
         .await;
     assert_ba_error(res, 400, "YOU_CANNOT_REMOVE_YOURSELF").await;
 }
@@ -722,12 +1053,23 @@ async fn has_permission_checks_the_callers_own_role(backend: Backend) {
     let user = app.ba_sign_up().await;
     let check = |cookie: String, body: Value| {
         let app = &app;
-        async move { app.ba_post("/api/auth/admin/has-permission", &cookie, &body).await }
+        async move {
+            app.ba_post("/api/auth/admin/has-permission", &cookie, &body)
+                .await
+        }
     };
     for (cookie, perms, expect) in [
         (&admin.cookie, json!({"user": ["ban"]}), true),
-        (&admin.cookie, json!({"user": ["ban", "list"], "session": ["revoke"]}), true),
-        (&admin.cookie, json!({"user": ["impersonate-admins"]}), false),
+        (
+            &admin.cookie,
+            json!({"user": ["ban", "list"], "session": ["revoke"]}),
+            true,
+        ),
+        (
+            &admin.cookie,
+            json!({"user": ["impersonate-admins"]}),
+            false,
+        ),
         (&admin.cookie, json!({"user": []}), false),
         (&admin.cookie, json!({"organization": ["create"]}), false),
         (&user.cookie, json!({"user": ["ban"]}), false),
@@ -738,11 +1080,19 @@ async fn has_permission_checks_the_callers_own_role(backend: Backend) {
         assert!(body["error"].is_null());
     }
     // A plain user cannot learn more by naming the admin role.
-    let res = check(user.cookie.clone(), json!({"role": "admin", "permissions": {"user": ["ban"]}})).await;
+    let res = check(
+        user.cookie.clone(),
+        json!({"role": "admin", "permissions": {"user": ["ban"]}}),
+    )
+    .await;
     assert_eq!(ok_json(res).await["success"], false);
     let res = check(admin.cookie.clone(), json!({})).await;
     assert_ba_error(res, 400, "BAD_REQUEST").await;
-    let res = check(admin.cookie.clone(), json!({"permissions": {"user": "ban"}})).await;
+    let res = check(
+        admin.cookie.clone(),
+        json!({"permissions": {"user": "ban"}}),
+    )
+    .await;
     assert_ba_error(res, 400, "VALIDATION_ERROR").await;
     let res = app
         .post("/api/auth/admin/has-permission")
@@ -757,22 +1107,37 @@ async fn custom_roles_and_admin_user_ids(backend: Backend) {
     let app = spawn_app_with(backend, |c| {
         c.admin.roles.insert(
             "support".into(),
-            [("user".to_string(), vec!["list".to_string(), "get".to_string()])].into(),
+            [(
+                "user".to_string(),
+                vec!["list".to_string(), "get".to_string()],
+            )]
+            .into(),
         );
     })
     .await;
     let support = app.ba_sign_up().await;
     app.set_role_in_db(&support.id, "support").await;
-    let res = app.ba_get("/api/auth/admin/list-users", &support.cookie).await;
+    let res = app
+        .ba_get("/api/auth/admin/list-users", &support.cookie)
+        .await;
     assert_eq!(res.status(), 200);
     let res = app
-        .ba_post("/api/auth/admin/ban-user", &support.cookie, &json!({"userId": support.id}))
+        .ba_post(
+            "/api/auth/admin/ban-user",
+            &support.cookie,
+            &json!({"userId": support.id}),
+        )
         .await;
     assert_ba_error(res, 403, "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS").await;
     // Several roles: any one that allows it is enough.
     app.set_role_in_db(&support.id, "user,support").await;
     let (cookie, _) = app.ba_sign_in(&support.email, &support.password).await;
-    assert_eq!(app.ba_get("/api/auth/admin/list-users", &cookie).await.status(), 200);
+    assert_eq!(
+        app.ba_get("/api/auth/admin/list-users", &cookie)
+            .await
+            .status(),
+        200
+    );
 
     // adminUserIds: an admin whatever the role. The id is known only after
     // sign-up, so a second server on the same database is configured with it.
@@ -784,7 +1149,9 @@ async fn custom_roles_and_admin_user_ids(backend: Backend) {
     })
     .await;
     // (The second server has its own cookie secret: a bearer token works.)
-    let res = second.get_as("/api/auth/admin/list-users", &first.token).await;
+    let res = second
+        .get_as("/api/auth/admin/list-users", &first.token)
+        .await;
     assert_eq!(res.status(), 200);
     let res = app.get_as("/api/auth/admin/list-users", &first.token).await;
     assert_eq!(res.status(), 403, "the first server has no such admin id");
@@ -797,10 +1164,19 @@ async fn audit_trail_records_who_what_whom(backend: Backend) {
     let secret_password = format!("Audit-{}-secret", warden_core::token::random_string(10));
     remember_secret(&secret_password);
     let calls = [
-        ("/api/auth/admin/set-user-password", json!({"userId": user.id, "newPassword": secret_password})),
-        ("/api/auth/admin/ban-user", json!({"userId": user.id, "banReason": "audit"})),
+        (
+            "/api/auth/admin/set-user-password",
+            json!({"userId": user.id, "newPassword": secret_password}),
+        ),
+        (
+            "/api/auth/admin/ban-user",
+            json!({"userId": user.id, "banReason": "audit"}),
+        ),
         ("/api/auth/admin/unban-user", json!({"userId": user.id})),
-        ("/api/auth/admin/set-role", json!({"userId": user.id, "role": "admin"})),
+        (
+            "/api/auth/admin/set-role",
+            json!({"userId": user.id, "role": "admin"}),
+        ),
     ];
     for (path, body) in &calls {
         let res = app
@@ -814,7 +1190,12 @@ async fn audit_trail_records_who_what_whom(backend: Backend) {
             .unwrap();
         assert_eq!(res.status(), 200, "{path}");
     }
-    for action in ["user.set-password", "user.ban", "user.unban", "user.set-role"] {
+    for action in [
+        "user.set-password",
+        "user.ban",
+        "user.unban",
+        "user.set-role",
+    ] {
         let n = app
             .count(
                 r#"SELECT COUNT(*) FROM "warden_audit" WHERE "action" = ? AND "actorId" = ? AND "targetId" = ? AND "actor" = ? AND "ipAddress" IS NOT NULL"#,
@@ -832,15 +1213,24 @@ async fn audit_trail_records_who_what_whom(backend: Backend) {
     assert_eq!(leaked, 0, "no password in the audit trail");
     // Impersonation start and stop are recorded too.
     let res = app
-        .ba_post("/api/auth/admin/impersonate-user", &admin.cookie, &json!({"userId": app.ba_sign_up().await.id}))
+        .ba_post(
+            "/api/auth/admin/impersonate-user",
+            &admin.cookie,
+            &json!({"userId": app.ba_sign_up().await.id}),
+        )
         .await;
     let jar = update_jar(&admin.cookie, &res);
     assert_eq!(res.status(), 200);
-    let res = app.ba_post("/api/auth/admin/stop-impersonating", &jar, &json!({})).await;
+    let res = app
+        .ba_post("/api/auth/admin/stop-impersonating", &jar, &json!({}))
+        .await;
     assert_eq!(res.status(), 200);
     for action in ["impersonation.start", "impersonation.stop"] {
         let n = app
-            .count(r#"SELECT COUNT(*) FROM "warden_audit" WHERE "action" = ? AND "actorId" = ?"#, &[action, &admin.id])
+            .count(
+                r#"SELECT COUNT(*) FROM "warden_audit" WHERE "action" = ? AND "actorId" = ?"#,
+                &[action, &admin.id],
+            )
             .await;
         assert_eq!(n, 1, "{action}");
     }

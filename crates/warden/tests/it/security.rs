@@ -656,6 +656,229 @@ async fn asvs_16_2_5_no_secret_in_any_log_line(b: Backend) {
     assert!(logs.contains("user signed in") && logs.contains("password changed"));
 }
 
+/// A BetterAuth-API POST with a bearer token (no cookie, so no origin check).
+async fn ba_bearer_post(app: &TestApp, path: &str, token: &str, body: &Value) -> reqwest::Response {
+    app.post(path)
+        .header("authorization", bearer(token))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// ASVS 5.0 V8.2.1 (function-level access control), V8.3.1 (enforced on
+/// the server): a user cannot give themself a role, through any endpoint
+/// that changes roles, and stays a user.
+async fn asvs_8_2_1_no_privilege_escalation_to_admin(b: Backend) {
+    let app = spawn_app(b).await;
+    let user = app.new_user().await;
+    for (path, body) in [
+        (
+            "/api/auth/admin/set-role",
+            json!({"userId": user.id, "role": "admin"}),
+        ),
+        (
+            "/api/auth/admin/set-role",
+            json!({"userId": user.id, "role": ["user", "admin"]}),
+        ),
+        (
+            "/api/auth/admin/update-user",
+            json!({"userId": user.id, "data": {"role": "admin"}}),
+        ),
+        (
+            "/api/auth/admin/create-user",
+            json!({"email": "sock@example.com", "name": "Sock", "password": "Str0ng-and-long!", "role": "admin"}),
+        ),
+    ] {
+        let res = ba_bearer_post(&app, path, &user.token, &body).await;
+        assert_eq!(res.status(), 403, "{path}");
+    }
+    // The profile update ignores a role, and an unknown field is not a way in.
+    let res = app
+        .put_json_as(
+            "/profile",
+            &user.token,
+            &json!({"name": "Still Me", "role": "admin"}),
+        )
+        .await;
+    assert!(
+        res.status() == 200 || res.status() == 400,
+        "{}",
+        res.status()
+    );
+    let res = ba_bearer_post(
+        &app,
+        "/api/auth/update-user",
+        &user.token,
+        &json!({"role": "admin", "banned": false}),
+    )
+    .await;
+    assert!(res.status().is_success() || res.status() == 400);
+    assert_eq!(
+        app.fetch_text(r#"SELECT "role" FROM "user" WHERE "id" = ?"#, &[&user.id])
+            .await
+            .as_deref(),
+        Some("user")
+    );
+    assert_eq!(app.users_with_email("sock@example.com").await, 0);
+    let res = app.get_as("/api/auth/admin/list-users", &user.token).await;
+    assert_eq!(res.status(), 403);
+}
+
+/// ASVS 5.0 V7.4.2 (a disabled account's sessions end at once): a banned
+/// user's existing sessions, cached or not, stop working on the next
+/// request, and every way of signing in is refused.
+async fn asvs_7_4_2_banned_user_every_sign_in_refused(b: Backend) {
+    let app = spawn_app(b).await;
+    let admin = app.new_admin().await;
+    let user = app.new_user().await;
+    let two_factor_user = app.new_user().await;
+    for u in [&user, &two_factor_user] {
+        // Cached.
+        for _ in 0..2 {
+            assert_eq!(app.get_as("/profile", &u.token).await.status(), 200);
+        }
+        let res = ba_bearer_post(
+            &app,
+            "/api/auth/admin/ban-user",
+            &admin.token,
+            &json!({"userId": u.id}),
+        )
+        .await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(app.get_as("/profile", &u.token).await.status(), 401);
+        assert_eq!(
+            app.get_as("/api/auth/get-session", &u.token)
+                .await
+                .json::<Value>()
+                .await
+                .unwrap(),
+            Value::Null
+        );
+    }
+    // A user with two-factor on gets no challenge either.
+    app.exec(
+        r#"UPDATE "user" SET "twoFactorEnabled" = true WHERE "id" = ?"#,
+        &[&two_factor_user.id],
+    )
+    .await;
+    for u in [&user, &two_factor_user] {
+        let res = app.sign_in_as(&u.email, &u.password).await;
+        let message = assert_error(res, 403, "permission_denied").await;
+        assert!(message.contains("banned"), "{message}");
+        let res = app
+            .post("/api/auth/sign-in/email")
+            .json(&json!({"email": u.email, "password": u.password}))
+            .send()
+            .await
+            .unwrap();
+        assert_ba_error(res, 403, "BANNED_USER").await;
+    }
+    // A session row written behind Warden's back (another tool) is refused
+    // too, and removed.
+    let token = warden_core::SessionToken::generate();
+    remember_secret(token.expose());
+    app.exec(
+        r#"INSERT INTO "session" ("id", "token", "userId", "expiresAt", "createdAt", "updatedAt") VALUES (?, ?, ?, '2999-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')"#,
+        &["sneaky-session", token.hash().as_str(), &user.id],
+    )
+    .await;
+    assert_eq!(app.get_as("/profile", token.expose()).await.status(), 401);
+    assert_eq!(
+        app.count(
+            r#"SELECT COUNT(*) FROM "session" WHERE "id" = ?"#,
+            &["sneaky-session"]
+        )
+        .await,
+        0
+    );
+    // Social sign-in of a banned user: `social::banned_users_cannot_sign_in_with_a_provider`.
+}
+
+/// ASVS 5.0 V7.5.1 (changing credentials needs the account holder): an
+/// admin acting as a user cannot change the user's password, email or
+/// second factor, delete the account, or impersonate onwards.
+async fn asvs_7_5_1_impersonation_cannot_change_credentials(b: Backend) {
+    let app = spawn_app_with(b, |c| c.user.allow_delete = true).await;
+    let admin = app.new_admin().await;
+    let target = app.new_user().await;
+    let res = ba_bearer_post(
+        &app,
+        "/api/auth/admin/impersonate-user",
+        &admin.token,
+        &json!({"userId": target.id}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    let token = body["session"]["token"].as_str().unwrap().to_owned();
+    remember_secret(&token);
+    assert_eq!(
+        app.get_json_as("/profile", &token).await["id"],
+        target.id.as_str()
+    );
+    for (path, body) in [
+        (
+            "/api/auth/change-password",
+            json!({"currentPassword": target.password, "newPassword": "An0ther-long-one!"}),
+        ),
+        (
+            "/api/auth/change-email",
+            json!({"newEmail": "taken-over@example.com"}),
+        ),
+        (
+            "/api/auth/delete-user",
+            json!({"password": target.password}),
+        ),
+        (
+            "/api/auth/two-factor/enable",
+            json!({"password": target.password}),
+        ),
+        (
+            "/api/auth/two-factor/disable",
+            json!({"password": target.password}),
+        ),
+        (
+            "/api/auth/admin/impersonate-user",
+            json!({"userId": target.id}),
+        ),
+    ] {
+        let res = ba_bearer_post(&app, path, &token, &body).await;
+        assert_eq!(res.status(), 403, "{path}");
+    }
+    for (path, body) in [
+        (
+            "/auth/change-email",
+            json!({"newEmail": "taken-over@example.com"}),
+        ),
+        (
+            "/auth/two-factor/enable",
+            json!({"password": target.password}),
+        ),
+        (
+            "/auth/two-factor/disable",
+            json!({"password": target.password}),
+        ),
+    ] {
+        let res = app
+            .post(path)
+            .header("authorization", bearer(&token))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403, "{path}");
+    }
+    // The user's password still works and nothing changed.
+    assert_eq!(
+        app.sign_in_as(&target.email, &target.password)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(app.users_with_email(&target.email).await, 1);
+}
+
 backend_tests!(
     asvs_6_2_1_password_length_boundaries_no_truncation_unicode,
     asvs_6_2_4_common_passwords_rejected_with_reason_no_composition_rules,
@@ -667,4 +890,7 @@ backend_tests!(
     asvs_6_3_1_throttling_per_ip_and_per_account,
     asvs_3_4_2_cors_allowlist_and_security_headers,
     asvs_16_2_5_no_secret_in_any_log_line,
+    asvs_8_2_1_no_privilege_escalation_to_admin,
+    asvs_7_4_2_banned_user_every_sign_in_refused,
+    asvs_7_5_1_impersonation_cannot_change_credentials,
 );

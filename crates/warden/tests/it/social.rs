@@ -1949,7 +1949,12 @@ fn has_jwt(text: &str) -> bool {
 /// callback with `error=banned`.
 async fn banned_users_cannot_sign_in_with_a_provider(backend: Backend) {
     let (app, op) = setup(backend).await;
-    let first = sign_in(&app, &op, json!({"sub": "ban-1", "email": "mallory@example.com"})).await;
+    let first = sign_in(
+        &app,
+        &op,
+        json!({"sub": "ban-1", "email": "mallory@example.com"}),
+    )
+    .await;
     let user_id = first["user"]["id"].as_str().unwrap().to_owned();
     let admin = app.new_admin().await;
     let res = app
@@ -1985,7 +1990,10 @@ async fn banned_users_cannot_sign_in_with_a_provider(backend: Backend) {
     .await;
     let callback = at_provider(&op, &browser, &authorize).await;
     let res = browser.get(&callback).await;
-    assert_eq!(error_at(&location(&res), &format!("{}/oops", app.origin())), "banned");
+    assert_eq!(
+        error_at(&location(&res), &format!("{}/oops", app.origin())),
+        "banned"
+    );
     assert_eq!(sessions_of(&app, &user_id).await, 0);
 }
 

@@ -302,6 +302,7 @@ impl std::fmt::Display for AdminRefusal {
 
 /// Who performs an admin operation.
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // one per request, never stored in bulk
 pub enum Actor {
     /// A signed-in user, through an API: permissions are checked.
     User {
@@ -1071,9 +1072,13 @@ impl Warden {
                 .unwrap_or_else(|| "No reason".into()),
         };
         let t = self.now();
-        let expires = expires_in
-            .or(self.settings.admin.default_ban_expires_in)
-            .map(|d| t + delta(d));
+        let expires =
+            match expires_in.or(self.settings.admin.default_ban_expires_in) {
+                Some(d) => Some(t.checked_add_signed(delta(d)).ok_or_else(|| {
+                    AuthError::invalid("banExpiresIn", "is too far in the future")
+                })?),
+                None => None,
+            };
         let patch = UserUpdate {
             banned: Some(true),
             ban_reason: Some(Some(reason.clone())),
@@ -1133,6 +1138,7 @@ impl Warden {
         user_id: &str,
     ) -> Result<Vec<Session>, AuthError> {
         self.require(actor, AdminAction::ListSessions)?;
+        self.target(user_id).await?;
         Ok(self.store.list_user_sessions(user_id, self.now()).await?)
     }
 
@@ -1169,6 +1175,7 @@ impl Warden {
         user_id: &str,
     ) -> Result<usize, AuthError> {
         self.require(actor, AdminAction::RevokeSessions)?;
+        self.target(user_id).await?;
         let n = self.end_all_sessions(user_id).await?;
         self.user_changed(user_id).await;
         self.audit(
@@ -1220,7 +1227,11 @@ impl Warden {
         self.check_not_banned(&mut target).await?;
         let (mut session, token) = self.new_session(&target.id, meta.clone(), false);
         let t = self.now();
-        session.expires_at = t + delta(admins.impersonation_session_duration);
+        session.expires_at = t
+            .checked_add_signed(delta(admins.impersonation_session_duration))
+            .ok_or_else(|| {
+                AuthError::Internal("impersonation_session_duration is too long".into())
+            })?;
         session.impersonated_by = Some(admin.id.clone());
         self.store.insert_session(&session).await?;
         self.audit(

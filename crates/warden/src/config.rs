@@ -739,9 +739,18 @@ impl Config {
         if let Err(e) = self.admin.settings() {
             return Err(ConfigError::Rule(format!("admin: {e}")));
         }
-        if self.admin.impersonation_session_duration.is_zero() {
+        const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+        let a = &self.admin;
+        if a.impersonation_session_duration.is_zero() || a.impersonation_session_duration > YEAR {
             return Err(ConfigError::Rule(
-                "admin.impersonation_session_duration must be positive".into(),
+                "admin.impersonation_session_duration must be positive and at most a year".into(),
+            ));
+        }
+        if a.default_ban_expires_in
+            .is_some_and(|d| d.is_zero() || d > 100 * YEAR)
+        {
+            return Err(ConfigError::Rule(
+                "admin.default_ban_expires_in must be positive and at most 100 years".into(),
             ));
         }
         let d = &self.database;

@@ -456,9 +456,11 @@ fn parse_list_query(raw: Option<&str>) -> Result<UserQuery, BaError> {
             "contains" => Operator::Contains,
             "starts_with" => Operator::StartsWith,
             "ends_with" => Operator::EndsWith,
-            other => return Err(BaError::validation(format!(
+            other => {
+                return Err(BaError::validation(format!(
                 "[query.searchOperator] must be contains, starts_with or ends_with, not {other:?}"
-            ))),
+            )))
+            }
         };
         query
             .conditions
@@ -558,10 +560,15 @@ pub async fn list_user_sessions(
     BaBody(req): BaBody<UserIdBody>,
 ) -> Result<Response, BaError> {
     check_id("userId", &req.user_id)?;
-    let sessions = state
+    // An unknown user has no sessions: BetterAuth answers an empty list.
+    let sessions = match state
         .warden
         .admin_list_sessions(&actor(&auth, meta), &req.user_id)
-        .await?;
+        .await
+    {
+        Err(AuthError::NoSuchUser) => Vec::new(),
+        other => other?,
+    };
     let own = &auth.0.session.id;
     Ok(json_no_store(BaSessionList {
         sessions: sessions
@@ -786,10 +793,15 @@ pub async fn revoke_user_sessions(
     BaBody(req): BaBody<UserIdBody>,
 ) -> Result<Json<super::BaSuccess>, BaError> {
     check_id("userId", &req.user_id)?;
-    state
+    // Nothing to revoke for an unknown user: success, as BetterAuth.
+    match state
         .warden
         .admin_revoke_sessions(&actor(&auth, meta), &req.user_id)
-        .await?;
+        .await
+    {
+        Ok(_) | Err(AuthError::NoSuchUser) => {}
+        Err(e) => return Err(e.into()),
+    }
     Ok(Json(super::BaSuccess { success: true }))
 }
 

@@ -247,6 +247,20 @@ pub struct SignUpEmailRequest {
     pub callback_url: Option<String>,
     /// Default true. False: a one-day session and a browser-session cookie.
     pub remember_me: Option<bool>,
+    /// The admin plugin's fields, which users cannot set (read only to
+    /// refuse them as BetterAuth does: `FIELD_NOT_ALLOWED`).
+    #[serde(default)]
+    #[schema(ignore)]
+    pub role: Option<serde_json::Value>,
+    #[serde(default)]
+    #[schema(ignore)]
+    pub banned: Option<serde_json::Value>,
+    #[serde(default, rename = "banReason")]
+    #[schema(ignore)]
+    pub ban_reason: Option<serde_json::Value>,
+    #[serde(default, rename = "banExpires")]
+    #[schema(ignore)]
+    pub ban_expires: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -278,6 +292,63 @@ pub struct UpdateUserRequest {
     /// Not allowed: changing the email needs verification.
     #[schema(value_type = Option<String>)]
     pub email: Option<serde_json::Value>,
+    /// The admin plugin's fields, which users cannot set (read only to
+    /// refuse them as BetterAuth does: `FIELD_NOT_ALLOWED`).
+    #[serde(default)]
+    #[schema(ignore)]
+    pub role: Option<serde_json::Value>,
+    #[serde(default)]
+    #[schema(ignore)]
+    pub banned: Option<serde_json::Value>,
+    #[serde(default, rename = "banReason")]
+    #[schema(ignore)]
+    pub ban_reason: Option<serde_json::Value>,
+    #[serde(default, rename = "banExpires")]
+    #[schema(ignore)]
+    pub ban_expires: Option<serde_json::Value>,
+}
+
+/// The admin plugin's user fields (`input: false` in its schema), as a
+/// request names them.
+struct AdminFields<'a> {
+    role: &'a Option<serde_json::Value>,
+    banned: &'a Option<serde_json::Value>,
+    ban_reason: &'a Option<serde_json::Value>,
+    ban_expires: &'a Option<serde_json::Value>,
+}
+
+impl AdminFields<'_> {
+    /// BetterAuth's `parseInputData`: a truthy value for a field users
+    /// cannot set is refused (`banned` has a default, so on sign-up it is
+    /// ignored instead).
+    fn check(&self, creating: bool) -> Result<(), BaError> {
+        fn truthy(v: &Option<serde_json::Value>) -> bool {
+            use serde_json::Value as V;
+            match v {
+                None | Some(V::Null) | Some(V::Bool(false)) => false,
+                Some(V::String(s)) => !s.is_empty(),
+                Some(V::Number(n)) => n.as_f64() != Some(0.0),
+                Some(_) => true,
+            }
+        }
+        for (name, v) in [
+            ("role", self.role),
+            ("banned", self.banned),
+            ("banReason", self.ban_reason),
+            ("banExpires", self.ban_expires),
+        ] {
+            if name == "banned" && creating {
+                continue;
+            }
+            if truthy(v) {
+                return Err(BaError::bad_request(
+                    "FIELD_NOT_ALLOWED",
+                    format!("{name} is not allowed to be set"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -406,6 +477,13 @@ pub async fn sign_up_email(
     ClientMeta(meta): ClientMeta,
     BaBody(req): BaBody<SignUpEmailRequest>,
 ) -> Result<Response, BaError> {
+    AdminFields {
+        role: &req.role,
+        banned: &req.banned,
+        ban_reason: &req.ban_reason,
+        ban_expires: &req.ban_expires,
+    }
+    .check(true)?;
     check_redirect(&state, req.callback_url.as_deref())?;
     let link = ba_verify_link(&state, req.callback_url.clone());
     let registered = state
@@ -659,6 +737,13 @@ pub async fn update_user(
     BaAuth(auth): BaAuth,
     BaBody(req): BaBody<UpdateUserRequest>,
 ) -> Result<Json<BaStatus>, BaError> {
+    AdminFields {
+        role: &req.role,
+        banned: &req.banned,
+        ban_reason: &req.ban_reason,
+        ban_expires: &req.ban_expires,
+    }
+    .check(false)?;
     if req.email.is_some() {
         return Err(BaError::bad_request(
             "EMAIL_CAN_NOT_BE_UPDATED",

@@ -137,6 +137,7 @@ impl AppState {
         (name = "sessions", description = "The signed-in user's sessions"),
         (name = "social", description = "Sign-in with Google, GitHub, Discord or any OpenID Connect provider"),
         (name = "two-factor", description = "TOTP two-factor authentication with backup codes and trusted devices"),
+        (name = "admin", description = "Administration: users, roles, bans, sessions, impersonation and the audit trail (needs admin permissions)"),
         (name = "betterauth", description = "BetterAuth-compatible API (`/api/auth` by default), for BetterAuth's client library. Errors are `{code, message}`."),
         (name = "health", description = "Liveness and readiness"),
     )
@@ -187,6 +188,7 @@ fn tutorial_routes<R: RouteSink>(router: R) -> R {
         .add(route!(two_factor::verify_backup_code))
         .add(route!(health::healthz))
         .add(route!(health::readyz));
+    let router = routes::admin::routes(router);
     #[cfg(feature = "social")]
     let router = social::api::routes(router);
     router

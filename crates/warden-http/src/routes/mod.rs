@@ -1,3 +1,4 @@
+pub mod admin;
 pub mod auth;
 pub mod email;
 pub mod health;

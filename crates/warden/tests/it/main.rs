@@ -7,6 +7,7 @@ mod oidc_provider;
 mod python_env;
 mod tcp_proxy;
 
+mod admin_api;
 mod admin_cli;
 mod api;
 mod auth;

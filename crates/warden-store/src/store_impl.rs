@@ -1074,7 +1074,7 @@ macro_rules! impl_store {
                     .map_err(|e| self.fail(e))?;
                 let sql = format!(
                     r#"SELECT "id", "at", "actorId", "actor", "action", "targetId", "ipAddress", "userAgent", "detail"
-                       FROM "warden_audit" ORDER BY "at" DESC, "id" DESC LIMIT {limit} OFFSET {offset}"#
+                       FROM "warden_audit" ORDER BY "seq" DESC LIMIT {limit} OFFSET {offset}"#
                 );
                 let rows = sqlx::query(&sql)
                     .fetch_all(self.db()?)

@@ -12,10 +12,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
-use warden_core::{
-    Actor, AdminUserUpdate, AuthError, Condition, NewUserByAdmin, Operator, SignedIn, UserField,
-    UserQuery,
-};
+use warden_core::{Actor, AdminUserUpdate, AuthError, NewUserByAdmin, SignedIn, UserQuery};
 
 use super::{
     no_store, BaAuth, BaBody, BaError, BaSession, BaSessionResponse, BaUser, SET_AUTH_TOKEN,
@@ -423,90 +420,17 @@ pub async fn update_user(
     Ok(Json(user.into()))
 }
 
-/// The list-users query, from BetterAuth's parameters.
+/// The list-users query, from BetterAuth's parameters (the same parser as
+/// the tutorial API's, with BetterAuth's `searchValue`).
 fn parse_list_query(raw: Option<&str>) -> Result<UserQuery, BaError> {
-    let mut get = std::collections::HashMap::<String, String>::new();
-    let mut filter_values = Vec::new();
-    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
-        if k == "filterValue" || k == "filterValue[]" {
-            filter_values.push(v.into_owned());
-        } else {
-            get.insert(k.into_owned(), v.into_owned());
-        }
-    }
-    let q = |k: &str| get.get(k).map(String::as_str).filter(|v| !v.is_empty());
-    let mut query = UserQuery::default();
     let bad = |e: AuthError| match e {
         AuthError::Invalid { field, message } => {
             BaError::validation(format!("[query.{field}] {message}"))
         }
         e => e.into(),
     };
-    if let Some(v) = q("searchValue") {
-        let field = match q("searchField").unwrap_or("email") {
-            "email" => UserField::Email,
-            "name" => UserField::Name,
-            other => {
-                return Err(BaError::validation(format!(
-                    "[query.searchField] must be email or name, not {other:?}"
-                )))
-            }
-        };
-        let op = match q("searchOperator").unwrap_or("contains") {
-            "contains" => Operator::Contains,
-            "starts_with" => Operator::StartsWith,
-            "ends_with" => Operator::EndsWith,
-            other => {
-                return Err(BaError::validation(format!(
-                "[query.searchOperator] must be contains, starts_with or ends_with, not {other:?}"
-            )))
-            }
-        };
-        query
-            .conditions
-            .push(Condition::parse("searchValue", field, op, &[v.to_owned()]).map_err(bad)?);
-    }
-    if !filter_values.is_empty() {
-        let field =
-            UserField::parse("filterField", q("filterField").unwrap_or("email")).map_err(bad)?;
-        let op =
-            Operator::parse("filterOperator", q("filterOperator").unwrap_or("eq")).map_err(bad)?;
-        query
-            .conditions
-            .push(Condition::parse("filterValue", field, op, &filter_values).map_err(bad)?);
-    }
-    let number = |k: &'static str| -> Result<Option<u64>, BaError> {
-        q(k).map(|v| {
-            v.parse::<u64>().map_err(|_| {
-                BaError::validation(format!("[query.{k}] must be a non-negative integer"))
-            })
-        })
-        .transpose()
-    };
-    if let Some(l) = number("limit")? {
-        if l == 0 || l > u64::from(UserQuery::MAX_LIMIT) {
-            return Err(BaError::validation(format!(
-                "[query.limit] must be between 1 and {}",
-                UserQuery::MAX_LIMIT
-            )));
-        }
-        query.limit = l as u32;
-    }
-    query.offset = number("offset")?.unwrap_or(0);
-    if let Some(s) = q("sortBy") {
-        let field = UserField::parse("sortBy", s).map_err(bad)?;
-        let desc = match q("sortDirection").unwrap_or("asc") {
-            "asc" => false,
-            "desc" => true,
-            other => {
-                return Err(BaError::validation(format!(
-                    "[query.sortDirection] must be asc or desc, not {other:?}"
-                )))
-            }
-        };
-        query.sort = Some((field, desc));
-    }
-    Ok(query)
+    let pairs = crate::admin_query::pairs(raw).map_err(bad)?;
+    crate::admin_query::user_query(&pairs, "searchValue").map_err(bad)
 }
 
 /// List users: search, filter, sort, paginate.

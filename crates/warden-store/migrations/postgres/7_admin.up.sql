@@ -10,8 +10,10 @@ ALTER TABLE "session" ADD COLUMN IF NOT EXISTS "impersonatedBy" TEXT;
 -- Warden's audit trail of administrative actions. No credential is ever
 -- written here (not even a new password): "detail" holds what changed by
 -- name only.
+-- "seq" orders rows as they were written (timestamps can tie).
 CREATE TABLE IF NOT EXISTS "warden_audit" (
-"id" TEXT PRIMARY KEY NOT NULL,
+"seq" BIGSERIAL PRIMARY KEY,
+"id" TEXT NOT NULL UNIQUE,
 "at" TIMESTAMP NOT NULL,
 "actorId" TEXT,
 "actor" TEXT NOT NULL,
@@ -21,7 +23,6 @@ CREATE TABLE IF NOT EXISTS "warden_audit" (
 "userAgent" TEXT,
 "detail" TEXT NOT NULL DEFAULT '{}'
 );
-CREATE INDEX IF NOT EXISTS "warden_audit_at_idx" ON "warden_audit" ("at");
 
 -- Users whose cached sessions every instance must drop at once (a ban, a
 -- revocation, a role change made by another process: another server, or

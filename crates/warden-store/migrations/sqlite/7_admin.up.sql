@@ -6,8 +6,10 @@
 -- Warden's audit trail of administrative actions. No credential is ever
 -- written here (not even a new password): "detail" holds what changed by
 -- name only.
+-- "seq" orders rows as they were written (timestamps can tie).
 CREATE TABLE IF NOT EXISTS "warden_audit" (
-"id" TEXT PRIMARY KEY NOT NULL,
+"seq" INTEGER PRIMARY KEY AUTOINCREMENT,
+"id" TEXT NOT NULL UNIQUE,
 "at" TEXT NOT NULL,
 "actorId" TEXT,
 "actor" TEXT NOT NULL,
@@ -17,7 +19,6 @@ CREATE TABLE IF NOT EXISTS "warden_audit" (
 "userAgent" TEXT,
 "detail" TEXT NOT NULL DEFAULT '{}'
 );
-CREATE INDEX IF NOT EXISTS "warden_audit_at_idx" ON "warden_audit" ("at");
 
 -- Users whose cached sessions every instance must drop at once (a ban, a
 -- revocation, a role change made by another process: another server, or

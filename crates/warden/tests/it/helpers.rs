@@ -396,7 +396,10 @@ impl TestApp {
     /// Sets a user's role directly in the database.
     pub async fn set_role_in_db(&self, user_id: &str, role: &str) {
         let n = self
-            .exec(r#"UPDATE "user" SET "role" = ? WHERE "id" = ?"#, &[role, user_id])
+            .exec(
+                r#"UPDATE "user" SET "role" = ? WHERE "id" = ?"#,
+                &[role, user_id],
+            )
             .await;
         assert_eq!(n, 1, "user {user_id} exists");
     }

@@ -19,6 +19,10 @@ struct Cli {
     /// Configuration file (default: ./warden.toml if it exists).
     #[arg(long, global = true, env = "WARDEN_CONFIG")]
     config: Option<PathBuf>,
+    /// sqlite:PATH or postgres://... (DATABASE_URL; default sqlite:warden.db).
+    /// Before or after the command: `warden --database-url U user list`.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -30,29 +34,17 @@ enum Command {
         /// Address to listen on (WARDEN_LISTEN; default 127.0.0.1:4000).
         #[arg(long)]
         listen: Option<SocketAddr>,
-        /// sqlite:PATH or postgres://... (DATABASE_URL; default sqlite:warden.db).
-        #[arg(long)]
-        database_url: Option<String>,
     },
     /// Apply pending database migrations and exit.
-    Migrate {
-        #[arg(long)]
-        database_url: Option<String>,
-    },
+    Migrate,
     /// Manage users: roles, bans, sessions, deletion (on the configured
     /// database; running servers see a change within a quarter of a second).
     User {
-        /// sqlite:PATH or postgres://... (DATABASE_URL; default sqlite:warden.db).
-        #[arg(long, global = true)]
-        database_url: Option<String>,
         #[command(subcommand)]
         command: admin_cli::UserCommand,
     },
     /// Read the audit trail of administrative actions.
     Audit {
-        /// sqlite:PATH or postgres://... (DATABASE_URL; default sqlite:warden.db).
-        #[arg(long, global = true)]
-        database_url: Option<String>,
         #[command(subcommand)]
         command: admin_cli::AuditCommand,
     },
@@ -103,25 +95,13 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
-    let command = cli.command.unwrap_or(Command::Serve {
-        listen: None,
-        database_url: None,
-    });
-    let overrides = match &command {
-        Command::Serve {
-            listen,
-            database_url,
-        } => Overrides {
-            listen: *listen,
-            database_url: database_url.clone(),
+    let command = cli.command.unwrap_or(Command::Serve { listen: None });
+    let overrides = Overrides {
+        listen: match &command {
+            Command::Serve { listen } => *listen,
+            _ => None,
         },
-        Command::Migrate { database_url }
-        | Command::User { database_url, .. }
-        | Command::Audit { database_url, .. } => Overrides {
-            listen: None,
-            database_url: database_url.clone(),
-        },
-        _ => Overrides::default(),
+        database_url: cli.database_url.clone(),
     };
     let mut config = Config::load(cli.config.as_deref(), &overrides)?;
     if matches!(command, Command::User { .. } | Command::Audit { .. }) {
@@ -136,7 +116,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let server = Server::build(&config).await?;
             server.run(warden::shutdown_signal()).await?;
         }
-        Command::Migrate { .. } => {
+        Command::Migrate => {
             warden::migrate(&config).await?;
             println!(
                 "migrations applied to {}",

@@ -28,6 +28,8 @@ import { after, before, describe, test } from "node:test";
 
 import { betterAuth } from "better-auth";
 import { getMigrations } from "better-auth/db/migration";
+import { admin } from "better-auth/plugins/admin";
+import { adminClient } from "better-auth/client/plugins";
 
 import { makeClient } from "./client.mjs";
 import { startWarden, wardenBinary } from "./harness.mjs";
@@ -53,6 +55,12 @@ const BOB = {
   email: "bob@example.com",
   password: "bob's BetterAuth passphrase",
   name: "Bob Builder",
+};
+/** Banned by BetterAuth's admin plugin before Warden starts. */
+const CAROL = {
+  email: "carol@example.com",
+  password: "carol's BetterAuth passphrase",
+  name: "Carol",
 };
 
 // Without a binary, report that once (not as a cancelled test per backend).
@@ -194,6 +202,9 @@ async function seedWithBetterAuth(database, baseURL) {
     emailAndPassword: { enabled: true },
     telemetry: { enabled: false },
     logger: { level: "error" },
+    // The admin plugin's columns (user.role, banned, banReason, banExpires;
+    // session.impersonatedBy) in BetterAuth's own types.
+    plugins: [admin()],
   };
 
   const { runMigrations } = await getMigrations(options);
@@ -213,9 +224,16 @@ async function seedWithBetterAuth(database, baseURL) {
 
   const bob = await auth.api.signUpEmail({ body: { email: BOB.email, password: BOB.password, name: BOB.name } });
 
+  // Alice is BetterAuth's admin; Carol is banned for a day, by BetterAuth.
+  const ctx = await auth.$context;
+  await ctx.internalAdapter.updateUser(aliceNow.user.id, { role: "admin" });
+  const carol = await auth.api.signUpEmail({ body: { email: CAROL.email, password: CAROL.password, name: CAROL.name } });
+  const banExpires = new Date(Date.now() + 24 * 3600 * 1000);
+  await ctx.internalAdapter.updateUser(carol.user.id, { banned: true, banReason: "seeded by BetterAuth", banExpires });
+
   // Alice's signed cookie and Bob's bearer token are live BetterAuth
   // sessions that Warden must keep.
-  return { alice: aliceNow.user, bob: bob.user, aliceCookie: cookie, bobToken: bob.token, secret };
+  return { alice: aliceNow.user, bob: bob.user, carol: carol.user, banExpires, aliceCookie: cookie, bobToken: bob.token, secret };
 }
 
 // ------------------------------------------------------------- helpers
@@ -327,6 +345,26 @@ function backendSuite(backend) {
     assert.equal(s.user.name, ALICE.renamed);
     assert.equal(s.session.userId, seeded.alice.id);
     assert.ok(asTime(s.session.expiresAt, "session.expiresAt") > Date.now(), "session.expiresAt should be in the future");
+  });
+
+  test("BetterAuth's admin columns work unchanged: its admin administers, its ban holds", TEST, async () => {
+    const { client } = makeClient(warden.baseURL, { plugins: [adminClient()] });
+    ok(await client.signIn.email({ email: ALICE.email, password: ALICE.password }), "Alice signs in");
+    const list = ok(await client.admin.listUsers({ query: { searchValue: "carol", searchField: "email" } }),
+      "BetterAuth's admin lists users");
+    assert.equal(list.total, 1, JSON.stringify(list));
+    const carol = list.users[0];
+    assert.equal(carol.id, seeded.carol.id);
+    assert.equal(carol.banned, true);
+    assert.equal(carol.banReason, "seeded by BetterAuth");
+    assert.equal(asTime(carol.banExpires, "banExpires"), seeded.banExpires.getTime(),
+      "banExpires should be the instant BetterAuth stored");
+    assert.equal(carol.role, "user", "the default role BetterAuth gave");
+    const { client: carolClient } = newClient();
+    fails(await carolClient.signIn.email({ email: CAROL.email, password: CAROL.password }), 403, "BANNED_USER",
+      "the user BetterAuth banned signs in");
+    ok(await client.admin.unbanUser({ userId: seeded.carol.id }), "Alice unbans Carol");
+    ok(await carolClient.signIn.email({ email: CAROL.email, password: CAROL.password }), "Carol signs in after the unban");
   });
 
   test("updateUser and changePassword work for a BetterAuth user; the new password signs in", TEST, async () => {

@@ -46,27 +46,6 @@ pub const DEFAULT_STATEMENTS: &[(&str, &[&str])] = &[
     ("session", &["list", "revoke", "delete"]),
 ];
 
-/// BetterAuth's `admin` role: every action except `impersonate-admins`.
-const ADMIN_ROLE: &[(&str, &[&str])] = &[
-    (
-        "user",
-        &[
-            "create",
-            "list",
-            "set-role",
-            "ban",
-            "impersonate",
-            "delete",
-            "set-password",
-            "set-email",
-            "set-phone",
-            "get",
-            "update",
-        ],
-    ),
-    ("session", &["list", "revoke", "delete"]),
-];
-
 fn statements(s: &[(&str, &[&str])]) -> Statements {
     s.iter()
         .map(|(r, a)| (r.to_string(), a.iter().map(|a| a.to_string()).collect()))
@@ -83,7 +62,12 @@ pub struct AccessControl {
 impl Default for AccessControl {
     fn default() -> Self {
         let mut roles = BTreeMap::new();
-        roles.insert("admin".to_owned(), statements(ADMIN_ROLE));
+        // BetterAuth's `admin` role: every action but `impersonate-admins`.
+        let mut admin = statements(DEFAULT_STATEMENTS);
+        for actions in admin.values_mut() {
+            actions.retain(|a| a != "impersonate-admins");
+        }
+        roles.insert("admin".to_owned(), admin);
         roles.insert(
             "user".to_owned(),
             statements(&[("user", &[]), ("session", &[])]),
@@ -1334,5 +1318,108 @@ impl Warden {
             }
             seen.retain(|_, at| *at > since - delta(FEED_LOOKBACK));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(pairs: &[(&str, &[&str])]) -> Statements {
+        statements(pairs)
+    }
+
+    /// BetterAuth's `hasPermission` with its default roles.
+    #[test]
+    fn default_roles_follow_betterauth() {
+        let s = AdminSettings::default();
+        let ban = req(&[("user", &["ban"])]);
+        assert!(s.has_permission("u1", Some("admin"), &ban));
+        assert!(!s.has_permission("u1", Some("user"), &ban));
+        // No role: the default role (user).
+        assert!(!s.has_permission("u1", None, &ban));
+        assert!(!s.has_permission("u1", Some(""), &ban));
+        // Several roles, comma-separated: any one is enough.
+        assert!(s.has_permission("u1", Some("user,admin"), &ban));
+        // Every action of every resource must be allowed (AND).
+        assert!(s.has_permission(
+            "u1",
+            Some("admin"),
+            &req(&[("user", &["ban", "list"]), ("session", &["revoke"])])
+        ));
+        assert!(!s.has_permission(
+            "u1",
+            Some("admin"),
+            &req(&[("user", &["ban", "impersonate-admins"])])
+        ));
+        // An empty list authorizes nothing; an unknown resource neither.
+        assert!(!s.has_permission("u1", Some("admin"), &req(&[("user", &[])])));
+        assert!(!s.has_permission("u1", Some("admin"), &req(&[("organization", &["create"])])));
+        assert!(!s.has_permission("u1", Some("admin"), &Statements::new()));
+        // An unknown role grants nothing.
+        assert!(!s.has_permission("u1", Some("root"), &ban));
+    }
+
+    #[test]
+    fn admin_user_ids_may_do_anything() {
+        let s = AdminSettings {
+            user_ids: vec!["boss".into()],
+            ..AdminSettings::default()
+        };
+        let all = req(&[("user", &["impersonate-admins"])]);
+        assert!(s.has_permission("boss", Some("user"), &all));
+        assert!(!s.has_permission("", Some("user"), &all));
+    }
+
+    #[test]
+    fn custom_roles_are_checked() {
+        let support = BTreeMap::from([("support".to_string(), req(&[("user", &["list", "get"])]))]);
+        let s = AdminSettings {
+            roles: AccessControl::with_roles(support).unwrap(),
+            ..AdminSettings::default()
+        };
+        assert!(s.has_permission("u", Some("support"), &req(&[("user", &["get"])])));
+        assert!(!s.has_permission("u", Some("support"), &req(&[("user", &["ban"])])));
+        assert!(s.roles.has_role("admin") && s.roles.has_role("user"));
+        for bad in [
+            BTreeMap::from([("x".to_string(), req(&[("user", &["fly"])]))]),
+            BTreeMap::from([("x".to_string(), req(&[("org", &["create"])]))]),
+            BTreeMap::from([("a,b".to_string(), req(&[("user", &["get"])]))]),
+        ] {
+            assert!(AccessControl::with_roles(bad).is_err());
+        }
+        let s = AdminSettings {
+            admin_roles: vec!["superadmin".into()],
+            ..AdminSettings::default()
+        };
+        assert!(s.validate().is_err());
+    }
+
+    #[test]
+    fn conditions_check_their_values() {
+        let f = |field, op, v: &[&str]| {
+            Condition::parse(
+                "filterValue",
+                field,
+                op,
+                &v.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            )
+        };
+        assert!(f(UserField::Banned, Operator::Eq, &["true"]).is_ok());
+        assert!(f(UserField::Banned, Operator::Eq, &["yes"]).is_err());
+        assert!(f(UserField::Banned, Operator::Lt, &["true"]).is_err());
+        assert!(f(
+            UserField::CreatedAt,
+            Operator::Gt,
+            &["2026-01-01T00:00:00Z"]
+        )
+        .is_ok());
+        assert!(f(UserField::CreatedAt, Operator::Gt, &["yesterday"]).is_err());
+        assert!(f(UserField::CreatedAt, Operator::Contains, &["2026"]).is_err());
+        assert!(f(UserField::Email, Operator::In, &["a", "b"]).is_ok());
+        assert!(f(UserField::Email, Operator::In, &[]).is_err());
+        assert!(f(UserField::Email, Operator::Eq, &["a", "b"]).is_err());
+        assert!(f(UserField::Banned, Operator::In, &["true"]).is_err());
+        assert!(UserField::parse("sortBy", "password").is_err());
     }
 }

@@ -361,3 +361,62 @@ async fn method_not_allowed() -> impl IntoResponse {
         )),
     )
 }
+
+#[cfg(test)]
+mod schema_names {
+    /// utoipa names a schema after its Rust type, and two types of one name
+    /// in different modules silently become one component of the OpenAPI
+    /// document (one endpoint then documents the other's body). Every
+    /// `ToSchema` type's name must be unique in the crate.
+    #[test]
+    fn schema_type_names_are_unique() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    out.push(p);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        let mut seen = std::collections::BTreeMap::<String, String>::new();
+        let mut clashes = Vec::new();
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            for (i, l) in lines.iter().enumerate() {
+                if !(l.trim_start().starts_with("#[derive(") && l.contains("ToSchema")) {
+                    continue;
+                }
+                let Some(decl) = lines[i + 1..]
+                    .iter()
+                    .take(8)
+                    .find(|l| l.starts_with("pub struct ") || l.starts_with("pub enum "))
+                else {
+                    continue;
+                };
+                let name = decl
+                    .split_whitespace()
+                    .nth(2)
+                    .unwrap()
+                    .trim_end_matches(['{', ';', '('])
+                    .split('<')
+                    .next()
+                    .unwrap()
+                    .to_owned();
+                let here = f.display().to_string();
+                if let Some(prev) = seen.insert(name.clone(), here.clone()) {
+                    clashes.push(format!("{name}: {prev} and {here}"));
+                }
+            }
+        }
+        assert!(clashes.is_empty(), "schema names used twice: {clashes:#?}");
+        assert!(seen.len() > 50, "found only {} schema types", seen.len());
+    }
+}

@@ -219,6 +219,7 @@ pub async fn set_role(
     security(("sessionCookie" = []), ("bearerAuth" = [])),
     responses(
         (status = 200, body = BaUser),
+        (status = 400, description = "VALIDATION_ERROR: a missing or malformed field", body = BaError),
         (status = 401, description = "UNAUTHORIZED", body = BaError),
         (status = 403, description = "YOU_ARE_NOT_ALLOWED_TO_GET_USER", body = BaError),
         (status = 404, description = "USER_NOT_FOUND", body = BaError),
@@ -474,6 +475,7 @@ pub async fn list_users(
     security(("sessionCookie" = []), ("bearerAuth" = [])),
     responses(
         (status = 200, body = BaSessionList),
+        (status = 400, description = "VALIDATION_ERROR: a missing or malformed field", body = BaError),
         (status = 401, description = "UNAUTHORIZED", body = BaError),
         (status = 403, description = "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS_SESSIONS", body = BaError),
     ))]
@@ -555,6 +557,7 @@ pub async fn ban_user(
     security(("sessionCookie" = []), ("bearerAuth" = [])),
     responses(
         (status = 200, body = BaUserResponse),
+        (status = 400, description = "VALIDATION_ERROR: a missing or malformed field", body = BaError),
         (status = 401, description = "UNAUTHORIZED", body = BaError),
         (status = 403, description = "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS", body = BaError),
         (status = 404, description = "USER_NOT_FOUND", body = BaError),
@@ -592,6 +595,7 @@ fn session_headers(state: &AppState, headers: &mut HeaderMap, s: &SignedIn) {
     security(("sessionCookie" = []), ("bearerAuth" = [])),
     responses(
         (status = 200, body = BaSessionResponse),
+        (status = 400, description = "VALIDATION_ERROR: a missing or malformed field", body = BaError),
         (status = 401, description = "UNAUTHORIZED", body = BaError),
         (status = 403, description = "YOU_ARE_NOT_ALLOWED_TO_IMPERSONATE_USERS, YOU_CANNOT_IMPERSONATE_ADMINS, NOT_ALLOWED_WHILE_IMPERSONATING, BANNED_USER", body = BaError),
         (status = 404, description = "USER_NOT_FOUND", body = BaError),
@@ -686,6 +690,7 @@ pub async fn stop_impersonating(
     security(("sessionCookie" = []), ("bearerAuth" = [])),
     responses(
         (status = 200, body = super::BaSuccess),
+        (status = 400, description = "VALIDATION_ERROR: a missing or malformed field", body = BaError),
         (status = 401, description = "UNAUTHORIZED", body = BaError),
         (status = 403, description = "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS", body = BaError),
     ))]
@@ -707,6 +712,7 @@ pub async fn revoke_user_session(
     security(("sessionCookie" = []), ("bearerAuth" = [])),
     responses(
         (status = 200, body = super::BaSuccess),
+        (status = 400, description = "VALIDATION_ERROR: a missing or malformed field", body = BaError),
         (status = 401, description = "UNAUTHORIZED", body = BaError),
         (status = 403, description = "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS", body = BaError),
     ))]

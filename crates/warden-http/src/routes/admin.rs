@@ -329,7 +329,7 @@ pub struct CreateUserRequest {
 /// Absent fields are left as they are.
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct UpdateUserRequest {
+pub struct AdminUpdateUserRequest {
     pub name: Option<String>,
     /// An http(s) URL; `null` removes the image.
     #[serde(default, deserialize_with = "super::double_option")]
@@ -510,7 +510,7 @@ pub async fn create_user(
 #[utoipa::path(patch, path = "/admin/users/{id}", tag = "admin", operation_id = "adminUpdateUser",
     security(("bearerAuth" = []), ("sessionCookie" = [])),
     params(("id" = String, Path, description = "User id")),
-    request_body = UpdateUserRequest,
+    request_body = AdminUpdateUserRequest,
     responses(
         (status = 200, body = AdminUser),
         (status = 400, description = "Invalid input, nothing to update, a `password` field, or a role that is not defined", body = ApiError),
@@ -524,7 +524,7 @@ pub async fn update_user(
     auth: AuthUser,
     ClientMeta(meta): ClientMeta,
     Path(id): Path<String>,
-    ApiJson(req): ApiJson<UpdateUserRequest>,
+    ApiJson(req): ApiJson<AdminUpdateUserRequest>,
 ) -> Result<Json<AdminUser>, ApiError> {
     if req.password.is_some() {
         return Err(ApiError::invalid(

@@ -39,7 +39,7 @@ pub struct SocialSignInRequest {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct LinkSocialRequest {
+pub struct BaLinkSocialRequest {
     #[schema(min_length = 1, max_length = 64)]
     pub provider: String,
     #[serde(rename = "callbackURL")]
@@ -158,7 +158,7 @@ pub async fn callback_handler(
 
 /// Link a provider to the signed-in user (`linkSocial`).
 #[utoipa::path(post, path = "/link-social", tag = "betterauth", operation_id = "baLinkSocial",
-    request_body = LinkSocialRequest,
+    request_body = BaLinkSocialRequest,
     security(("sessionCookie" = []), ("bearerAuth" = [])),
     responses(
         (status = 200, body = BaUrlResponse),
@@ -171,7 +171,7 @@ pub async fn callback_handler(
 pub async fn link_social(
     State(state): State<AppState>,
     BaAuth(auth): BaAuth,
-    BaBody(req): BaBody<LinkSocialRequest>,
+    BaBody(req): BaBody<BaLinkSocialRequest>,
 ) -> Result<Response, BaError> {
     let (url, cookie) = start(
         &state,

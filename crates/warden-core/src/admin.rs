@@ -557,7 +557,11 @@ impl Condition {
 /// A page of users to list.
 #[derive(Clone, Debug, PartialEq)]
 pub struct UserQuery {
+    /// Every one of these must hold ...
     pub conditions: Vec<Condition>,
+    /// ... and, if there are any, at least one of these (a search in the
+    /// email or the name).
+    pub any_of: Vec<Condition>,
     pub sort: Option<(UserField, bool)>,
     pub limit: u32,
     pub offset: u64,
@@ -572,6 +576,7 @@ impl Default for UserQuery {
     fn default() -> Self {
         UserQuery {
             conditions: Vec::new(),
+            any_of: Vec::new(),
             sort: None,
             limit: Self::DEFAULT_LIMIT,
             offset: 0,

@@ -301,6 +301,7 @@ pub fn user_query(
 
     Ok(UserQuery {
         conditions,
+        any_of: Vec::new(),
         sort: sort_by.map(|f| (f, desc)),
         limit: limit(
             pairs,

@@ -62,75 +62,89 @@ fn like_escape(v: &str) -> String {
 /// and its values in `$1..` order. Field names come from a closed set;
 /// values are always bound. Text comparisons ignore case.
 pub(crate) fn user_conditions(query: &warden_core::UserQuery) -> (String, Vec<Bind>) {
-    use warden_core::{FieldValue as V, Operator as O};
-    let mut parts = Vec::new();
     let mut binds = Vec::new();
-    for c in &query.conditions {
-        let raw = format!(r#"u."{}""#, c.field.name());
-        // Names and emails compare without regard to case; ids and roles
-        // exactly.
-        let ci = matches!(
-            c.field,
-            warden_core::UserField::Name | warden_core::UserField::Email
-        );
-        let col = if ci {
-            format!("LOWER({raw})")
-        } else {
-            raw.clone()
-        };
-        let fold = |v: &str| if ci { v.to_lowercase() } else { v.to_owned() };
-        let mut next = |b: Bind| {
-            binds.push(b);
-            format!("${}", binds.len())
-        };
-        let cmp = |op: O| match op {
-            O::Eq => "=",
-            O::Ne => "<>",
-            O::Lt => "<",
-            O::Lte => "<=",
-            O::Gt => ">",
-            O::Gte => ">=",
-            _ => "=",
-        };
-        let part = match (&c.value, c.op) {
-            (V::Text(v), O::Contains | O::StartsWith | O::EndsWith) => {
-                let e = like_escape(&fold(v));
-                let pattern = match c.op {
-                    O::Contains => format!("%{e}%"),
-                    O::StartsWith => format!("{e}%"),
-                    _ => format!("%{e}"),
-                };
-                format!(
-                    r#"COALESCE({col}, '') LIKE {} ESCAPE '\'"#,
-                    next(Bind::Text(pattern))
-                )
-            }
-            (V::Text(v), O::Ne) => {
-                format!("({raw} IS NULL OR {col} <> {})", next(Bind::Text(fold(v))))
-            }
-            (V::Text(v), op) => format!("{col} {} {}", cmp(op), next(Bind::Text(fold(v)))),
-            (V::TextList(list), op) => {
-                let ps: Vec<String> = list.iter().map(|v| next(Bind::Text(fold(v)))).collect();
-                if op == O::NotIn {
-                    format!("({raw} IS NULL OR {col} NOT IN ({}))", ps.join(", "))
-                } else {
-                    format!("{col} IN ({})", ps.join(", "))
-                }
-            }
-            (V::Bool(b), op) => format!(
-                "COALESCE({raw}, false) {} {}",
-                cmp(op),
-                next(Bind::Bool(*b))
-            ),
-            (V::Time(t), op) => format!("{raw} {} {}", cmp(op), next(Bind::Time(*t))),
-        };
-        parts.push(part);
+    let mut parts: Vec<String> = query
+        .conditions
+        .iter()
+        .map(|c| condition_sql(c, &mut binds))
+        .collect();
+    if !query.any_of.is_empty() {
+        let any: Vec<String> = query
+            .any_of
+            .iter()
+            .map(|c| condition_sql(c, &mut binds))
+            .collect();
+        parts.push(format!("({})", any.join(" OR ")));
     }
     if parts.is_empty() {
         (String::new(), binds)
     } else {
         (format!(" WHERE {}", parts.join(" AND ")), binds)
     }
+}
+
+/// One condition as SQL, its values appended to `binds` (`$n` numbered).
+fn condition_sql(c: &warden_core::Condition, binds: &mut Vec<Bind>) -> String {
+    use warden_core::{FieldValue as V, Operator as O};
+    let raw = format!(r#"u."{}""#, c.field.name());
+    // Names and emails compare without regard to case; ids and roles
+    // exactly.
+    let ci = matches!(
+        c.field,
+        warden_core::UserField::Name | warden_core::UserField::Email
+    );
+    let col = if ci {
+        format!("LOWER({raw})")
+    } else {
+        raw.clone()
+    };
+    let fold = |v: &str| if ci { v.to_lowercase() } else { v.to_owned() };
+    let mut next = |b: Bind| {
+        binds.push(b);
+        format!("${}", binds.len())
+    };
+    let cmp = |op: O| match op {
+        O::Eq => "=",
+        O::Ne => "<>",
+        O::Lt => "<",
+        O::Lte => "<=",
+        O::Gt => ">",
+        O::Gte => ">=",
+        _ => "=",
+    };
+    let part = match (&c.value, c.op) {
+        (V::Text(v), O::Contains | O::StartsWith | O::EndsWith) => {
+            let e = like_escape(&fold(v));
+            let pattern = match c.op {
+                O::Contains => format!("%{e}%"),
+                O::StartsWith => format!("{e}%"),
+                _ => format!("%{e}"),
+            };
+            format!(
+                r#"COALESCE({col}, '') LIKE {} ESCAPE '\'"#,
+                next(Bind::Text(pattern))
+            )
+        }
+        (V::Text(v), O::Ne) => {
+            format!("({raw} IS NULL OR {col} <> {})", next(Bind::Text(fold(v))))
+        }
+        (V::Text(v), op) => format!("{col} {} {}", cmp(op), next(Bind::Text(fold(v)))),
+        (V::TextList(list), op) => {
+            let ps: Vec<String> = list.iter().map(|v| next(Bind::Text(fold(v)))).collect();
+            if op == O::NotIn {
+                format!("({raw} IS NULL OR {col} NOT IN ({}))", ps.join(", "))
+            } else {
+                format!("{col} IN ({})", ps.join(", "))
+            }
+        }
+        (V::Bool(b), op) => format!(
+            "COALESCE({raw}, false) {} {}",
+            cmp(op),
+            next(Bind::Bool(*b))
+        ),
+        (V::Time(t), op) => format!("{raw} {} {}", cmp(op), next(Bind::Time(*t))),
+    };
+    part
 }
 
 /// `RETURNING` the user columns under the row readers' aliases (`RETURNING`

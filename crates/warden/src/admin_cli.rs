@@ -355,48 +355,21 @@ async fn list(
     search: Option<&str>,
     limit: u32,
 ) -> Result<(Vec<User>, u64), CliError> {
-    let page = |conditions: Vec<Condition>, limit: u32| UserQuery {
-        conditions,
-        limit,
-        ..UserQuery::default()
-    };
-    let Some(text) = search.map(str::trim).filter(|s| !s.is_empty()) else {
-        let p = w.admin_list_users(actor, &page(Vec::new(), limit)).await?;
-        return Ok((p.users, p.total));
-    };
-    // A listing's conditions must all hold: "email or name" is the email
-    // matches and the name matches, merged in the listing's order, and
-    // counted as |email| + |name| - |both|.
-    let contains = |field| Condition {
+    let text = search.map(str::trim).filter(|s| !s.is_empty());
+    let contains = |field, text: &str| Condition {
         field,
         op: Operator::Contains,
         value: FieldValue::Text(text.to_owned()),
     };
-    let by_email = w
-        .admin_list_users(actor, &page(vec![contains(UserField::Email)], limit))
-        .await?;
-    let by_name = w
-        .admin_list_users(actor, &page(vec![contains(UserField::Name)], limit))
-        .await?;
-    let both = w
-        .admin_list_users(
-            actor,
-            &page(
-                vec![contains(UserField::Email), contains(UserField::Name)],
-                1,
-            ),
-        )
-        .await?;
-    let mut users = by_email.users;
-    for u in by_name.users {
-        if !users.iter().any(|x| x.id == u.id) {
-            users.push(u);
-        }
-    }
-    users.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-    users.truncate(limit as usize);
-    let total = (by_email.total + by_name.total).saturating_sub(both.total);
-    Ok((users, total))
+    let query = UserQuery {
+        any_of: text
+            .map(|t| vec![contains(UserField::Email, t), contains(UserField::Name, t)])
+            .unwrap_or_default(),
+        limit,
+        ..UserQuery::default()
+    };
+    let page = w.admin_list_users(actor, &query).await?;
+    Ok((page.users, page.total))
 }
 
 /// Asks on the terminal; refuses without one.

@@ -1101,6 +1101,10 @@ pub async fn verify_email(
         (Err(warden_core::AuthError::EmailTaken), Some(c)) => crate::routes::email::redirect(
             &crate::routes::password::with_query(c, "error", "EMAIL_TAKEN"),
         ),
+        // The email is verified, but a banned user gets no session.
+        (Err(warden_core::AuthError::Banned { .. }), Some(c)) => crate::routes::email::redirect(
+            &crate::routes::password::with_query(c, "error", "BANNED_USER"),
+        ),
         (Err(warden_core::AuthError::InvalidToken), None) => {
             return Err(BaError::new(
                 axum::http::StatusCode::UNAUTHORIZED,

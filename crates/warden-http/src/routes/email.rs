@@ -134,11 +134,15 @@ pub async fn verify_email(
             });
             (body.into_response(), v)
         }
-        (Err(e @ (AuthError::InvalidToken | AuthError::EmailTaken)), Some(c)) => {
-            let code = if matches!(e, AuthError::EmailTaken) {
-                "EMAIL_TAKEN"
-            } else {
-                "INVALID_TOKEN"
+        (
+            Err(e @ (AuthError::InvalidToken | AuthError::EmailTaken | AuthError::Banned { .. })),
+            Some(c),
+        ) => {
+            // Banned: the email is verified, but no session is started.
+            let code = match e {
+                AuthError::EmailTaken => "EMAIL_TAKEN",
+                AuthError::Banned { .. } => "BANNED_USER",
+                _ => "INVALID_TOKEN",
             };
             return Ok(redirect(&with_query(&c, "error", code)));
         }

@@ -282,8 +282,58 @@ async fn email_change_needs_the_new_address_to_confirm(b: Backend) {
     assert_ba_error(res, 401, "UNAUTHORIZED").await;
 }
 
+/// With auto sign-in on, following a verification link signs the user in;
+/// a banned user's link verifies the email and starts no session.
+async fn banned_user_gets_no_session_from_a_verification_link(b: Backend) {
+    let (app, sink) = app(b, true).await;
+    let email = "mallory@example.com";
+    for api in ["ba", "tutorial"] {
+        let email = format!("{api}-{email}");
+        let path = if api == "ba" {
+            "/api/auth/sign-up/email"
+        } else {
+            "/auth/signup"
+        };
+        let res = app
+            .post_json(
+                path,
+                &json!({"name": "Mallory", "email": email, "password": "Verify-Me-Pass-1", "callbackURL": "/welcome"}),
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+        let n = app
+            .exec(
+                r#"UPDATE "user" SET "banned" = true WHERE "email" = ?"#,
+                &[&email],
+            )
+            .await;
+        assert_eq!(n, 1);
+        let mails = sink.wait_for(&email, 1, WAIT).await;
+        let (link, _) = link_of(&mails[0]);
+        let res = no_redirects().get(app.url(&link)).send().await.unwrap();
+        assert!(session_set_cookie(&res).is_none(), "{api}: no session");
+        if link.contains("callbackURL") {
+            assert_eq!(res.status(), 302, "{api}");
+            let location = res.headers()["location"].to_str().unwrap();
+            assert_eq!(location, "/welcome?error=BANNED_USER", "{api}");
+        } else {
+            // The tutorial's link names no callback: the answer says why.
+            let message = assert_error(res, 403, "permission_denied").await;
+            assert!(message.contains("banned"), "{message}");
+        }
+        let sessions = app
+            .count(
+                r#"SELECT COUNT(*) FROM "session" s JOIN "user" u ON u."id" = s."userId" WHERE u."email" = ?"#,
+                &[&email],
+            )
+            .await;
+        assert_eq!(sessions, 0, "{api}");
+    }
+}
+
 backend_tests!(
     verification_required_on_the_tutorial_api,
     verification_links_redirect_expire_and_auto_sign_in,
+    banned_user_gets_no_session_from_a_verification_link,
     email_change_needs_the_new_address_to_confirm,
 );

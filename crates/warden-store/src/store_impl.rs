@@ -1005,14 +1005,21 @@ macro_rules! impl_store {
             ) -> Result<(Vec<User>, u64), StoreError> {
                 let (cond, binds) = $crate::store_impl::user_conditions(query);
                 let count_sql = format!(r#"SELECT COUNT(*) FROM "user" u{cond}"#);
-                let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
-                for b in &binds {
-                    count = match b {
-                        $crate::store_impl::Bind::Text(v) => count.bind(v.clone()),
-                        $crate::store_impl::Bind::Bool(v) => count.bind(*v),
-                        $crate::store_impl::Bind::Time(v) => count.bind(ts(*v)),
-                    };
+                // Binds the listing's values, in order, to a query of either kind.
+                macro_rules! bind_all {
+                    ($q:expr) => {{
+                        let mut q = $q;
+                        for b in &binds {
+                            q = match b {
+                                $crate::store_impl::Bind::Text(v) => q.bind(v.clone()),
+                                $crate::store_impl::Bind::Bool(v) => q.bind(*v),
+                                $crate::store_impl::Bind::Time(v) => q.bind(ts(*v)),
+                            };
+                        }
+                        q
+                    }};
                 }
+                let count = bind_all!(sqlx::query_scalar::<_, i64>(&count_sql));
                 let total = count.fetch_one(self.db()?).await.map_err(|e| self.fail(e))?;
                 let order = match query.sort {
                     Some((field, desc)) => format!(
@@ -1026,15 +1033,7 @@ macro_rules! impl_store {
                     r#"SELECT {USER_COLS} FROM "user" u{cond}{order} LIMIT {} OFFSET {}"#,
                     query.limit, query.offset
                 );
-                let mut q = sqlx::query(&sql);
-                for b in &binds {
-                    q = match b {
-                        $crate::store_impl::Bind::Text(v) => q.bind(v.clone()),
-                        $crate::store_impl::Bind::Bool(v) => q.bind(*v),
-                        $crate::store_impl::Bind::Time(v) => q.bind(ts(*v)),
-                    };
-                }
-                let rows = q.fetch_all(self.db()?).await.map_err(|e| self.fail(e))?;
+                let rows = bind_all!(sqlx::query(&sql)).fetch_all(self.db()?).await.map_err(|e| self.fail(e))?;
                 let users = rows.iter().map(user).collect::<Result<_, _>>().map_err(|e| self.fail(e))?;
                 Ok((users, total.max(0) as u64))
             }

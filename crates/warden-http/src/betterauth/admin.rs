@@ -6,19 +6,19 @@
 
 use axum::extract::{RawQuery, State};
 use axum::http::header::SET_COOKIE;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
-use warden_core::{Actor, AdminUserUpdate, AuthError, NewUserByAdmin, SignedIn, UserQuery};
+use warden_core::{Actor, AdminUserUpdate, AuthError, NewUserByAdmin, UserQuery};
 
 use super::{
-    no_store, BaAuth, BaBody, BaError, BaSession, BaSessionResponse, BaUser, SET_AUTH_TOKEN,
+    no_store, session_headers, BaAuth, BaBody, BaError, BaSession, BaSessionResponse, BaUser,
 };
 use crate::admin_query::{roles_from_json, RoleInput};
-use crate::extract::{session_cookie, ClientMeta};
+use crate::extract::ClientMeta;
 use crate::AppState;
 
 /// `{user}`.
@@ -495,19 +495,8 @@ pub async fn list_user_sessions(
         Err(AuthError::NoSuchUser) => Vec::new(),
         other => other?,
     };
-    let own = &auth.0.session.id;
     Ok(json_no_store(BaSessionList {
-        sessions: sessions
-            .into_iter()
-            .map(|s| {
-                let token = if &s.id == own {
-                    auth.0.token.expose().to_owned()
-                } else {
-                    s.id.clone()
-                };
-                BaSession::new(s, token)
-            })
-            .collect(),
+        sessions: super::listed_sessions(&auth.0, sessions),
     }))
 }
 
@@ -576,17 +565,6 @@ pub async fn unban_user(
     Ok(Json(BaUserResponse { user: user.into() }))
 }
 
-/// The session cookie and `set-auth-token` for a session started for
-/// someone else (no device cookie: the admin's browser never signed in as
-/// the user).
-fn session_headers(state: &AppState, headers: &mut HeaderMap, s: &SignedIn) {
-    headers.append(SET_COOKIE, session_cookie(state, &s.token, &s.session));
-    if let Ok(v) = HeaderValue::try_from(state.settings.cookies.signed_value(s.token.expose())) {
-        headers.insert(SET_AUTH_TOKEN.clone(), v);
-    }
-    no_store(headers);
-}
-
 /// Impersonate a user: a session as the user, marked `impersonatedBy`,
 /// lasting one hour (configurable); the admin's own session is kept in a
 /// signed `admin_session` cookie for `stop-impersonating`.
@@ -624,7 +602,7 @@ pub async fn impersonate_user(
             .cookies
             .set_admin_session(auth.0.token.expose()),
     );
-    session_headers(&state, headers, &s);
+    session_headers(&state, headers, &s.token, &s.session);
     Ok(r)
 }
 
@@ -674,12 +652,8 @@ pub async fn stop_impersonating(
     })
     .into_response();
     let h = r.headers_mut();
-    h.append(SET_COOKIE, session_cookie(&state, &token, &admin.session));
     h.append(SET_COOKIE, cookies.clear_admin_session());
-    if let Ok(v) = HeaderValue::try_from(cookies.signed_value(token.expose())) {
-        h.insert(SET_AUTH_TOKEN.clone(), v);
-    }
-    no_store(h);
+    session_headers(&state, h, &token, &admin.session);
     Ok(r)
 }
 

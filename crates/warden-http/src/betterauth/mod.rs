@@ -431,9 +431,7 @@ fn check_redirect(state: &AppState, target: Option<&str>) -> Result<(), BaError>
 /// Adds the session cookie and the `set-auth-token` header (the signed
 /// token, usable as a bearer token) for a new session.
 pub(crate) fn with_session(state: &AppState, mut response: Response, s: &SignedIn) -> Response {
-    let cookie = session_cookie(state, &s.token, &s.session);
     let headers = response.headers_mut();
-    headers.append(SET_COOKIE, cookie);
     headers.append(SET_COOKIE, state.settings.cookies.set_device(&s.user.id));
     if let Some(t) = &s.trusted_device {
         headers.append(
@@ -441,11 +439,40 @@ pub(crate) fn with_session(state: &AppState, mut response: Response, s: &SignedI
             crate::routes::two_factor::trust_cookie(state, t),
         );
     }
-    if let Ok(v) = HeaderValue::try_from(state.settings.cookies.signed_value(s.token.expose())) {
+    session_headers(state, headers, &s.token, &s.session);
+    response
+}
+
+/// The session cookie, `set-auth-token` and no-store headers of a response
+/// that hands out `token` (without the device cookie: an impersonating
+/// admin's browser never signed in as the user).
+pub(crate) fn session_headers(
+    state: &AppState,
+    headers: &mut HeaderMap,
+    token: &warden_core::SessionToken,
+    session: &Session,
+) {
+    headers.append(SET_COOKIE, session_cookie(state, token, session));
+    if let Ok(v) = HeaderValue::try_from(state.settings.cookies.signed_value(token.expose())) {
         headers.insert(SET_AUTH_TOKEN.clone(), v);
     }
     no_store(headers);
-    response
+}
+
+/// Sessions as BetterAuth lists them: the caller's own with its token,
+/// the others with their id as the handle (Warden stores no tokens).
+pub(crate) fn listed_sessions(auth: &AuthUser, sessions: Vec<Session>) -> Vec<BaSession> {
+    sessions
+        .into_iter()
+        .map(|s| {
+            let token = if s.id == auth.session.id {
+                auth.token.expose().to_owned()
+            } else {
+                s.id.clone()
+            };
+            BaSession::new(s, token)
+        })
+        .collect()
 }
 
 fn without_session(state: &AppState, mut response: Response) -> Response {
@@ -634,18 +661,7 @@ pub async fn list_sessions(
         return Err(warden_core::AuthError::SessionNotFresh.into());
     }
     let sessions = state.warden.list_sessions(auth.id()).await?;
-    let list: Vec<BaSession> = sessions
-        .into_iter()
-        .map(|s| {
-            let token = if s.id == auth.session.id {
-                auth.token.expose().to_owned()
-            } else {
-                s.id.clone()
-            };
-            BaSession::new(s, token)
-        })
-        .collect();
-    let mut response = Json(list).into_response();
+    let mut response = Json(listed_sessions(&auth, sessions)).into_response();
     no_store(response.headers_mut());
     Ok(response)
 }

@@ -77,6 +77,13 @@ struct SpanBuild {
     events: Vec<EventRecord>,
 }
 
+/// The trace id and span id of a recorded span (`None`: dropped by a limit).
+pub(crate) fn ids(state: &SpanState) -> Option<(TraceId, SpanId)> {
+    let b = lock(&state.trace.data);
+    let span = b.spans.get(state.index?)?;
+    Some((b.trace_id, span.id))
+}
+
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -105,9 +105,13 @@
 
 mod id;
 mod layer;
+pub mod metrics;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 mod redact;
 mod store;
 mod trace;
+mod traceparent;
 
 pub use id::{ParseIdError, SpanId, TraceId};
 pub use layer::TraceLayer;
@@ -116,6 +120,21 @@ pub use redact::{
 };
 pub use store::{StoreStats, TraceLimits, TraceStore};
 pub use trace::{EventRecord, FieldValue, SpanRecord, Trace, TraceSummary};
+pub use traceparent::TraceParent;
+
+/// The in-process store's trace id and span id of `span`, if a
+/// [`TraceLayer`] on a `tracing_subscriber::Registry` records it.
+pub fn span_ids(span: &tracing::Span) -> Option<(TraceId, SpanId)> {
+    span.with_subscriber(|(id, dispatch)| {
+        use tracing_subscriber::registry::LookupSpan;
+        let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+        let span = registry.span(id)?;
+        let ext = span.extensions();
+        let state = ext.get::<layer::SpanState>()?;
+        layer::ids(state)
+    })
+    .flatten()
+}
 
 /// The trace id of the current span's trace, if a [`TraceLayer`] on a
 /// `tracing_subscriber::Registry` is recording it (for a response header or

@@ -31,7 +31,23 @@ pub const SENSITIVE_NAME_PARTS: &[&str] = &[
 
 /// Names (ASCII case-insensitive, whole name) that are never redacted: they
 /// identify things but grant nothing. Checked before [`SENSITIVE_NAME_PARTS`].
-pub const ALLOWED_NAMES: &[&str] = &["session_id", "user_id", "trace_id"];
+/// `status_code` and `code.*` are OpenTelemetry's names for an HTTP status
+/// and a source location.
+pub const ALLOWED_NAMES: &[&str] = &[
+    "session_id",
+    "user_id",
+    "trace_id",
+    "http.response.status_code",
+    "otel.status_code",
+    "status_code",
+    "code.filepath",
+    "code.file.path",
+    "code.lineno",
+    "code.line.number",
+    "code.namespace",
+    "code.function.name",
+    "code.module.name",
+];
 
 /// Whether a field called `name` is recorded as [`REDACTED`].
 pub fn is_sensitive(name: &str) -> bool {

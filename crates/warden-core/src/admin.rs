@@ -881,6 +881,8 @@ impl Warden {
             Err(StoreError::Conflict) => return Err(AuthError::EmailTaken),
             Err(e) => return Err(e.into()),
         }
+        self.metrics
+            .sign_up(warden_telemetry::metrics::SignUpMethod::Admin);
         self.audit(
             actor,
             "user.create",

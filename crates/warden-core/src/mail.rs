@@ -79,7 +79,11 @@ impl Mailer for Outbox {
             .split_whitespace()
             .filter(|w| w.starts_with("http://") || w.starts_with("https://"))
             .collect();
+        // Never inside a trace (`parent: None`): the line holds the address
+        // and the link with its token. It goes to the log only, as the
+        // development outbox must.
         tracing::info!(
+            parent: None,
             to = %email.to,
             subject = %email.subject,
             links = ?links,
@@ -118,7 +122,9 @@ const ALL_TEMPLATES: [Template; 6] = [
 ];
 
 impl Template {
-    fn name(self) -> &'static str {
+    /// The template's name (`password-reset`, ...): its file name, and the
+    /// `template` of its span and metric.
+    pub fn name(self) -> &'static str {
         match self {
             Template::PasswordReset => "password-reset",
             Template::PasswordChanged => "password-changed",

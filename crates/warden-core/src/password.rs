@@ -19,7 +19,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 
@@ -31,6 +31,8 @@ use subtle::ConstantTimeEq;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::error::AuthError;
+use tracing::Instrument;
+use warden_telemetry::metrics::{HashLabels, HashOperation, Metrics};
 
 /// What a new password must satisfy (NIST SP 800-63B 3.1.1.2): a length
 /// range counted in Unicode characters of the password as sent, not one of
@@ -234,6 +236,29 @@ pub struct PasswordHasher {
     /// Verifying against it is exactly the work of verifying a real hash,
     /// and building it costs nothing at start-up.
     dummy_hash: String,
+    metrics: Arc<Metrics>,
+}
+
+/// The algorithm of a stored hash, for spans and metrics.
+fn algorithm_of(stored: &str) -> &'static str {
+    if stored.starts_with("$argon2id$") {
+        "argon2id"
+    } else if stored.starts_with("$argon2") {
+        "argon2"
+    } else if stored.contains(':') {
+        "scrypt"
+    } else {
+        "unknown"
+    }
+}
+
+/// Keeps the busy-threads gauge right even if a job panics.
+struct Busy<'a>(&'a Metrics);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.hash_busy_threads.dec();
+    }
 }
 
 impl PasswordHasher {
@@ -241,6 +266,22 @@ impl PasswordHasher {
         settings: &Argon2Settings,
         max_concurrent: usize,
         max_queued: usize,
+    ) -> Result<Self, AuthError> {
+        Self::with_metrics(
+            settings,
+            max_concurrent,
+            max_queued,
+            Arc::new(Metrics::default()),
+        )
+    }
+
+    /// [`PasswordHasher::new`], reporting into `metrics`: queue depth, busy
+    /// threads, queue wait and hash time.
+    pub fn with_metrics(
+        settings: &Argon2Settings,
+        max_concurrent: usize,
+        max_queued: usize,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, AuthError> {
         let params = Params::new(
             settings.memory_kib,
@@ -265,6 +306,7 @@ impl PasswordHasher {
             jobs,
             mapped,
             dummy_hash,
+            metrics,
         })
     }
 
@@ -278,8 +320,10 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &str) -> Result<String, AuthError> {
         let params = self.params.clone();
         let password = password.to_owned();
-        self.run(move |scratch| hash_blocking(&params, &password, scratch))
-            .await?
+        self.run(HashOperation::Hash, "argon2id", move |scratch| {
+            hash_blocking(&params, &password, scratch)
+        })
+        .await?
     }
 
     /// Verifies `password` against a stored hash. With `stored = None` (no
@@ -295,8 +339,11 @@ impl PasswordHasher {
             Some(s) => (s.to_owned(), true),
             None => (self.dummy_hash.clone(), false),
         };
+        let algorithm = algorithm_of(&stored);
         let verified = self
-            .run(move |scratch| verify_blocking(&params, &password, &stored, scratch))
+            .run(HashOperation::Verify, algorithm, move |scratch| {
+                verify_blocking(&params, &password, &stored, scratch)
+            })
             .await?;
         Ok(Verified {
             ok: verified.ok && real,
@@ -306,23 +353,74 @@ impl PasswordHasher {
 
     /// Runs `f` on the hashing threads; refuses with `Busy` when the queue
     /// is full rather than letting waiters pile up.
+    ///
+    /// It runs in a `password.hash` or `password.verify` span with the
+    /// algorithm, the time queued and the time hashing (never the
+    /// parameters or the password).
     async fn run<T: Send + 'static>(
         &self,
+        operation: HashOperation,
+        algorithm: &'static str,
         f: impl FnOnce(&mut Scratch) -> T + Send + 'static,
     ) -> Result<T, AuthError> {
+        let span = match operation {
+            HashOperation::Hash => tracing::info_span!(
+                "password.hash",
+                algorithm,
+                queue_wait_ms = tracing::field::Empty,
+                hash_ms = tracing::field::Empty,
+            ),
+            HashOperation::Verify => tracing::info_span!(
+                "password.verify",
+                algorithm,
+                queue_wait_ms = tracing::field::Empty,
+                hash_ms = tracing::field::Empty,
+            ),
+        };
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let metrics = self.metrics.clone();
+        let enqueued = Instant::now();
         let job: Job = Box::new(move |scratch| {
-            let _ = tx.send(f(scratch));
+            metrics.hash_queue_depth.dec();
+            metrics.hash_busy_threads.inc();
+            let _busy = Busy(&metrics);
+            let waited = enqueued.elapsed();
+            let start = Instant::now();
+            let out = f(scratch);
+            let took = start.elapsed();
+            let _ = tx.send((out, waited, took));
         });
+        self.metrics.hash_queue_depth.inc();
         match self.jobs.try_send(job) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(AuthError::Busy),
-            Err(TrySendError::Disconnected(_)) => {
-                return Err(AuthError::Internal("hashing threads stopped".into()))
+            Err(e) => {
+                self.metrics.hash_queue_depth.dec();
+                return Err(match e {
+                    TrySendError::Full(_) => {
+                        self.metrics.hash_refused.inc();
+                        AuthError::Busy
+                    }
+                    TrySendError::Disconnected(_) => {
+                        AuthError::Internal("hashing threads stopped".into())
+                    }
+                });
             }
         }
-        rx.await
-            .map_err(|_| AuthError::Internal("hashing job panicked".into()))
+        let (out, waited, took) = rx
+            .instrument(span.clone())
+            .await
+            .map_err(|_| AuthError::Internal("hashing job panicked".into()))?;
+        span.record("queue_wait_ms", waited.as_secs_f64() * 1000.0);
+        span.record("hash_ms", took.as_secs_f64() * 1000.0);
+        self.metrics.hash_queue_wait.observe(waited.as_secs_f64());
+        self.metrics
+            .hash_duration
+            .get_or_create(&HashLabels {
+                operation,
+                algorithm,
+            })
+            .observe(took.as_secs_f64());
+        Ok(out)
     }
 }
 

@@ -3,6 +3,10 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use moka::sync::Cache;
+use tracing::Instrument;
+use warden_telemetry::metrics::{
+    CacheResult, MailResult, Metrics, OtlpCounters, SignInMethod, SignInResult, SignUpMethod,
+};
 
 use crate::admin::AdminSettings;
 use crate::clock::{Clock, SystemClock};
@@ -232,6 +236,7 @@ pub struct Warden {
     templates: Templates,
     /// Keys for two-factor secrets and backup codes.
     pub(crate) keys: SecretKeys,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 pub(crate) fn delta(d: Duration) -> TimeDelta {
@@ -240,10 +245,17 @@ pub(crate) fn delta(d: Duration) -> TimeDelta {
 
 impl Warden {
     pub fn new(store: Arc<dyn Store>, settings: WardenSettings) -> Result<Self, AuthError> {
-        let hasher = PasswordHasher::new(
+        let mut metrics = Metrics::new(OtlpCounters::global().clone());
+        if let Some(db) = store.db_metrics() {
+            let s = store.clone();
+            metrics = metrics.with_database(&db, move || s.pool_status().unwrap_or_default());
+        }
+        let metrics = Arc::new(metrics);
+        let hasher = PasswordHasher::with_metrics(
             &settings.argon2,
             settings.hash_concurrency,
             settings.hash_queue,
+            metrics.clone(),
         )?;
         let cache = (!settings.session.cache_ttl.is_zero()).then(|| {
             Cache::builder()
@@ -262,7 +274,39 @@ impl Warden {
             mailer: Arc::new(Outbox::default()),
             templates: Templates::new("Warden"),
             keys: SecretKeys::random(),
+            metrics,
         })
+    }
+
+    /// This instance's metrics (`GET /metrics` renders them).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Counts a sign-in attempt by how it ended.
+    pub(crate) fn count_sign_in<T>(
+        &self,
+        method: SignInMethod,
+        result: &Result<T, AuthError>,
+        two_factor_required: impl FnOnce(&T) -> bool,
+    ) {
+        use SignInResult as R;
+        let r = match result {
+            Ok(v) if two_factor_required(v) => R::TwoFactorRequired,
+            Ok(_) => R::Success,
+            Err(AuthError::InvalidCredentials) => R::WrongPassword,
+            Err(
+                AuthError::InvalidTwoFactorCode
+                | AuthError::InvalidBackupCode
+                | AuthError::TwoFactorTooManyAttempts,
+            ) => R::WrongCode,
+            Err(AuthError::AccountLocked { .. } | AuthError::TwoFactorLocked { .. }) => R::Locked,
+            Err(AuthError::Banned { .. }) => R::Banned,
+            Err(AuthError::EmailNotVerified) => R::EmailNotVerified,
+            Err(AuthError::Store(_) | AuthError::Internal(_) | AuthError::Busy) => R::Error,
+            Err(_) => R::Invalid,
+        };
+        self.metrics.sign_in(method, r);
     }
 
     /// Derives the keys that protect two-factor secrets at rest from the
@@ -288,11 +332,32 @@ impl Warden {
     fn send_later(&self, template: Template, to: &str, link: &str, expires_in: &str) {
         let email = self.templates.render(template, to, link, expires_in);
         let mailer = self.mailer.clone();
-        tokio::spawn(async move {
-            if let Err(e) = mailer.send(email).await {
-                tracing::error!(error = %e, ?template, "email not sent");
+        let metrics = self.metrics.clone();
+        let name = template.name();
+        // The request's trace shows that mail was queued; the sending is a
+        // trace of its own that follows from it (a child span would hold
+        // the request's span open, and stretch its duration, until the
+        // mail server answered). Neither holds the address or the link.
+        let queued = tracing::info_span!("mail.queue", template = name);
+        let send = tracing::info_span!(parent: None, "mail.send", template = name, result = tracing::field::Empty);
+        send.follows_from(&queued);
+        drop(queued);
+        tokio::spawn(
+            async move {
+                match mailer.send(email).await {
+                    Ok(()) => {
+                        metrics.mail(name, MailResult::Sent);
+                        tracing::Span::current().record("result", "sent");
+                    }
+                    Err(e) => {
+                        metrics.mail(name, MailResult::Failed);
+                        tracing::Span::current().record("result", "failed");
+                        tracing::error!(error = %e, template = name, "email not sent");
+                    }
+                }
             }
-        });
+            .instrument(send),
+        );
     }
 
     /// Uses another clock (tests move a [`crate::MockClock`]).
@@ -389,6 +454,7 @@ impl Warden {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(user_id = %user.id, "user signed up");
+        self.metrics.sign_up(SignUpMethod::Password);
         if required {
             self.send_verification(&user, verify_link).await?;
             return Ok(Registered::VerificationSent(user));
@@ -633,6 +699,23 @@ impl Warden {
         meta: RequestMeta,
         verify_link: Option<impl FnOnce(&str) -> String>,
     ) -> Result<SignInOutcome, AuthError> {
+        let result = self
+            .password_sign_in(email, password, remember_me, meta, verify_link)
+            .await;
+        self.count_sign_in(SignInMethod::Password, &result, |o| {
+            matches!(o, SignInOutcome::TwoFactorRequired(_))
+        });
+        result
+    }
+
+    async fn password_sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        remember_me: bool,
+        meta: RequestMeta,
+        verify_link: Option<impl FnOnce(&str) -> String>,
+    ) -> Result<SignInOutcome, AuthError> {
         let email = validate::email(email)?;
         self.settings.password.check_max(password)?;
 
@@ -808,7 +891,41 @@ impl Warden {
     }
 
     /// Validates a session token: the hot path of every protected request.
+    ///
+    /// It runs in an `auth` span recording the outcome, the user id and the
+    /// session id (never the token), and whether the session cache answered.
     pub async fn authenticate(&self, token: &str) -> Result<Authenticated, AuthError> {
+        let span = tracing::info_span!(
+            "auth",
+            outcome = tracing::field::Empty,
+            user_id = tracing::field::Empty,
+            session_id = tracing::field::Empty,
+            cached = tracing::field::Empty,
+        );
+        let result = self.check_session(token).instrument(span.clone()).await;
+        match &result {
+            Ok((auth, cached)) => {
+                span.record("outcome", "ok");
+                span.record("user_id", auth.user.id.as_str());
+                span.record("session_id", auth.session.id.as_str());
+                span.record("cached", *cached);
+            }
+            Err(e) => {
+                span.record(
+                    "outcome",
+                    match e {
+                        AuthError::SessionExpired => "expired",
+                        AuthError::InvalidSession => "invalid",
+                        _ => "error",
+                    },
+                );
+            }
+        }
+        result.map(|(auth, _)| auth)
+    }
+
+    /// [`Warden::authenticate`], and whether the cache answered.
+    async fn check_session(&self, token: &str) -> Result<(Authenticated, bool), AuthError> {
         if token.is_empty() || token.len() > 256 {
             return Err(AuthError::InvalidSession);
         }
@@ -817,10 +934,13 @@ impl Warden {
         if let Some(cache) = &self.cache {
             if let Some(hit) = cache.get(&hash.0) {
                 if self.ends_at(&hit.session) > t {
-                    return Ok((*hit).clone());
+                    self.metrics.cache_lookup(CacheResult::Hit);
+                    return Ok(((*hit).clone(), true));
                 }
                 cache.invalidate(&hash.0);
+                self.metrics.session_cache_invalidations.inc();
             }
+            self.metrics.cache_lookup(CacheResult::Miss);
         }
         let found = match self.store.find_session(hash.as_str()).await? {
             Some(found) => Some(found),
@@ -866,7 +986,7 @@ impl Warden {
             };
             cache.insert(hash.0, Arc::new(cached));
         }
-        Ok(auth)
+        Ok((auth, false))
     }
 
     /// A session that BetterAuth created stores its token in clear. Found
@@ -907,6 +1027,7 @@ impl Warden {
         let hash = TokenHash::of(token);
         if let Some(cache) = &self.cache {
             cache.invalidate(&hash.0);
+            self.metrics.session_cache_invalidations.inc();
         }
         if self.store.delete_session_by_token(hash.as_str()).await? {
             return Ok(true);
@@ -957,6 +1078,9 @@ impl Warden {
             for h in token_hashes {
                 cache.invalidate(h);
             }
+            self.metrics
+                .session_cache_invalidations
+                .inc_by(token_hashes.len() as u64);
         }
     }
 
@@ -1178,6 +1302,7 @@ impl Warden {
             let id = user_id.to_owned();
             // Fails only if closures are not supported, which we enable.
             let _ = cache.invalidate_entries_if(move |_, v| v.user.id == id);
+            self.metrics.session_cache_invalidations.inc();
         }
     }
 

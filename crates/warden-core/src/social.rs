@@ -25,6 +25,7 @@ use crate::store::StoreError;
 use crate::token::new_id;
 use crate::two_factor_flow::SignInOutcome;
 use crate::validate;
+use warden_telemetry::metrics::{SignInMethod, SignUpMethod};
 
 /// What a provider told us about the user.
 #[derive(Clone)]
@@ -107,11 +108,19 @@ impl Warden {
         policy: SocialPolicy,
         meta: RequestMeta,
     ) -> Result<SocialSignIn, AuthError> {
-        let (user, new_user) = self.resolve_identity(identity, policy).await?;
-        Ok(SocialSignIn {
-            outcome: self.after_first_factor(user, meta, true).await?,
-            new_user,
-        })
+        let result = async {
+            let (user, new_user) = self.resolve_identity(identity, policy).await?;
+            self.count_social_sign_up(new_user);
+            Ok(SocialSignIn {
+                outcome: self.after_first_factor(user, meta, true).await?,
+                new_user,
+            })
+        }
+        .await;
+        self.count_sign_in(SignInMethod::Social, &result, |s| {
+            matches!(s.outcome, SignInOutcome::TwoFactorRequired(_))
+        });
+        result
     }
 
     /// [`Warden::social_sign_in`] for bearer clients: no session yet, but a
@@ -123,8 +132,20 @@ impl Warden {
         identity: SocialIdentity,
         policy: SocialPolicy,
     ) -> Result<(String, bool), AuthError> {
-        let (user, new_user) = self.resolve_identity(identity, policy).await?;
-        Ok((self.issue_exchange_code(&user.id).await?, new_user))
+        let result = async {
+            let (user, new_user) = self.resolve_identity(identity, policy).await?;
+            self.count_social_sign_up(new_user);
+            Ok((self.issue_exchange_code(&user.id).await?, new_user))
+        }
+        .await;
+        self.count_sign_in(SignInMethod::Social, &result, |_| false);
+        result
+    }
+
+    fn count_social_sign_up(&self, new_user: bool) {
+        if new_user {
+            self.metrics.sign_up(SignUpMethod::Social);
+        }
     }
 
     /// The user an identity signs in as (linking or creating as the rules

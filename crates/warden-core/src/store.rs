@@ -44,6 +44,17 @@ pub trait Store: Send + Sync + 'static {
     /// Is the database reachable?
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// The backend's own metrics (statement durations, connection waits),
+    /// for [`crate::Warden`] to register; `None` for a store without them.
+    fn db_metrics(&self) -> Option<std::sync::Arc<warden_telemetry::metrics::DbMetrics>> {
+        None
+    }
+
+    /// The connection pool right now (read at each metrics scrape).
+    fn pool_status(&self) -> Option<warden_telemetry::metrics::PoolStatus> {
+        None
+    }
+
     /// Inserts a user and its credential account atomically.
     /// Returns [`StoreError::Conflict`] if the email is taken.
     async fn insert_user_with_password(

@@ -15,6 +15,7 @@ use crate::model::{RequestMeta, TwoFactorRecord, User};
 use crate::service::{delta, Authenticated, SignedIn, Warden};
 use crate::token::{new_id, SessionToken, TokenHash};
 use crate::two_factor;
+use warden_telemetry::metrics::SignInMethod;
 
 /// Two-factor settings.
 #[derive(Clone, Debug)]
@@ -262,6 +263,20 @@ impl Warden {
     /// ends after `max_attempts` wrong codes; `trust_device` also returns a
     /// trusted-device token in [`SignedIn::trusted_device`].
     pub async fn verify_two_factor(
+        &self,
+        challenge: &str,
+        factor: SecondFactor<'_>,
+        trust_device: bool,
+        meta: RequestMeta,
+    ) -> Result<SignedIn, AuthError> {
+        let result = self
+            .second_factor(challenge, factor, trust_device, meta)
+            .await;
+        self.count_sign_in(SignInMethod::TwoFactor, &result, |_| false);
+        result
+    }
+
+    async fn second_factor(
         &self,
         challenge: &str,
         factor: SecondFactor<'_>,

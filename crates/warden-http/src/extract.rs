@@ -246,6 +246,9 @@ impl AuthUser {
             return Ok(user.clone());
         }
         let user = authenticate(state, &parts.headers).await?;
+        if let Some(span) = parts.extensions.get::<crate::middleware::RequestSpan>() {
+            span.0.record("user_id", user.user.id.as_str());
+        }
         if user.refreshed && user.from_cookie {
             if let Some(p) = parts.extensions.get::<PendingCookies>() {
                 p.push(session_cookie(state, &user.token, &user.session));

@@ -84,6 +84,30 @@ pub struct HttpSettings {
     /// Social sign-in providers.
     #[cfg(feature = "social")]
     pub social: social::SocialSettings,
+    /// Who may read `GET /metrics` on this router.
+    pub metrics: MetricsAccess,
+}
+
+/// Who may read `GET /metrics` on the API's router.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum MetricsAccess {
+    /// Not served here (production's default: serve them on a listener of
+    /// their own with [`metrics_router`], or require a token).
+    #[default]
+    Off,
+    /// Anyone (development's default).
+    Public,
+    /// Requests with `Authorization: Bearer <token>`; this is the token's
+    /// SHA-256, compared in constant time.
+    Bearer([u8; 32]),
+}
+
+impl MetricsAccess {
+    /// Access with this bearer token.
+    pub fn bearer(token: &str) -> Self {
+        use sha2::Digest;
+        MetricsAccess::Bearer(sha2::Sha256::digest(token.as_bytes()).into())
+    }
 }
 
 impl Default for HttpSettings {
@@ -102,6 +126,7 @@ impl Default for HttpSettings {
             ready_timeout: std::time::Duration::from_millis(500),
             #[cfg(feature = "social")]
             social: social::SocialSettings::default(),
+            metrics: MetricsAccess::Off,
         }
     }
 }
@@ -111,6 +136,9 @@ impl Default for HttpSettings {
 pub struct AppState {
     pub warden: Arc<Warden>,
     pub settings: Arc<HttpSettings>,
+    /// Recent traces, when the in-process store is on (the dashboard
+    /// reads them).
+    pub traces: Option<warden_telemetry::TraceStore>,
 }
 
 impl AppState {
@@ -118,7 +146,15 @@ impl AppState {
         AppState {
             warden,
             settings: Arc::new(settings),
+            traces: None,
         }
+    }
+
+    /// With the in-process trace store that the process's subscriber
+    /// records into.
+    pub fn with_traces(mut self, traces: Option<warden_telemetry::TraceStore>) -> Self {
+        self.traces = traces;
+        self
     }
 }
 
@@ -330,9 +366,10 @@ pub fn router(state: AppState) -> Router {
             }
         }),
     )
+    .route("/metrics", axum::routing::get(metrics))
     .fallback(not_found)
     .method_not_allowed_fallback(method_not_allowed)
-    .with_state(state)
+    .with_state(state.clone())
     .layer(axum::middleware::from_fn(extract::pending_cookies))
     .layer(axum::middleware::from_fn_with_state(
         origin_state,
@@ -345,7 +382,71 @@ pub fn router(state: AppState) -> Router {
     .layer(DefaultBodyLimit::max(settings.body_limit))
     .layer(settings.cors.layer())
     .layer(axum::middleware::from_fn(middleware::limits_and_headers))
-    .layer(axum::middleware::from_fn(middleware::access_log))
+    .layer(axum::middleware::from_fn_with_state(
+        state,
+        middleware::observe,
+    ))
+}
+
+/// A router serving only `GET /metrics`, to anyone who reaches it: for a
+/// listener of its own (`[telemetry] metrics_listen`), kept off the public
+/// network.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(render_metrics))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn render_metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            warden_telemetry::metrics::CONTENT_TYPE,
+        )],
+        state.warden.metrics().render(),
+    )
+        .into_response()
+}
+
+/// `GET /metrics` on the API's router, as [`MetricsAccess`] allows.
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    match &state.settings.metrics {
+        MetricsAccess::Off => not_found().await.into_response(),
+        MetricsAccess::Public => render_metrics(axum::extract::State(state)).await,
+        MetricsAccess::Bearer(want) => {
+            use sha2::Digest;
+            use subtle::ConstantTimeEq;
+            let given = headers
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split_once(' '))
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, t)| sha2::Sha256::digest(t.trim().as_bytes()));
+            match given {
+                Some(g) if bool::from(g.as_slice().ct_eq(want)) => {
+                    render_metrics(axum::extract::State(state)).await
+                }
+                _ => {
+                    let mut r = ApiError::new(
+                        ErrCode::Unauthenticated,
+                        "metrics need Authorization: Bearer <telemetry.metrics_token>",
+                    )
+                    .into_response();
+                    r.headers_mut().insert(
+                        axum::http::header::WWW_AUTHENTICATE,
+                        axum::http::HeaderValue::from_static("Bearer"),
+                    );
+                    r
+                }
+            }
+        }
+    }
 }
 
 async fn not_found() -> impl IntoResponse {

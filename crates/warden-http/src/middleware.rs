@@ -6,12 +6,17 @@
 use std::time::Instant;
 
 use axum::extract::Request;
+use axum::extract::State;
 use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::IntoResponse;
 use axum::response::Response;
+use tracing::field::Empty;
 use tracing::Instrument;
+use warden_telemetry::{SpanId, TraceId, TraceParent};
+
+use crate::AppState;
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -30,34 +35,115 @@ fn request_id(req: &Request) -> String {
         .unwrap_or_else(|| warden_core::token::random_string(20))
 }
 
-pub async fn access_log(req: Request, next: Next) -> Response {
+/// The request's span, in its extensions: the auth extractor records the
+/// user id on it.
+#[derive(Clone)]
+pub(crate) struct RequestSpan(pub(crate) tracing::Span);
+
+pub static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+pub static X_TRACE_ID: HeaderName = HeaderName::from_static("x-trace-id");
+
+/// Records the signed-in user on the request's span (from a handler, whose
+/// current span it is) once a sign-in or sign-up has made them known.
+pub(crate) fn record_user(user_id: &str) {
+    tracing::Span::current().record("user_id", user_id);
+}
+
+/// The request's trace id, its span id and whether it is sampled: from the
+/// OpenTelemetry layer when it is installed (it honours the caller's
+/// `traceparent`), else the caller's trace id, else a new one.
+fn trace_ids(span: &tracing::Span, parent: Option<&TraceParent>) -> (TraceId, SpanId, bool) {
+    #[cfg(feature = "otlp")]
+    if let Some(ids) = warden_telemetry::otlp::span_ids(span) {
+        return ids;
+    }
+    let span_id = warden_telemetry::span_ids(span)
+        .map(|(_, s)| s)
+        .unwrap_or_else(SpanId::random);
+    match parent {
+        Some(p) => (p.trace_id, span_id, p.sampled),
+        None => (TraceId::random(), span_id, true),
+    }
+}
+
+/// Middleware: every request is the root of a trace. Its `request` span
+/// (OpenTelemetry's HTTP server conventions) has the method, the route
+/// template, the status, the request id, the user id once known and the
+/// trace id; every span of the request nests inside it. An incoming
+/// `traceparent` is honoured; the response carries `x-trace-id` and
+/// `traceparent`, and `x-request-id`. Then one access-log line, and the
+/// request-duration metric.
+pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let id = request_id(&req);
     let method = req.method().clone();
     // The route's template (`/api/auth/reset-password/{token}`), not the
     // path itself: path parameters may be single-use tokens. Unmatched
-    // requests (404) log their path.
-    let path = req
+    // requests (404) log their path, but their span and metric say
+    // `unmatched`.
+    let matched = req
         .extensions()
         .get::<axum::extract::MatchedPath>()
-        .map(|m| m.as_str().to_owned())
+        .map(|m| m.as_str().to_owned());
+    let route = matched.as_deref().unwrap_or("unmatched");
+    let logged_path = matched
+        .clone()
         .unwrap_or_else(|| req.uri().path().to_owned());
+    let parent = req
+        .headers()
+        .get(&TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceParent::parse);
+    let span = tracing::info_span!(
+        parent: None,
+        "request",
+        otel.name = %format_args!("{method} {route}"),
+        otel.kind = "server",
+        otel.status_code = Empty,
+        http.request.method = %method,
+        http.route = route,
+        http.response.status_code = Empty,
+        request_id = %id,
+        user_id = Empty,
+        trace_id = Empty,
+    );
+    #[cfg(feature = "otlp")]
+    if let Some(p) = &parent {
+        warden_telemetry::otlp::set_remote_parent(&span, p);
+    }
+    let (trace_id, span_id, sampled) = trace_ids(&span, parent.as_ref());
+    span.record("trace_id", tracing::field::display(trace_id));
+    req.extensions_mut().insert(RequestSpan(span.clone()));
     let start = Instant::now();
-    let span = tracing::info_span!("request", request_id = %id);
     let mut response = next.run(req).instrument(span.clone()).await;
-    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let took = start.elapsed();
     let status = response.status().as_u16();
+    span.record("http.response.status_code", status);
+    if status >= 500 {
+        span.record("otel.status_code", "error");
+    }
     span.in_scope(|| {
         tracing::info!(
             target: "warden::access",
             method = %method,
-            path = %path,
+            path = %logged_path,
             status,
-            latency_ms = format_args!("{latency_ms:.3}"),
+            latency_ms = format_args!("{:.3}", took.as_secs_f64() * 1000.0),
             "request"
         );
     });
+    state
+        .warden
+        .metrics()
+        .request(method.as_str(), route, status, took);
+    let h = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(X_REQUEST_ID.clone(), v);
+        h.insert(X_REQUEST_ID.clone(), v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&trace_id.to_string()) {
+        h.insert(X_TRACE_ID.clone(), v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&TraceParent::header(trace_id, span_id, sampled)) {
+        h.insert(TRACEPARENT.clone(), v);
     }
     response
 }

@@ -7,6 +7,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
+use warden_telemetry::metrics::{SignInMethod, SignInResult};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, Method};
@@ -251,6 +252,7 @@ pub async fn rate_limit(State(state): State<AppState>, mut req: Request, next: N
         Ok(hit) if hit.count > max => {
             let retry = hit.reset_in.as_secs() + u64::from(hit.reset_in.subsec_nanos() > 0);
             tracing::info!(path, rule = %rule, "rate limit exceeded");
+            count_refusal(&state, &req);
             too_many(&state, path, retry.max(1))
         }
         Ok(_) => next.run(req).await,
@@ -258,6 +260,32 @@ pub async fn rate_limit(State(state): State<AppState>, mut req: Request, next: N
             tracing::warn!(error = %e, "rate-limit counters unavailable; request allowed");
             next.run(req).await
         }
+    }
+}
+
+/// Which sign-in a route is, for the sign-in metric's `rate_limited`.
+fn sign_in_method(route: &str) -> Option<SignInMethod> {
+    if route == "/auth/signin" || route.ends_with("/sign-in/email") {
+        Some(SignInMethod::Password)
+    } else if route.ends_with("/two-factor/verify-totp")
+        || route.ends_with("/two-factor/verify-backup-code")
+    {
+        Some(SignInMethod::TwoFactor)
+    } else {
+        None
+    }
+}
+
+/// Counts a refusal by route template (never the path itself).
+fn count_refusal(state: &AppState, req: &Request) {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |m| m.as_str());
+    let metrics = state.warden.metrics();
+    metrics.rate_limited(route);
+    if let Some(method) = sign_in_method(route) {
+        metrics.sign_in(method, SignInResult::RateLimited);
     }
 }
 
@@ -294,6 +322,20 @@ fn too_many(state: &AppState, path: &str, retry_after: u64) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sign_in_routes() {
+        assert_eq!(sign_in_method("/auth/signin"), Some(SignInMethod::Password));
+        assert_eq!(
+            sign_in_method("/api/auth/sign-in/email"),
+            Some(SignInMethod::Password)
+        );
+        assert_eq!(
+            sign_in_method("/api/auth/two-factor/verify-totp"),
+            Some(SignInMethod::TwoFactor)
+        );
+        assert_eq!(sign_in_method("/profile"), None);
+    }
     use axum::http::HeaderValue;
 
     #[test]

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use reqwest::{RequestBuilder, StatusCode};
+use tracing::Instrument;
 use url::Url;
 
 /// One response, read whole (within the cap).
@@ -46,16 +47,52 @@ fn describe(e: &reqwest::Error) -> &'static str {
 /// Sends `request` with `timeout` (covering connect, headers and body) and
 /// reads at most `max_bytes` of the body. Transport failures and oversized
 /// bodies are `Err(message)`; HTTP error statuses are returned as they are.
+///
+/// Each call is an `http.client` span with the method, the host and the
+/// path: never the query string (it may carry a code or a token), headers
+/// or bodies.
 pub(crate) async fn send(
     request: RequestBuilder,
     timeout: Duration,
     max_bytes: usize,
 ) -> Result<Body, &'static str> {
-    let mut response = request
-        .timeout(timeout)
-        .send()
-        .await
-        .map_err(|e| describe(&e))?;
+    let (client, request) = request.timeout(timeout).build_split();
+    let request = request.map_err(|e| describe(&e))?;
+    let span = tracing::info_span!(
+        "http.client",
+        otel.name = request.method().as_str(),
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = request.method().as_str(),
+        server.address = request.url().host_str().unwrap_or(""),
+        url.path = request.url().path(),
+        http.response.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+    );
+    let result = read(client, request, max_bytes)
+        .instrument(span.clone())
+        .await;
+    match &result {
+        Ok(body) => {
+            span.record("http.response.status_code", body.status.as_u16());
+            if body.status.is_server_error() || body.status.is_client_error() {
+                span.record("otel.status_code", "error");
+            }
+        }
+        Err(why) => {
+            span.record("error.type", *why);
+            span.record("otel.status_code", "error");
+        }
+    }
+    result
+}
+
+async fn read(
+    client: reqwest::Client,
+    request: reqwest::Request,
+    max_bytes: usize,
+) -> Result<Body, &'static str> {
+    let mut response = client.execute(request).await.map_err(|e| describe(&e))?;
     let status = response.status();
     if response
         .content_length()

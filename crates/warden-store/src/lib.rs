@@ -12,6 +12,7 @@ mod postgres;
 pub mod redis_counters;
 mod sqlite;
 mod store_impl;
+mod traced;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

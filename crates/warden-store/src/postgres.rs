@@ -22,6 +22,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 pub struct PgStore {
     pool: PgPool,
     health: std::sync::Arc<crate::health::Health>,
+    metrics: std::sync::Arc<warden_telemetry::metrics::DbMetrics>,
     /// How long `ping` (readiness) waits for the database.
     probe_timeout: std::time::Duration,
 }
@@ -53,6 +54,7 @@ impl PgStore {
             .connect_lazy_with(connect);
         Ok(PgStore {
             health: crate::health::watch(&pool, opts.probe_timeout),
+            metrics: std::sync::Arc::new(warden_telemetry::metrics::DbMetrics::new("postgresql")),
             pool,
             probe_timeout: opts.probe_timeout,
         })

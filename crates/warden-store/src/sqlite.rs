@@ -24,6 +24,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteStore {
     pool: SqlitePool,
     health: std::sync::Arc<crate::health::Health>,
+    metrics: std::sync::Arc<warden_telemetry::metrics::DbMetrics>,
     /// How long `ping` (readiness) waits for the database.
     probe_timeout: std::time::Duration,
 }
@@ -77,6 +78,7 @@ impl SqliteStore {
             .connect_lazy_with(connect);
         Ok(SqliteStore {
             health: crate::health::watch(&pool, opts.probe_timeout),
+            metrics: std::sync::Arc::new(warden_telemetry::metrics::DbMetrics::new("sqlite")),
             pool,
             probe_timeout: opts.probe_timeout,
         })

@@ -160,9 +160,25 @@ macro_rules! impl_store {
         impl $store {
             /// The pool, or `Unavailable` at once while the database is
             /// marked down (see `health.rs`).
-            fn db(&self) -> Result<&sqlx::Pool<Db>, StoreError> {
+            /// Every statement run through it is traced and measured
+            /// (`traced.rs`).
+            fn db(&self) -> Result<crate::traced::TracedPool<'_, Db>, StoreError> {
                 self.health.check()?;
-                Ok(&self.pool)
+                Ok(crate::traced::TracedPool {
+                    pool: &self.pool,
+                    metrics: &self.metrics,
+                })
+            }
+
+            /// A transaction's connection, traced like the pool.
+            fn on<'c>(
+                &'c self,
+                conn: &'c mut <Db as sqlx::Database>::Connection,
+            ) -> crate::traced::Traced<'c, &'c mut <Db as sqlx::Database>::Connection> {
+                crate::traced::Traced {
+                    conn,
+                    metrics: &self.metrics,
+                }
             }
 
             /// An operation's error as a `StoreError`, marking the database
@@ -305,6 +321,22 @@ macro_rules! impl_store {
 
         #[async_trait::async_trait]
         impl warden_core::Store for $store {
+            fn db_metrics(
+                &self,
+            ) -> Option<std::sync::Arc<warden_telemetry::metrics::DbMetrics>> {
+                Some(self.metrics.clone())
+            }
+
+            fn pool_status(&self) -> Option<warden_telemetry::metrics::PoolStatus> {
+                let size = u64::from(self.pool.size());
+                let idle = self.pool.num_idle() as u64;
+                Some(warden_telemetry::metrics::PoolStatus {
+                    used: size.saturating_sub(idle),
+                    idle,
+                    max: u64::from(self.pool.options().get_max_connections()),
+                })
+            }
+
             /// `SELECT 1` within `probe_timeout`. Not answering in time
             /// counts as unreachable (unless every connection is busy), so
             /// that a readiness probe, too, trips the fast failure.
@@ -324,7 +356,7 @@ macro_rules! impl_store {
             ) -> Result<(), StoreError> {
                 let mut tx = self.db()?.begin().await.map_err(|e| self.fail(e))?;
                 insert_user_query(u)
-                    .execute(&mut *tx)
+                    .execute(self.on(&mut tx))
                     .await
                     .map_err(|e| self.fail(e))?;
                 sqlx::query(
@@ -335,7 +367,7 @@ macro_rules! impl_store {
                 .bind(&u.id)
                 .bind(password_hash)
                 .bind(ts(u.created_at))
-                .execute(&mut *tx)
+                .execute(self.on(&mut tx))
                 .await
                 .map_err(|e| self.fail(e))?;
                 tx.commit().await.map_err(|e| self.fail(e))
@@ -499,7 +531,7 @@ macro_rules! impl_store {
                     .bind(password_hash)
                     .bind(ts(s.created_at))
                     .bind(account_id)
-                    .execute(&mut *tx)
+                    .execute(self.on(&mut tx))
                     .await
                     .map_err(|e| self.fail(e))?;
                 let (sql, binds) = crate::store_impl::delete_sessions_sql(revoke);
@@ -507,9 +539,9 @@ macro_rules! impl_store {
                 for b in binds {
                     q = q.bind(b);
                 }
-                let deleted = q.fetch_all(&mut *tx).await.map_err(|e| self.fail(e))?;
+                let deleted = q.fetch_all(self.on(&mut tx)).await.map_err(|e| self.fail(e))?;
                 insert_session_query(s)
-                .execute(&mut *tx)
+                .execute(self.on(&mut tx))
                 .await
                 .map_err(|e| self.fail(e))?;
                 tx.commit().await.map_err(|e| self.fail(e))?;
@@ -583,7 +615,7 @@ macro_rules! impl_store {
                 .bind(password_hash)
                 .bind(ts(now))
                 .bind(user_id)
-                .execute(&mut *tx)
+                .execute(self.on(&mut tx))
                 .await
                 .map_err(|e| self.fail(e))?;
                 if updated.rows_affected() == 0 {
@@ -595,7 +627,7 @@ macro_rules! impl_store {
                     .bind(user_id)
                     .bind(password_hash)
                     .bind(ts(now))
-                    .execute(&mut *tx)
+                    .execute(self.on(&mut tx))
                     .await
                     .map_err(|e| self.fail(e))?;
                 }
@@ -661,13 +693,13 @@ macro_rules! impl_store {
                 ] {
                     sqlx::query(sql)
                         .bind(user_id)
-                        .execute(&mut *tx)
+                        .execute(self.on(&mut tx))
                         .await
                         .map_err(|e| self.fail(e))?;
                 }
                 let r = sqlx::query(r#"DELETE FROM "user" WHERE "id" = $1"#)
                     .bind(user_id)
-                    .execute(&mut *tx)
+                    .execute(self.on(&mut tx))
                     .await
                     .map_err(|e| self.fail(e))?;
                 tx.commit().await.map_err(|e| self.fail(e))?;
@@ -782,7 +814,7 @@ macro_rules! impl_store {
                 let mut tx = self.db()?.begin().await.map_err(|e| self.fail(e))?;
                 sqlx::query(r#"DELETE FROM "twoFactor" WHERE "userId" = $1"#)
                     .bind(&rec.user_id)
-                    .execute(&mut *tx)
+                    .execute(self.on(&mut tx))
                     .await
                     .map_err(|e| self.fail(e))?;
                 sqlx::query(
@@ -797,7 +829,7 @@ macro_rules! impl_store {
                 .bind(rec.failed_count as i32)
                 .bind(rec.locked_until.map(ts))
                 .bind(rec.last_used_step)
-                .execute(&mut *tx)
+                .execute(self.on(&mut tx))
                 .await
                 .map_err(|e| self.fail(e))?;
                 tx.commit().await.map_err(|e| self.fail(e))
@@ -808,11 +840,11 @@ macro_rules! impl_store {
                 sqlx::query(r#"UPDATE "twoFactor" SET "verified" = $1 WHERE "userId" = $2"#)
                     .bind(true)
                     .bind(user_id)
-                    .execute(&mut *tx)
+                    .execute(self.on(&mut tx))
                     .await
                     .map_err(|e| self.fail(e))?;
                 set_two_factor_query(user_id, true, now)
-                    .execute(&mut *tx)
+                    .execute(self.on(&mut tx))
                     .await
                     .map_err(|e| self.fail(e))?;
                 tx.commit().await.map_err(|e| self.fail(e))
@@ -826,12 +858,12 @@ macro_rules! impl_store {
                 ] {
                     sqlx::query(sql)
                         .bind(user_id)
-                        .execute(&mut *tx)
+                        .execute(self.on(&mut tx))
                         .await
                         .map_err(|e| self.fail(e))?;
                 }
                 set_two_factor_query(user_id, false, now)
-                    .execute(&mut *tx)
+                    .execute(self.on(&mut tx))
                     .await
                     .map_err(|e| self.fail(e))?;
                 tx.commit().await.map_err(|e| self.fail(e))
@@ -926,11 +958,11 @@ macro_rules! impl_store {
             ) -> Result<(), StoreError> {
                 let mut tx = self.db()?.begin().await.map_err(|e| self.fail(e))?;
                 insert_user_query(u)
-                    .execute(&mut *tx)
+                    .execute(self.on(&mut tx))
                     .await
                     .map_err(|e| self.fail(e))?;
                 insert_account_query(account)
-                    .execute(&mut *tx)
+                    .execute(self.on(&mut tx))
                     .await
                     .map_err(|e| self.fail(e))?;
                 tx.commit().await.map_err(|e| self.fail(e))

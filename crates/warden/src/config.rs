@@ -59,6 +59,7 @@ pub struct Config {
     pub email_verification: EmailVerificationConfig,
     pub two_factor: TwoFactorConfig,
     pub admin: AdminConfig,
+    pub telemetry: TelemetryConfig,
     /// Social sign-in providers, by name: `google`, `github` and `discord`
     /// are built in; any other name is an OpenID Connect provider.
     pub social: BTreeMap<String, SocialProviderConfig>,
@@ -507,6 +508,112 @@ pub struct DatabaseConfig {
     pub ready_timeout: Duration,
 }
 
+/// `[telemetry]`: traces and metrics.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Recent traces kept in memory for the dashboard (0: the store is
+    /// off). Default: 1000 in development, 0 in production.
+    pub keep_traces: Option<usize>,
+    /// Most bytes the kept traces may take. Default 16 MiB.
+    pub keep_bytes: Option<usize>,
+    /// OTLP/HTTP collector (`http://collector:4318`; `/v1/traces` is
+    /// appended). Default: `OTEL_EXPORTER_OTLP_ENDPOINT`, else no export.
+    pub otlp_endpoint: Option<String>,
+    /// Share of new traces exported, 0 to 1. Default:
+    /// `OTEL_TRACES_SAMPLER_ARG`, else 1.
+    pub sample_ratio: Option<f64>,
+    /// `service.name` of exported spans. Default: `OTEL_SERVICE_NAME`,
+    /// else `warden`.
+    pub service_name: Option<String>,
+    /// Serve `GET /metrics` on this address only (its own listener, no
+    /// authentication: keep it on a private network).
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Serve `GET /metrics` on the API's listener too. Default: on in
+    /// development; in production it also needs the secret
+    /// `WARDEN_TELEMETRY_METRICS_TOKEN`, sent as a bearer token.
+    pub metrics_on_api: Option<bool>,
+}
+
+/// Most traces the in-process store may be asked to keep.
+pub const MAX_KEEP_TRACES: usize = 1_000_000;
+/// Most bytes the in-process store may be asked to keep (1 GiB).
+pub const MAX_KEEP_BYTES: usize = 1 << 30;
+
+impl TelemetryConfig {
+    pub fn keep_traces(&self, env: Environment) -> usize {
+        self.keep_traces.unwrap_or(match env {
+            Environment::Development => 1000,
+            Environment::Production => 0,
+        })
+    }
+
+    pub fn keep_bytes(&self) -> usize {
+        self.keep_bytes.unwrap_or(16 << 20)
+    }
+
+    /// The traces URL to export to, if any.
+    pub fn otlp_endpoint(&self) -> Option<String> {
+        self.otlp_endpoint
+            .clone()
+            .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok())
+            .filter(|e| !e.trim().is_empty())
+    }
+
+    pub fn sample_ratio(&self) -> Result<f64, String> {
+        match self.sample_ratio {
+            Some(r) => Ok(r),
+            None => match std::env::var("OTEL_TRACES_SAMPLER_ARG") {
+                Ok(v) if !v.trim().is_empty() => v.trim().parse::<f64>().map_err(|_| {
+                    format!("OTEL_TRACES_SAMPLER_ARG ({v:?}) must be a number from 0 to 1")
+                }),
+                _ => Ok(1.0),
+            },
+        }
+    }
+
+    pub fn service_name(&self) -> String {
+        self.service_name
+            .clone()
+            .or_else(|| std::env::var("OTEL_SERVICE_NAME").ok())
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| "warden".into())
+    }
+
+    pub fn metrics_on_api(&self, env: Environment) -> bool {
+        self.metrics_on_api
+            .unwrap_or(env == Environment::Development)
+    }
+
+    fn check(&self, env: Environment) -> Result<(), String> {
+        if self.keep_traces(env) > MAX_KEEP_TRACES {
+            return Err(format!(
+                "telemetry.keep_traces must be at most {MAX_KEEP_TRACES}"
+            ));
+        }
+        let bytes = self.keep_bytes();
+        if !(64 * 1024..=MAX_KEEP_BYTES).contains(&bytes) {
+            return Err(format!(
+                "telemetry.keep_bytes ({bytes}) must be between 65536 (64 KiB) and {MAX_KEEP_BYTES} (1 GiB)"
+            ));
+        }
+        let ratio = self.sample_ratio()?;
+        if !(0.0..=1.0).contains(&ratio) || ratio.is_nan() {
+            return Err(format!(
+                "telemetry.sample_ratio ({ratio}) must be from 0 to 1"
+            ));
+        }
+        if let Some(e) = self.otlp_endpoint() {
+            if !(e.starts_with("http://") || e.starts_with("https://")) {
+                return Err(format!(
+                    "telemetry.otlp_endpoint ({e:?}) must be an http:// or https:// URL (OTLP/HTTP; gRPC is not supported)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -539,6 +646,7 @@ const CONFIG_KEYS: &[&str] = &[
     "email_verification",
     "two_factor",
     "admin",
+    "telemetry",
     "social",
 ];
 
@@ -566,6 +674,7 @@ impl Default for Config {
             email_verification: EmailVerificationConfig::default(),
             two_factor: TwoFactorConfig::default(),
             admin: AdminConfig::default(),
+            telemetry: TelemetryConfig::default(),
             social: BTreeMap::new(),
         }
     }
@@ -735,6 +844,9 @@ impl Config {
             return Err(ConfigError::Rule(
                 "session.expires_in must be positive".into(),
             ));
+        }
+        if let Err(e) = self.telemetry.check(self.env) {
+            return Err(ConfigError::Rule(e));
         }
         if let Err(e) = self.admin.settings() {
             return Err(ConfigError::Rule(format!("admin: {e}")));

@@ -17,7 +17,7 @@ use warden_core::{
 };
 use warden_http::{
     AppState, BetterAuthSettings, ClientIpSettings, CookieSettings, CorsSettings, HttpSettings,
-    RateLimitSettings, RateRule, SigningKey, TrustedOrigins,
+    MetricsAccess, RateLimitSettings, RateRule, SigningKey, TrustedOrigins,
 };
 
 use config::CounterStorage;
@@ -59,6 +59,8 @@ pub enum StartError {
     Social { name: String, message: String },
     #[error("{0}")]
     Core(#[from] warden_core::AuthError),
+    #[error("telemetry: {0}")]
+    Telemetry(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -278,6 +280,38 @@ async fn open_database(config: &Config) -> Result<warden_store::Database, StartE
     Ok(db)
 }
 
+/// Who may read `/metrics` on the API's listener: anyone in development,
+/// bearers of the metrics token if one is set, else no one (production's
+/// default: use `telemetry.metrics_listen`).
+fn metrics_access(config: &Config) -> Result<MetricsAccess, StartError> {
+    let token = secrets::lookup(
+        METRICS_TOKEN,
+        config.env,
+        &secrets::SecretsFile::new(&config.secrets_file),
+    )?;
+    if !config.telemetry.metrics_on_api(config.env) {
+        return Ok(MetricsAccess::Off);
+    }
+    match (token, config.env) {
+        (Some(t), _) => {
+            let t = t.expose_secret();
+            if t.len() < 16 {
+                return Err(StartError::Telemetry(format!(
+                    "{METRICS_TOKEN} must be at least 16 characters"
+                )));
+            }
+            Ok(MetricsAccess::bearer(t))
+        }
+        (None, config::Environment::Development) => Ok(MetricsAccess::Public),
+        (None, config::Environment::Production) => Err(StartError::Telemetry(format!(
+            "telemetry.metrics_on_api in production needs the secret {METRICS_TOKEN} (or use telemetry.metrics_listen on a private address)"
+        ))),
+    }
+}
+
+/// The secret that `GET /metrics` on the API's listener asks for.
+pub const METRICS_TOKEN: &str = "WARDEN_TELEMETRY_METRICS_TOKEN";
+
 /// The domain service over `store` with the configuration's settings.
 fn new_warden(config: &Config, store: Arc<dyn warden_core::Store>) -> Result<Warden, StartError> {
     Ok(Warden::new(store, warden_settings(config))?)
@@ -304,6 +338,8 @@ fn pool_options(config: &Config) -> warden_store::PoolOptions {
 /// A server that is bound and migrated, ready to run.
 pub struct Server {
     listener: TcpListener,
+    /// `[telemetry] metrics_listen`: `GET /metrics` alone.
+    metrics_listener: Option<TcpListener>,
     router: Router,
     state: AppState,
     cleanup_interval: std::time::Duration,
@@ -407,8 +443,10 @@ impl Server {
                 public_url: config.base_url.clone(),
                 ready_timeout: config.database.ready_timeout,
                 social: social_providers(config)?,
+                metrics: metrics_access(config)?,
             },
-        );
+        )
+        .with_traces(telemetry::installed().and_then(|t| t.traces.clone()));
         let router = warden_http::router(state.clone()).layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             config.http.request_timeout,
@@ -420,8 +458,17 @@ impl Server {
                     addr: config.listen,
                     source,
                 })?;
+        let metrics_listener = match config.telemetry.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         Ok(Server {
             listener,
+            metrics_listener,
             router,
             state,
             cleanup_interval: config.session.cleanup_interval,
@@ -438,6 +485,13 @@ impl Server {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// The address of the metrics listener, if there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish.
@@ -474,7 +528,24 @@ impl Server {
                 .clone()
                 .follow_revocations(std::time::Duration::from_millis(250)),
         );
-        tracing::info!(address = %self.local_addr(), "warden listening");
+        let address = self.local_addr();
+        let metrics = self.metrics_listener.map(|l| {
+            if let Ok(a) = l.local_addr() {
+                tracing::info!("metrics at http://{a}/metrics");
+            }
+            let router = warden_http::metrics_router(self.state.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(l, router).await {
+                    tracing::error!(error = %e, "metrics listener failed");
+                }
+            })
+        });
+        if let Some(t) = telemetry::installed() {
+            if let Some(e) = &t.otlp_endpoint {
+                tracing::info!(endpoint = %e, "exporting traces over OTLP/HTTP");
+            }
+        }
+        tracing::info!(address = %address, "warden listening");
         let result = axum::serve(
             self.listener,
             self.router
@@ -484,6 +555,9 @@ impl Server {
         .await;
         cleanup.abort();
         revocations.abort();
+        if let Some(m) = metrics {
+            m.abort();
+        }
         tracing::info!("warden stopped");
         result
     }

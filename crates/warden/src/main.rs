@@ -110,11 +110,18 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         // RUST_LOG overrides.
         config.log.level = "warn".into();
     }
-    telemetry::init(&config.log);
+    if !matches!(command, Command::Serve { .. }) {
+        // Only the server keeps and exports traces.
+        config.telemetry.keep_traces = Some(0);
+        config.telemetry.otlp_endpoint = Some(String::new());
+    }
+    let telemetry = telemetry::init(&config)?;
     match command {
         Command::Serve { .. } => {
             let server = Server::build(&config).await?;
-            server.run(warden::shutdown_signal()).await?;
+            let served = server.run(warden::shutdown_signal()).await;
+            telemetry.flush();
+            served?;
         }
         Command::Migrate => {
             warden::migrate(&config).await?;

@@ -452,6 +452,7 @@ pub(crate) fn session_headers(
     token: &warden_core::SessionToken,
     session: &Session,
 ) {
+    crate::middleware::record_user(&session.user_id);
     headers.append(SET_COOKIE, session_cookie(state, token, session));
     if let Ok(v) = HeaderValue::try_from(state.settings.cookies.signed_value(token.expose())) {
         headers.insert(SET_AUTH_TOKEN.clone(), v);

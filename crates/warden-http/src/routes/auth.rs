@@ -233,6 +233,7 @@ pub(crate) fn verify_link(
 /// The JSON response of a new session, plus the session cookie, so that
 /// browsers can use the tutorial's API with cookies too.
 pub(crate) fn with_cookie(state: &AppState, s: SignedIn) -> Response {
+    crate::middleware::record_user(&s.user.id);
     let cookie = session_cookie(state, &s.token, &s.session);
     let device = state.settings.cookies.set_device(&s.user.id);
     let trust = s

@@ -97,13 +97,21 @@ fn init_logs() {
             "RUST_LOG",
             "debug,sqlx=debug,hyper=info,h2=info,reqwest=info",
         );
-        warden::telemetry::init_with_writer(
-            &LogConfig {
+        // The whole binary shares one subscriber: logs captured, traces
+        // kept in memory and exported to the in-test OTLP receiver.
+        let mut config = Config {
+            log: LogConfig {
                 format: LogFormat::Json,
                 level: "debug".into(),
             },
-            || LogWriter,
-        );
+            ..Config::default()
+        };
+        config.telemetry.keep_traces = Some(20_000);
+        config.telemetry.keep_bytes = Some(256 << 20);
+        config.telemetry.otlp_endpoint = Some(crate::otlp_receiver::receiver().url.clone());
+        config.telemetry.sample_ratio = Some(1.0);
+        config.telemetry.service_name = Some("warden-tests".into());
+        warden::telemetry::init_with_writer(&config, || LogWriter).expect("telemetry starts");
     });
 }
 

@@ -4,6 +4,7 @@
 mod helpers;
 mod mail_sink;
 mod oidc_provider;
+mod otlp_receiver;
 mod python_env;
 mod tcp_proxy;
 
@@ -18,6 +19,8 @@ mod cli;
 mod cookies;
 mod db_failure;
 mod email_verification;
+mod observability;
+mod observability_flow;
 mod password_reset;
 mod profile;
 mod rate_limit;

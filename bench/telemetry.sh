@@ -28,7 +28,11 @@ TARGET_RATIO=0.8
 log() { printf '[telemetry-bench] %s\n' "$*" >&2; }
 die() { printf '[telemetry-bench] ERROR: %s\n' "$*" >&2; exit 1; }
 
-command -v wrk >/dev/null || die "wrk is needed (apt-get install wrk)"
+if ! command -v wrk >/dev/null; then
+  log "wrk not found; installing it with apt-get"
+  apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; } \
+    || die "cannot install wrk"
+fi
 if [[ -z ${BENCH_BIN:-} ]]; then
   log "building the release binary"
   (cd "$ROOT" && cargo build --release -q -p warden)
@@ -87,7 +91,7 @@ token() {
   local email="bench-$RANDOM@example.com"
   curl -sf -X POST "$BASE/auth/signup" -H 'content-type: application/json' \
     -d "{\"email\":\"$email\",\"password\":\"correct horse battery staple\",\"name\":\"Bench\"}" \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])'
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["session"]["token"])'
 }
 
 declare -A BEST_RPS BEST_P50 BEST_P99 PEAK

@@ -132,6 +132,11 @@ pub(crate) struct FieldVisitor<'a> {
 impl FieldVisitor<'_> {
     fn put(&mut self, field: &Field, value: impl FnOnce() -> String) {
         let name = field.name();
+        // `otel.name`, `otel.kind`, ...: directions to the OpenTelemetry
+        // exporter, not data; not kept (and not formatted).
+        if name.starts_with("otel.") {
+            return;
+        }
         if name == "message" {
             if let Some(message) = self.message.as_deref_mut() {
                 *message = Some(value());

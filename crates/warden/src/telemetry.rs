@@ -62,11 +62,14 @@ fn filter(cfg: &LogConfig) -> EnvFilter {
 }
 
 /// What traces hold: Warden's spans and events at `info` and above, and
-/// every library user's; not the internals of the HTTP stack or sqlx's own
-/// statement log (each statement is a `db.query` span already).
+/// every library user's; not the internals of the HTTP stack, sqlx's own
+/// statement log (each statement is a `db.query` span already), or the
+/// access-log line (the request span holds the same, and it is written
+/// after the response).
 fn trace_filter() -> Targets {
     Targets::new()
         .with_default(LevelFilter::INFO)
+        .with_target("warden::access", LevelFilter::OFF)
         .with_target("sqlx", LevelFilter::WARN)
         .with_target("hyper", LevelFilter::WARN)
         .with_target("h2", LevelFilter::WARN)

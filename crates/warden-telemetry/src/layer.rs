@@ -44,6 +44,9 @@ pub(crate) struct SpanState {
     root: bool,
 }
 
+/// Marks a span of a trace that the per-second cap skipped.
+struct Skipped;
+
 /// A trace being recorded, shared by its spans until the root closes.
 pub(crate) struct InFlight {
     /// The trace's time line: the root's creation, on both clocks. Every
@@ -154,6 +157,15 @@ where
             return;
         }
         let Some(span) = ctx.span(id) else { return };
+        // A trace the rate cap skipped is skipped whole.
+        let skipped = match span.parent() {
+            Some(p) => p.extensions().get::<Skipped>().is_some(),
+            None => !self.store.admit(),
+        };
+        if skipped {
+            span.extensions_mut().insert(Skipped);
+            return;
+        }
         let meta = attrs.metadata();
         let mut fields = Vec::new();
         attrs.record(&mut FieldVisitor {
@@ -241,21 +253,37 @@ where
         let Some(state) = ext.get::<SpanState>() else {
             return;
         };
-        let new = span_fields(values);
         let mut b = lock(&state.trace.data);
-        if state.root {
-            if let Some(trace_id) = trace_id_field(&new) {
-                b.trace_id = trace_id;
+        let Building {
+            spans,
+            bytes,
+            trace_id,
+            ..
+        } = &mut *b;
+        let Some(s) = state.index.and_then(|i| spans.get_mut(i)) else {
+            // A dropped span: only a root's trace id matters.
+            if state.root {
+                if let Some(t) = trace_id_field(&span_fields(values)) {
+                    *trace_id = t;
+                }
             }
-        }
-        let Some(i) = state.index else { return };
-        let Building { spans, bytes, .. } = &mut *b;
-        let Some(s) = spans.get_mut(i) else { return };
+            return;
+        };
         let before = span_own_size(&s.fields);
-        for (name, value) in new {
-            match s.fields.iter_mut().find(|(n, _)| *n == name) {
-                Some(slot) => slot.1 = value,
-                None => s.fields.push((name, value)),
+        // The visitor replaces a field recorded again (the last value wins).
+        values.record(&mut FieldVisitor {
+            fields: &mut s.fields,
+            message: None,
+        });
+        let has_trace_id = || {
+            span.metadata()
+                .fields()
+                .field("trace_id")
+                .is_some_and(|f| values.contains(&f))
+        };
+        if state.root && has_trace_id() {
+            if let Some(t) = trace_id_field(&s.fields) {
+                *trace_id = t;
             }
         }
         // May go over the budget; the final fit trims the trace.

@@ -55,6 +55,8 @@
 //!
 //! * the store keeps at most `keep_traces` traces and `keep_bytes`
 //!   estimated bytes, evicting the oldest while over either;
+//! * it records at most `max_traces_per_second` new traces a second; a
+//!   root beyond that is skipped with everything inside it;
 //! * one trace keeps at most `max_spans_per_trace` spans (the root
 //!   included) and `max_events_per_trace` events; later ones are dropped,
 //!   and the trace is marked `truncated` with the numbers dropped;

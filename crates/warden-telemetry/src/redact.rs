@@ -59,6 +59,30 @@ pub fn is_sensitive(name: &str) -> bool {
         .any(|part| contains_ignore_ascii_case(name, part))
 }
 
+/// [`is_sensitive`] for a field name (always `&'static`, from a callsite):
+/// remembered per name, per thread, since the same few names are recorded
+/// on every request.
+fn is_sensitive_static(name: &'static str) -> bool {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    thread_local! {
+        static KNOWN: RefCell<HashMap<(usize, usize), bool>> = RefCell::new(HashMap::new());
+    }
+    let key = (name.as_ptr() as usize, name.len());
+    KNOWN.with(|k| {
+        if let Some(&v) = k.borrow().get(&key) {
+            return v;
+        }
+        let v = is_sensitive(name);
+        let mut k = k.borrow_mut();
+        // Names come from callsites, a fixed set; the bound is a backstop.
+        if k.len() < 4096 {
+            k.insert(key, v);
+        }
+        v
+    })
+}
+
 fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
     let (h, n) = (haystack.as_bytes(), needle.as_bytes());
     n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
@@ -143,7 +167,7 @@ impl FieldVisitor<'_> {
                 return;
             }
         }
-        let value = if is_sensitive(name) {
+        let value = if is_sensitive_static(name) {
             // The value is not even formatted.
             REDACTED.to_owned()
         } else {

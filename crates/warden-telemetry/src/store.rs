@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,12 @@ pub struct TraceLimits {
     /// Most estimated bytes of one trace. The effective limit is also at
     /// most a quarter of `keep_bytes` (see [`TraceLimits::trace_budget`]).
     pub max_bytes_per_trace: usize,
+    /// Most new traces recorded in one second (0: no cap). Beyond it, a
+    /// root span and everything inside it are skipped (counted in
+    /// [`StoreStats::skipped`]): at such rates the ring is overwritten
+    /// faster than anyone reads it, and recording every trace would only
+    /// cost the requests time.
+    pub max_traces_per_second: u32,
 }
 
 impl Default for TraceLimits {
@@ -36,6 +43,7 @@ impl Default for TraceLimits {
             max_spans_per_trace: 512,
             max_events_per_trace: 1024,
             max_bytes_per_trace: 1024 * 1024,
+            max_traces_per_second: 200,
         }
     }
 }
@@ -69,6 +77,9 @@ pub struct StoreStats {
     /// Traces not stored because even their root span alone did not fit
     /// the per-trace budget (only with absurdly small limits).
     pub rejected: u64,
+    /// Traces not recorded because `max_traces_per_second` were already
+    /// recorded that second.
+    pub skipped: u64,
 }
 
 /// The in-process store of recent traces. Cheap to clone: clones share one
@@ -81,6 +92,12 @@ pub struct TraceStore {
 struct Shared {
     limits: TraceLimits,
     inner: Mutex<Inner>,
+    /// The rate cap: the second (since `epoch`) being counted, and how many
+    /// traces were admitted in it.
+    epoch: std::time::Instant,
+    second: AtomicU64,
+    admitted: AtomicU32,
+    skipped: AtomicU64,
 }
 
 struct Entry {
@@ -130,6 +147,10 @@ impl TraceStore {
             shared: Arc::new(Shared {
                 limits,
                 inner: Mutex::new(Inner::default()),
+                epoch: std::time::Instant::now(),
+                second: AtomicU64::new(0),
+                admitted: AtomicU32::new(0),
+                skipped: AtomicU64::new(0),
             }),
         }
     }
@@ -137,6 +158,28 @@ impl TraceStore {
     /// The limits it was made with.
     pub fn limits(&self) -> TraceLimits {
         self.shared.limits
+    }
+
+    /// Whether a new trace may be recorded now (the per-second cap). Two
+    /// atomics, no lock; at a second's turn a few traces may be admitted
+    /// over the cap, never many.
+    pub(crate) fn admit(&self) -> bool {
+        let max = self.shared.limits.max_traces_per_second;
+        if max == 0 {
+            return true;
+        }
+        let sh = &self.shared;
+        let now = sh.epoch.elapsed().as_secs();
+        if sh.second.load(Ordering::Relaxed) != now && sh.second.swap(now, Ordering::Relaxed) != now
+        {
+            sh.admitted.store(0, Ordering::Relaxed);
+        }
+        if sh.admitted.fetch_add(1, Ordering::Relaxed) < max {
+            true
+        } else {
+            sh.skipped.fetch_add(1, Ordering::Relaxed);
+            false
+        }
     }
 
     /// The `tracing_subscriber` layer that records into this store.
@@ -179,6 +222,7 @@ impl TraceStore {
             evicted: inner.evicted,
             truncated: inner.truncated,
             rejected: inner.rejected,
+            skipped: self.shared.skipped.load(Ordering::Relaxed),
         }
     }
 

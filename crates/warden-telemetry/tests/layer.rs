@@ -537,6 +537,7 @@ fn many_threads_stay_within_bounds() {
     let limits = TraceLimits {
         keep_traces: 100,
         keep_bytes: 128 * 1024,
+        max_traces_per_second: 0,
         ..TraceLimits::default()
     };
     let store = TraceStore::new(limits);
@@ -596,6 +597,31 @@ fn many_threads_stay_within_bounds() {
             .map(|s| s.size_bytes)
             .sum::<usize>()
     );
+}
+
+#[test]
+fn the_rate_cap_skips_whole_traces() {
+    let store = TraceStore::new(TraceLimits {
+        max_traces_per_second: 5,
+        ..TraceLimits::default()
+    });
+    record(&store, || {
+        for _ in 0..20 {
+            let _root = tracing::info_span!("request").entered();
+            let _child = tracing::info_span!("auth").entered();
+            tracing::info!("inside");
+        }
+    });
+    let stats = store.stats();
+    // The second may turn during the loop: then a few more get in.
+    assert!((5..=10).contains(&stats.traces), "{stats:?}");
+    assert_eq!(stats.traces as u64 + stats.skipped, 20);
+    for s in store.recent(100) {
+        let t = store.get(&s.id).unwrap();
+        // A skipped root's children never start traces of their own.
+        assert_eq!(t.spans.len(), 2);
+        assert_eq!(t.spans[0].name, "request");
+    }
 }
 
 #[test]

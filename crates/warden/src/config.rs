@@ -517,6 +517,10 @@ pub struct TelemetryConfig {
     pub keep_traces: Option<usize>,
     /// Most bytes the kept traces may take. Default 16 MiB.
     pub keep_bytes: Option<usize>,
+    /// Most new traces the store records in one second (0: no cap).
+    /// Default 200: under a load test the ring would be overwritten faster
+    /// than anyone reads it. Export is not capped.
+    pub max_traces_per_second: Option<u32>,
     /// OTLP/HTTP collector (`http://collector:4318`; `/v1/traces` is
     /// appended). Default: `OTEL_EXPORTER_OTLP_ENDPOINT`, else no export.
     pub otlp_endpoint: Option<String>,

@@ -98,6 +98,9 @@ where
         TraceStore::new(TraceLimits {
             keep_traces: keep,
             keep_bytes: t.keep_bytes(),
+            max_traces_per_second: t
+                .max_traces_per_second
+                .unwrap_or(TraceLimits::default().max_traces_per_second),
             ..TraceLimits::default()
         })
     });

@@ -108,6 +108,8 @@ fn init_logs() {
         };
         config.telemetry.keep_traces = Some(20_000);
         config.telemetry.keep_bytes = Some(256 << 20);
+        // Parallel tests make far more than the default 200 traces a second.
+        config.telemetry.max_traces_per_second = Some(0);
         config.telemetry.otlp_endpoint = Some(crate::otlp_receiver::receiver().url.clone());
         config.telemetry.sample_ratio = Some(1.0);
         config.telemetry.service_name = Some("warden-tests".into());

@@ -394,6 +394,59 @@ mod tests {
         ));
     }
 
+    /// A collector that accepts connections and never answers: the spans
+    /// beyond the queue are dropped at once, the queued ones when the
+    /// export times out, and none of it makes the caller wait.
+    #[test]
+    fn a_stuck_collector_costs_dropped_spans_not_time() {
+        use tracing_subscriber::prelude::*;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _hold = std::thread::spawn(move || {
+            let conns: Vec<_> = listener.incoming().take(4).collect();
+            std::thread::sleep(Duration::from_secs(10));
+            drop(conns);
+        });
+        let counters = OtlpCounters::default();
+        let otlp = Otlp::start(
+            &OtlpSettings {
+                endpoint: format!("http://{addr}/v1/traces"),
+                timeout: Duration::from_millis(500),
+                queue_size: 4,
+                batch_size: 2,
+                batch_delay: Duration::from_millis(10),
+                ..OtlpSettings::default()
+            },
+            counters.clone(),
+        )
+        .unwrap();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(otlp.tracer.clone()));
+        let started = Instant::now();
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..50 {
+                let _s = tracing::info_span!("request", user_id = "u1").entered();
+            }
+        });
+        assert!(
+            started.elapsed() < Duration::from_millis(400),
+            "ending spans never waits for the collector: {:?}",
+            started.elapsed()
+        );
+        assert!(
+            counters.dropped.get() >= 40,
+            "the full queue drops: {}",
+            counters.dropped.get()
+        );
+        let _ = otlp.provider.force_flush();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while counters.dropped.get() < 50 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(counters.dropped.get(), 50, "every span is accounted for");
+        assert_eq!(counters.exported.get(), 0);
+    }
+
     #[test]
     fn credential_attributes_are_redacted() {
         let mut attrs = vec![

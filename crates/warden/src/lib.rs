@@ -542,7 +542,8 @@ impl Server {
         });
         if let Some(t) = telemetry::installed() {
             if let Some(e) = &t.otlp_endpoint {
-                tracing::info!(endpoint = %e, "exporting traces over OTLP/HTTP");
+                // A URL may carry a password (user:pass@host): never logged.
+                tracing::info!(endpoint = %warden_store::redact_url(e), "exporting traces over OTLP/HTTP");
             }
         }
         tracing::info!(address = %address, "warden listening");

@@ -111,7 +111,8 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         warden_telemetry::otlp::set_remote_parent(&span, p);
     }
     let (trace_id, span_id, sampled) = trace_ids(&span, parent.as_ref());
-    span.record("trace_id", tracing::field::display(trace_id));
+    let trace_hex = trace_id.to_string();
+    span.record("trace_id", trace_hex.as_str());
     req.extensions_mut().insert(RequestSpan(span.clone()));
     let start = Instant::now();
     let mut response = next.run(req).instrument(span.clone()).await;
@@ -139,7 +140,7 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     if let Ok(v) = HeaderValue::from_str(&id) {
         h.insert(X_REQUEST_ID.clone(), v);
     }
-    if let Ok(v) = HeaderValue::from_str(&trace_id.to_string()) {
+    if let Ok(v) = HeaderValue::from_str(&trace_hex) {
         h.insert(X_TRACE_ID.clone(), v);
     }
     if let Ok(v) = HeaderValue::from_str(&TraceParent::header(trace_id, span_id, sampled)) {

@@ -62,8 +62,10 @@ fn operation(sql: &str) -> &'static str {
     "OTHER"
 }
 
-fn query_span(sql: &str, op: &'static str, system: &'static str) -> tracing::Span {
-    tracing::info_span!(
+/// The statement's kind and its `db.query` span.
+fn query_span(sql: &str, system: &'static str) -> (&'static str, tracing::Span) {
+    let op = operation(sql);
+    let span = tracing::info_span!(
         target: "warden::db",
         "db.query",
         otel.name = op,
@@ -75,7 +77,8 @@ fn query_span(sql: &str, op: &'static str, system: &'static str) -> tracing::Spa
         db.response.returned_rows = Empty,
         db.rows_affected = Empty,
         error.type = Empty,
-    )
+    );
+    (op, span)
 }
 
 /// The kind of a sqlx error, without its message.
@@ -147,6 +150,21 @@ fn optional_done<DB: Database>(r: &Result<Option<DB::Row>, sqlx::Error>, span: &
     }
 }
 
+/// A pooled connection, the wait measured (a failure recorded on `span`).
+async fn acquire<DB: Database>(
+    pool: &sqlx::Pool<DB>,
+    metrics: &DbMetrics,
+    span: &tracing::Span,
+) -> Result<sqlx::pool::PoolConnection<DB>, sqlx::Error> {
+    let waited = Instant::now();
+    let conn = pool
+        .acquire()
+        .await
+        .inspect_err(|e| record_error(span, e))?;
+    metrics.observe_wait(waited.elapsed());
+    Ok(conn)
+}
+
 /// The pool, traced: waits for a connection (measured), then runs the
 /// statement on it in a `db.query` span.
 #[derive(Debug)]
@@ -189,16 +207,12 @@ where
         'p: 'e,
         E: 'q + Execute<'q, DB>,
     {
-        let sql = query.sql();
-        let op = operation(sql);
-        let span = query_span(sql, op, self.metrics.system);
+        let (op, span) = query_span(query.sql(), self.metrics.system);
         let (pool, metrics) = (self.pool.clone(), Arc::clone(self.metrics));
         let s = span.clone();
         replay(
             async move {
-                let waited = Instant::now();
-                let mut conn = pool.acquire().await.inspect_err(|e| record_error(&s, e))?;
-                metrics.observe_wait(waited.elapsed());
+                let mut conn = acquire(&pool, &metrics, &s).await?;
                 let t = Instant::now();
                 let r = collect::<DB, _>(conn.fetch_many(query), &s).await;
                 metrics.observe_operation(op, t.elapsed());
@@ -216,16 +230,12 @@ where
         'p: 'e,
         E: 'q + Execute<'q, DB>,
     {
-        let sql = query.sql();
-        let op = operation(sql);
-        let span = query_span(sql, op, self.metrics.system);
+        let (op, span) = query_span(query.sql(), self.metrics.system);
         let (pool, metrics) = (self.pool.clone(), Arc::clone(self.metrics));
         let s = span.clone();
         Box::pin(
             async move {
-                let waited = Instant::now();
-                let mut conn = pool.acquire().await.inspect_err(|e| record_error(&s, e))?;
-                metrics.observe_wait(waited.elapsed());
+                let mut conn = acquire(&pool, &metrics, &s).await?;
                 let t = Instant::now();
                 let r = conn.fetch_optional(query).await;
                 metrics.observe_operation(op, t.elapsed());
@@ -287,9 +297,7 @@ where
         'c: 'e,
         E: 'q + Execute<'q, C::Database>,
     {
-        let sql = query.sql();
-        let op = operation(sql);
-        let span = query_span(sql, op, self.metrics.system);
+        let (op, span) = query_span(query.sql(), self.metrics.system);
         let metrics = Arc::clone(self.metrics);
         let conn = self.conn;
         let s = span.clone();
@@ -312,9 +320,7 @@ where
         'c: 'e,
         E: 'q + Execute<'q, C::Database>,
     {
-        let sql = query.sql();
-        let op = operation(sql);
-        let span = query_span(sql, op, self.metrics.system);
+        let (op, span) = query_span(query.sql(), self.metrics.system);
         let metrics = Arc::clone(self.metrics);
         let conn = self.conn;
         let s = span.clone();

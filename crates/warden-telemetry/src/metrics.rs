@@ -47,6 +47,9 @@ macro_rules! label_enum {
         }
 
         impl $name {
+            /// Every value.
+            pub const ALL: &[$name] = &[$($name::$variant,)*];
+
             pub fn as_str(self) -> &'static str {
                 match self {
                     $($name::$variant => $value,)*
@@ -499,6 +502,30 @@ impl Metrics {
             let _ = writeln!(out, "# metrics could not be encoded\n# EOF");
         }
         out
+    }
+
+    /// Sign-in attempts since start, of every method: (succeeded, failed).
+    /// Refusals that are not a wrong credential (two-factor asked, rate
+    /// limited, server errors) count as neither.
+    pub fn sign_in_totals(&self) -> (u64, u64) {
+        let (mut ok, mut failed) = (0, 0);
+        for &method in SignInMethod::ALL {
+            for &result in SignInResult::ALL {
+                let Some(c) = self.sign_ins.get(&SignInLabels { method, result }) else {
+                    continue;
+                };
+                match result {
+                    SignInResult::Success => ok += c.get(),
+                    SignInResult::WrongPassword
+                    | SignInResult::WrongCode
+                    | SignInResult::Locked
+                    | SignInResult::Banned
+                    | SignInResult::EmailNotVerified => failed += c.get(),
+                    _ => {}
+                }
+            }
+        }
+        (ok, failed)
     }
 
     pub fn sign_in(&self, method: SignInMethod, result: SignInResult) {

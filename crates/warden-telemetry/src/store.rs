@@ -98,6 +98,9 @@ struct Shared {
     second: AtomicU64,
     admitted: AtomicU32,
     skipped: AtomicU64,
+    /// Woken at every insert: the dashboard's live list waits on it. With
+    /// nobody waiting, waking costs one atomic operation.
+    inserted: tokio::sync::Notify,
 }
 
 struct Entry {
@@ -151,6 +154,7 @@ impl TraceStore {
                 second: AtomicU64::new(0),
                 admitted: AtomicU32::new(0),
                 skipped: AtomicU64::new(0),
+                inserted: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -197,6 +201,29 @@ impl TraceStore {
             .take(limit)
             .map(|e| e.summary.clone())
             .collect()
+    }
+
+    /// The position after the newest trace: [`TraceStore::since`] from
+    /// here returns only traces inserted later.
+    pub fn cursor(&self) -> u64 {
+        lock(&self.shared.inner).next_seq
+    }
+
+    /// Summaries of the traces inserted at or after `cursor` that are still
+    /// kept (at most `limit`, oldest first), and the cursor after them.
+    pub fn since(&self, cursor: u64, limit: usize) -> (Vec<TraceSummary>, u64) {
+        let inner = lock(&self.shared.inner);
+        let front = inner.ring.front().map_or(inner.next_seq, |e| e.seq);
+        let skip = usize::try_from(cursor.saturating_sub(front)).unwrap_or(usize::MAX);
+        let taken: Vec<_> = inner.ring.iter().skip(skip).take(limit).collect();
+        let next = taken.last().map_or(inner.next_seq, |e| e.seq + 1);
+        (taken.into_iter().map(|e| e.summary.clone()).collect(), next)
+    }
+
+    /// Completes after the next insert. To miss none, create it (and
+    /// `enable` it) before reading with [`TraceStore::since`].
+    pub fn inserted(&self) -> tokio::sync::futures::Notified<'_> {
+        self.shared.inserted.notified()
     }
 
     /// The trace with this id (the newest, if the id was used twice).
@@ -283,6 +310,7 @@ impl TraceStore {
         }
         // Freeing the evicted traces happens after the lock.
         drop(evicted);
+        self.shared.inserted.notify_waiters();
     }
 }
 
@@ -409,6 +437,51 @@ mod tests {
         store.insert(trace(1, 0, 0));
         let s = store.stats();
         assert_eq!((s.traces, s.rejected, s.bytes), (0, 1, 0));
+    }
+
+    #[test]
+    fn since_returns_what_came_after_the_cursor_even_across_eviction() {
+        let store = TraceStore::new(TraceLimits {
+            keep_traces: 3,
+            ..TraceLimits::default()
+        });
+        let start = store.cursor();
+        assert_eq!(store.since(start, 10), (vec![], start));
+        let first = trace(1, 1, 0);
+        let first_id = first.id;
+        store.insert(first);
+        let (got, next) = store.since(start, 10);
+        assert_eq!(got.iter().map(|s| s.id).collect::<Vec<_>>(), [first_id]);
+        assert_eq!(store.since(next, 10).0, vec![]);
+        for _ in 0..5 {
+            store.insert(trace(1, 1, 0));
+        }
+        // Three kept: a cursor older than the oldest kept gets all three.
+        let (got, after) = store.since(next, 10);
+        assert_eq!(got.len(), 3);
+        assert_eq!(after, store.cursor());
+        // The limit takes the oldest first and the cursor continues there.
+        let (two, mid) = store.since(next, 2);
+        assert_eq!(two.len(), 2);
+        assert_eq!(store.since(mid, 10).0.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_insert_wakes_a_waiter() {
+        let store = TraceStore::default();
+        let waiter = store.clone();
+        let woke = tokio::spawn(async move {
+            let notified = waiter.inserted();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            notified.await;
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        store.insert(trace(1, 1, 0));
+        tokio::time::timeout(Duration::from_secs(2), woke)
+            .await
+            .expect("woken")
+            .unwrap();
     }
 
     #[test]

@@ -85,6 +85,14 @@ pub struct TraceSummary {
     pub has_error: bool,
     pub size_bytes: usize,
     pub truncated: bool,
+    /// For a request's trace, the root's `http.request.method`.
+    pub method: Option<String>,
+    /// The root's `http.route` (the matched route, not the path).
+    pub route: Option<String>,
+    /// The root's `http.response.status_code`.
+    pub status: Option<u16>,
+    /// The root's `user_id` (the signed-in user, once known).
+    pub user_id: Option<String>,
 }
 
 fn level_str<S: Serializer>(level: &Level, s: S) -> Result<S::Ok, S::Error> {
@@ -126,7 +134,15 @@ impl Trace {
     /// The trace's line in [`crate::TraceStore::recent`].
     pub fn summary(&self) -> TraceSummary {
         let root = self.root();
+        let field = |name: &str| {
+            root.and_then(|r| r.fields.iter().find(|(k, _)| *k == name))
+                .map(|(_, v)| v.clone())
+        };
         TraceSummary {
+            method: field("http.request.method"),
+            route: field("http.route"),
+            status: field("http.response.status_code").and_then(|s| s.parse().ok()),
+            user_id: field("user_id").filter(|u| !u.is_empty()),
             id: self.id,
             name: root.map_or("", |r| r.name),
             start: root.map_or(DateTime::<Utc>::UNIX_EPOCH, |r| r.start),

@@ -229,6 +229,9 @@ pub enum AdminAction {
     SetEmail,
     /// Reading the audit trail (Warden's; needs `user:list`).
     ReadAudit,
+    /// Turning a user's two-factor off (Warden's; a credential, so it needs
+    /// `user:set-password`).
+    ResetTwoFactor,
 }
 
 impl AdminAction {
@@ -246,7 +249,7 @@ impl AdminAction {
             A::ListSessions => ("session", "list"),
             A::RevokeSessions => ("session", "revoke"),
             A::Delete => ("user", "delete"),
-            A::SetPassword => ("user", "set-password"),
+            A::SetPassword | A::ResetTwoFactor => ("user", "set-password"),
             A::SetEmail => ("user", "set-email"),
         }
     }
@@ -1034,6 +1037,32 @@ impl Warden {
         Ok(())
     }
 
+    /// Turns a user's two-factor off (for a user who lost their
+    /// authenticator and backup codes) and forgets their trusted devices;
+    /// their sessions stay. Returns the user as it is now.
+    pub async fn admin_reset_two_factor(
+        &self,
+        actor: &Actor,
+        user_id: &str,
+    ) -> Result<User, AuthError> {
+        self.require(actor, AdminAction::ResetTwoFactor)?;
+        if actor.impersonating() {
+            return Err(AuthError::AdminRefused(AdminRefusal::WhileImpersonating));
+        }
+        let user = self.target(user_id).await?;
+        let was_on = user.two_factor_enabled;
+        self.store.disable_two_factor(user_id, self.now()).await?;
+        self.user_changed(user_id).await;
+        self.audit(
+            actor,
+            "user.two_factor_reset",
+            Some(user_id),
+            json!({"wasEnabled": was_on}),
+        )
+        .await;
+        self.target(user_id).await
+    }
+
     /// Bans a user and ends all their sessions at once.
     pub async fn admin_ban_user(
         &self,
@@ -1271,17 +1300,19 @@ impl Warden {
         Ok(admin_id)
     }
 
-    /// The audit trail, newest first.
+    /// The audit trail (of one user, session or other target, if given),
+    /// newest first.
     pub async fn admin_audit(
         &self,
         actor: &Actor,
+        target_id: Option<&str>,
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<AuditEntry>, u64), AuthError> {
         self.require(actor, AdminAction::ReadAudit)?;
         Ok(self
             .store
-            .list_audit(limit.clamp(1, UserQuery::MAX_LIMIT), offset)
+            .list_audit(target_id, limit.clamp(1, UserQuery::MAX_LIMIT), offset)
             .await?)
     }
 

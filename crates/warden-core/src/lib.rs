@@ -27,7 +27,7 @@ pub use admin::{
 pub use clock::{Clock, MockClock, SystemClock};
 pub use error::{AuthError, PasswordRejection};
 pub use limit::{Counters, Hit, MemoryCounters};
-pub use mail::{Email, MailError, Mailer, Outbox, Templates};
+pub use mail::{Email, MailError, Mailer, Outbox, OutboxEntry, Templates};
 pub use model::{
     now, Credential, LinkedAccount, NewAccount, RequestMeta, Session, Timestamp, TwoFactorRecord,
     User, UserUpdate,

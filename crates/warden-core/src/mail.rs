@@ -42,26 +42,76 @@ pub trait Mailer: Send + Sync + 'static {
 /// each one's recipient, subject and links. It prints links with their
 /// tokens by design; production refuses to run with it.
 pub struct Outbox {
-    messages: Mutex<VecDeque<Email>>,
+    messages: Mutex<Kept>,
     capacity: usize,
+    /// Woken at every message (the dashboard's live outbox waits on it).
+    arrived: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct Kept {
+    list: VecDeque<OutboxEntry>,
+    next_id: u64,
+}
+
+/// A message the outbox kept, numbered from 1 in arrival order.
+#[derive(Clone, Debug)]
+pub struct OutboxEntry {
+    pub id: u64,
+    pub at: crate::Timestamp,
+    pub email: Email,
+}
+
+impl OutboxEntry {
+    /// The `http(s)://` links of the plain-text body.
+    pub fn links(&self) -> Vec<&str> {
+        links(&self.email.text)
+    }
+}
+
+fn links(text: &str) -> Vec<&str> {
+    text.split_whitespace()
+        .filter(|w| w.starts_with("http://") || w.starts_with("https://"))
+        .collect()
 }
 
 impl Outbox {
     pub fn new(capacity: usize) -> Self {
         Outbox {
-            messages: Mutex::new(VecDeque::new()),
+            messages: Mutex::new(Kept {
+                list: VecDeque::new(),
+                next_id: 1,
+            }),
             capacity: capacity.max(1),
+            arrived: tokio::sync::Notify::new(),
         }
     }
 
     /// The kept messages, oldest first.
     pub fn messages(&self) -> Vec<Email> {
-        self.messages
-            .lock()
-            .expect("not poisoned")
+        self.lock().list.iter().map(|e| e.email.clone()).collect()
+    }
+
+    /// The kept messages numbered `after + 1` and later, oldest first.
+    pub fn entries_after(&self, after: u64) -> Vec<OutboxEntry> {
+        self.lock()
+            .list
             .iter()
+            .filter(|e| e.id > after)
             .cloned()
             .collect()
+    }
+
+    /// Completes at the next message. To miss none, create (and enable) it
+    /// before reading with [`Outbox::entries_after`].
+    pub fn arrived(&self) -> tokio::sync::futures::Notified<'_> {
+        self.arrived.notified()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.messages
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -74,11 +124,7 @@ impl Default for Outbox {
 #[async_trait]
 impl Mailer for Outbox {
     async fn send(&self, email: Email) -> Result<(), MailError> {
-        let links: Vec<&str> = email
-            .text
-            .split_whitespace()
-            .filter(|w| w.starts_with("http://") || w.starts_with("https://"))
-            .collect();
+        let links = links(&email.text);
         // Never inside a trace (`parent: None`): the line holds the address
         // and the link with its token. It goes to the log only, as the
         // development outbox must.
@@ -89,11 +135,20 @@ impl Mailer for Outbox {
             links = ?links,
             "email (development outbox; not sent)"
         );
-        let mut m = self.messages.lock().expect("not poisoned");
-        if m.len() == self.capacity {
-            m.pop_front();
+        {
+            let mut m = self.lock();
+            if m.list.len() == self.capacity {
+                m.list.pop_front();
+            }
+            let id = m.next_id;
+            m.next_id += 1;
+            m.list.push_back(OutboxEntry {
+                id,
+                at: chrono::Utc::now(),
+                email,
+            });
         }
-        m.push_back(email);
+        self.arrived.notify_waiters();
         Ok(())
     }
 }

@@ -284,9 +284,11 @@ pub trait Store: Send + Sync + 'static {
     /// Appends a row to the audit trail.
     async fn insert_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
 
-    /// Audit rows, newest first, and how many there are.
+    /// Audit rows (of one target, if given), newest first, and how many
+    /// there are.
     async fn list_audit(
         &self,
+        target_id: Option<&str>,
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<AuditEntry>, u64), StoreError>;

@@ -56,6 +56,7 @@ pub use error::{ApiError, ErrCode};
 pub use extract::{ApiJson, AuthUser, ClientMeta};
 pub use origin::TrustedOrigins;
 pub use ratelimit::{ClientIpSettings, RateLimitSettings, RateRule};
+pub use routes::admin::{AdminActor, TrustedActor};
 
 /// HTTP-level settings.
 #[derive(Clone, Debug)]

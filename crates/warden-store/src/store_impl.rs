@@ -1110,18 +1110,22 @@ macro_rules! impl_store {
 
             async fn list_audit(
                 &self,
+                target_id: Option<&str>,
                 limit: u32,
                 offset: u64,
             ) -> Result<(Vec<warden_core::AuditEntry>, u64), StoreError> {
-                let total: i64 = sqlx::query_scalar(r#"SELECT COUNT(*) FROM "warden_audit""#)
+                let filter = if target_id.is_some() { r#"WHERE "targetId" = $1"# } else { "" };
+                let total: i64 = sqlx::query_scalar(&format!(r#"SELECT COUNT(*) FROM "warden_audit" {filter}"#))
+                    .bind(target_id)
                     .fetch_one(self.db()?)
                     .await
                     .map_err(|e| self.fail(e))?;
                 let sql = format!(
                     r#"SELECT "id", "at", "actorId", "actor", "action", "targetId", "ipAddress", "userAgent", "detail"
-                       FROM "warden_audit" ORDER BY "seq" DESC LIMIT {limit} OFFSET {offset}"#
+                       FROM "warden_audit" {filter} ORDER BY "seq" DESC LIMIT {limit} OFFSET {offset}"#
                 );
                 let rows = sqlx::query(&sql)
+                    .bind(target_id)
                     .fetch_all(self.db()?)
                     .await
                     .map_err(|e| self.fail(e))?;

@@ -225,7 +225,7 @@ pub async fn audit(config: &Config, command: AuditCommand) -> Result<(), CliErro
     let mut out = std::io::stdout().lock();
     match command {
         AuditCommand::List { limit, offset } => {
-            let (entries, total) = warden.admin_audit(&actor, limit, offset).await?;
+            let (entries, total) = warden.admin_audit(&actor, None, limit, offset).await?;
             let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
             let rows: Vec<Vec<String>> = entries
                 .iter()

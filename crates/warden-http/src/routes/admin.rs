@@ -43,14 +43,39 @@ pub(crate) fn routes<R: RouteSink>(router: R) -> R {
         .add(route!(unban_user))
         .add(route!(list_user_sessions, revoke_user_sessions))
         .add(route!(revoke_session))
+        .add(route!(reset_two_factor))
         .add(route!(impersonate_user))
         .add(route!(stop_impersonating))
         .add(route!(has_permission))
         .add(route!(list_audit))
 }
 
-fn actor(auth: &AuthUser, meta: warden_core::RequestMeta) -> Actor {
-    Actor::user(&auth.authenticated(), meta)
+/// An admin actor that the program embedding Warden vouches for, put in
+/// a request's extensions in-process (a network client cannot set
+/// extensions): the development dashboard acts so, as a trusted operator
+/// like the command line, through these same handlers and their rules and
+/// audit. Every other request acts as its signed-in user.
+#[derive(Clone, Debug)]
+pub struct TrustedActor(pub Actor);
+
+/// Who performs an `/admin/*` request: a [`TrustedActor`], else the
+/// signed-in user (401 without one).
+pub struct AdminActor(pub Actor);
+
+impl axum::extract::FromRequestParts<AppState> for AdminActor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(TrustedActor(a)) = parts.extensions.get::<TrustedActor>() {
+            return Ok(AdminActor(a.clone()));
+        }
+        let auth = AuthUser::from_request_parts(parts, state).await?;
+        let Ok(ClientMeta(meta)) = ClientMeta::from_request_parts(parts, state).await;
+        Ok(AdminActor(Actor::user(&auth.authenticated(), meta)))
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -295,7 +320,22 @@ pub struct ListUsersQuery {
     offset: Option<u64>,
 }
 
-/// A page of the audit trail.
+/// A page of the audit trail, of one target if asked.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct AuditQuery {
+    /// Only the rows about this user, session or other target id.
+    #[param(rename = "targetId")]
+    target_id: Option<String>,
+    /// 1 to 1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    #[param(minimum = 0)]
+    offset: Option<u64>,
+}
+
+/// A page of a listing.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
@@ -427,11 +467,9 @@ fn no_store(body: impl Serialize) -> Response {
     ))]
 pub async fn list_users(
     State(state): State<AppState>,
-    auth: AuthUser,
-    ClientMeta(meta): ClientMeta,
+    AdminActor(actor): AdminActor,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<UserList>, ApiError> {
-    let actor = actor(&auth, meta);
     // Permission first: a caller who may not list learns nothing, not even
     // which parameters are wrong.
     if !state.warden.may(&actor, AdminAction::ListUsers) {
@@ -460,14 +498,10 @@ pub async fn list_users(
     ))]
 pub async fn get_user(
     State(state): State<AppState>,
-    auth: AuthUser,
-    ClientMeta(meta): ClientMeta,
+    AdminActor(actor): AdminActor,
     Path(id): Path<String>,
 ) -> Result<Json<AdminUser>, ApiError> {
-    let user = state
-        .warden
-        .admin_get_user(&actor(&auth, meta), &id)
-        .await?;
+    let user = state.warden.admin_get_user(&actor, &id).await?;
     Ok(Json(user.into()))
 }
 
@@ -485,8 +519,7 @@ pub async fn get_user(
     ))]
 pub async fn create_user(
     State(state): State<AppState>,
-    auth: AuthUser,
-    ClientMeta(meta): ClientMeta,
+    AdminActor(actor): AdminActor,
     ApiJson(req): ApiJson<CreateUserRequest>,
 ) -> Result<Json<AdminUser>, ApiError> {
     let new = NewUserByAdmin {
@@ -497,10 +530,7 @@ pub async fn create_user(
         email_verified: req.email_verified,
         roles: req.role.map(roles).transpose()?,
     };
-    let user = state
-        .warden
-        .admin_create_user(&actor(&auth, meta), new)
-        .await?;
+    let user = state.warden.admin_create_user(&actor, new).await?;
     Ok(Json(user.into()))
 }
 
@@ -521,8 +551,7 @@ pub async fn create_user(
     ))]
 pub async fn update_user(
     State(state): State<AppState>,
-    auth: AuthUser,
-    ClientMeta(meta): ClientMeta,
+    AdminActor(actor): AdminActor,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<AdminUpdateUserRequest>,
 ) -> Result<Json<AdminUser>, ApiError> {
@@ -559,10 +588,7 @@ pub async fn update_user(
         ban_reason: req.ban_reason,
         ban_expires,
     };
-    let user = state
-        .warden
-        .admin_update_user(&actor(&auth, meta), &id, update)
-        .await?;
+    let user = state.warden.admin_update_user(&actor, &id, update).await?;
     Ok(Json(user.into()))
 }
 
@@ -580,16 +606,12 @@ pub async fn update_user(
     ))]
 pub async fn set_role(
     State(state): State<AppState>,
-    auth: AuthUser,
-    ClientMeta(meta): ClientMeta,
+    AdminActor(actor): AdminActor,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<SetRoleRequest>,
 ) -> Result<Json<AdminUser>, ApiError> {
     let roles = roles(req.role)?;
-    let user = state
-        .warden
-        .admin_set_role(&actor(&auth, meta), &id, &roles)
-        .await?;
+    let user = state.warden.admin_set_role(&actor, &id, &roles).await?;
     Ok(Json(user.into()))
 }
 
@@ -608,14 +630,13 @@ pub async fn set_role(
     ))]
 pub async fn set_password(
     State(state): State<AppState>,
-    auth: AuthUser,
-    ClientMeta(meta): ClientMeta,
+    AdminActor(actor): AdminActor,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<SetPasswordRequest>,
 ) -> Result<Json<SuccessResponse>, ApiError> {
     state
         .warden
-        .admin_set_password(&actor(&auth, meta), &id, &req.new_password)
+        .admin_set_password(&actor, &id, &req.new_password)
         .await?;
     Ok(Json(SuccessResponse { success: true }))
 }
@@ -634,14 +655,10 @@ pub async fn set_password(
     ))]
 pub async fn remove_user(
     State(state): State<AppState>,
-    auth: AuthUser,
-    ClientMeta(meta): ClientMeta,
+    AdminActor(actor): AdminActor,
     Path(id): Path<String>,
 ) -> Result<Json<SuccessResponse>, ApiError> {
-    state
-        .warden
-        .admin_remove_user(&actor(&auth, meta), &id)
-        .await?;
+    state.warden.admin_remove_user(&actor, &id).await?;
     Ok(Json(SuccessResponse { success: true }))
 }
 
@@ -663,8 +680,7 @@ pub async fn remove_user(
     ))]
 pub async fn ban_user(
     State(state): State<AppState>,
-    auth: AuthUser,
-    ClientMeta(meta): ClientMeta,
+    AdminActor(actor): AdminActor,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -681,12 +697,7 @@ pub async fn ban_user(
     };
     let user = state
         .warden
-        .admin_ban_user(
-            &actor(&auth, meta),
-            &id,
-            req.ban_reason.as_deref(),
-            expires_in,
-        )
+        .admin_ban_user(&actor, &id, req.ban_reason.as_deref(), expires_in)
         .await?;
     Ok(Json(user.into()))
 }
@@ -703,14 +714,10 @@ pub async fn ban_user(
     ))]
 pub async fn unban_user(
     State(state): State<AppState>,
-    auth: AuthUser,
-    ClientMeta(meta): ClientMeta,
+    AdminActor(actor): AdminActor,
     Path(id): Path<String>,
 ) -> Result<Json<AdminUser>, ApiError> {
-    let user = state
-        .warden
-        .admin_unban_user(&actor(&auth, meta), &id)
-        .await?;
+    let user = state.warden.admin_unban_user(&actor, &id).await?;
     Ok(Json(user.into()))
 }
 
@@ -729,14 +736,10 @@ pub async fn unban_user(
     ))]
 pub async fn list_user_sessions(
     State(state): State<AppState>,
-    auth: AuthUser,
-    ClientMeta(meta): ClientMeta,
+    AdminActor(actor): AdminActor,
     Path(id): Path<String>,
 ) -> Result<Json<AdminSessionList>, ApiError> {
-    let sessions = state
-        .warden
-        .admin_list_sessions(&actor(&auth, meta), &id)
-        .await?;
+    let sessions = state.warden.admin_list_sessions(&actor, &id).await?;
     Ok(Json(AdminSessionList {
         sessions: sessions.into_iter().map(AdminSession::from).collect(),
     }))
@@ -754,18 +757,34 @@ pub async fn list_user_sessions(
     ))]
 pub async fn revoke_user_sessions(
     State(state): State<AppState>,
-    auth: AuthUser,
-    ClientMeta(meta): ClientMeta,
+    AdminActor(actor): AdminActor,
     Path(id): Path<String>,
 ) -> Result<Json<RevokedSessions>, ApiError> {
-    let n = state
-        .warden
-        .admin_revoke_sessions(&actor(&auth, meta), &id)
-        .await?;
+    let n = state.warden.admin_revoke_sessions(&actor, &id).await?;
     Ok(Json(RevokedSessions {
         success: true,
         revoked: n as u64,
     }))
+}
+
+/// Turn a user's two-factor off (they lost their authenticator and backup
+/// codes) and forget their trusted devices. Their sessions stay.
+#[utoipa::path(delete, path = "/admin/users/{id}/two-factor", tag = "admin", operation_id = "adminResetTwoFactor",
+    security(("bearerAuth" = []), ("sessionCookie" = [])),
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user, two-factor off", body = AdminUser),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "Needs the user:set-password permission; or refused during an impersonation", body = ApiError),
+        (status = 404, description = "No such user", body = ApiError),
+    ))]
+pub async fn reset_two_factor(
+    State(state): State<AppState>,
+    AdminActor(actor): AdminActor,
+    Path(id): Path<String>,
+) -> Result<Json<AdminUser>, ApiError> {
+    let user = state.warden.admin_reset_two_factor(&actor, &id).await?;
+    Ok(Json(AdminUser::from(user)))
 }
 
 /// End one session, by the id a listing shows.
@@ -780,15 +799,10 @@ pub async fn revoke_user_sessions(
     ))]
 pub async fn revoke_session(
     State(state): State<AppState>,
-    auth: AuthUser,
-    ClientMeta(meta): ClientMeta,
+    AdminActor(actor): AdminActor,
     Path(id): Path<String>,
 ) -> Result<Json<SuccessResponse>, ApiError> {
-    if !state
-        .warden
-        .admin_revoke_session(&actor(&auth, meta), &id)
-        .await?
-    {
+    if !state.warden.admin_revoke_session(&actor, &id).await? {
         return Err(ApiError::new(ErrCode::NotFound, "session not found"));
     }
     Ok(Json(SuccessResponse { success: true }))
@@ -814,14 +828,10 @@ pub async fn revoke_session(
     ))]
 pub async fn impersonate_user(
     State(state): State<AppState>,
-    auth: AuthUser,
-    ClientMeta(meta): ClientMeta,
+    AdminActor(actor): AdminActor,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let s = state
-        .warden
-        .admin_impersonate(&actor(&auth, meta), &id)
-        .await?;
+    let s = state.warden.admin_impersonate(&actor, &id).await?;
     Ok(no_store(ImpersonationResponse {
         session: ImpersonationSession {
             id: s.session.id,
@@ -889,20 +899,18 @@ pub async fn has_permission(
 /// The audit trail of admin actions, newest first.
 #[utoipa::path(get, path = "/admin/audit", tag = "admin", operation_id = "adminListAudit",
     security(("bearerAuth" = []), ("sessionCookie" = [])),
-    params(PageQuery),
+    params(AuditQuery),
     responses(
         (status = 200, body = AuditList),
-        (status = 400, description = "Malformed limit or offset", body = ApiError),
+        (status = 400, description = "Malformed limit, offset or targetId", body = ApiError),
         (status = 401, description = "Not signed in", body = ApiError),
         (status = 403, description = "Needs the user:list permission", body = ApiError),
     ))]
 pub async fn list_audit(
     State(state): State<AppState>,
-    auth: AuthUser,
-    ClientMeta(meta): ClientMeta,
+    AdminActor(actor): AdminActor,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<AuditList>, ApiError> {
-    let actor = actor(&auth, meta);
     if !state.warden.may(&actor, AdminAction::ReadAudit) {
         return Err(AuthError::NotAllowed(AdminAction::ReadAudit).into());
     }
@@ -914,7 +922,14 @@ pub async fn list_audit(
         UserQuery::MAX_LIMIT,
     )?;
     let offset = admin_query::offset(&pairs, "offset")?;
-    let (entries, total) = state.warden.admin_audit(&actor, limit, offset).await?;
+    let target = admin_query::single(&pairs, "targetId")?;
+    if target.is_some_and(|t| t.is_empty() || t.len() > 256) {
+        return Err(ApiError::invalid("targetId must be 1 to 256 characters"));
+    }
+    let (entries, total) = state
+        .warden
+        .admin_audit(&actor, target, limit, offset)
+        .await?;
     Ok(Json(AuditList {
         entries: entries.into_iter().map(AuditEntryView::from).collect(),
         total,

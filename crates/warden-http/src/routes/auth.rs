@@ -29,9 +29,9 @@ pub struct SignUpRequest {
 
 #[derive(Deserialize, ToSchema)]
 pub struct SignInRequest {
-    #[schema(min_length = 3, max_length = 254)]
+    #[schema(example = "john@example.com", min_length = 3, max_length = 254)]
     pub email: String,
-    #[schema(min_length = 1, max_length = 128)]
+    #[schema(example = "SecurePass123!", min_length = 1, max_length = 128)]
     pub password: String,
 }
 

@@ -13,7 +13,7 @@ use crate::AppState;
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestPasswordResetRequest {
-    #[schema(min_length = 3, max_length = 254)]
+    #[schema(example = "john@example.com", min_length = 3, max_length = 254)]
     pub email: String,
     /// The front end's reset page; the link is `<redirectTo>?token=...`.
     /// Relative, or on a trusted origin. Default: `<base_url>/reset-password`.
@@ -32,7 +32,7 @@ pub struct ResetPasswordRequest {
     /// The token from the emailed link.
     #[schema(min_length = 1, max_length = 256)]
     pub token: String,
-    #[schema(min_length = 8, max_length = 128)]
+    #[schema(example = "EvenBetterPass456!", min_length = 8, max_length = 128)]
     pub new_password: String,
 }
 

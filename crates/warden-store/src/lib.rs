@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use warden_core::{Counters, Store, StoreError};
 
+pub mod explore;
 pub mod health;
 mod postgres;
 #[cfg(feature = "redis")]
@@ -70,6 +71,17 @@ pub async fn open(
 pub struct Database {
     pub store: Arc<dyn Store>,
     pub counters: Arc<dyn Counters>,
+    /// The dashboard's view of the same database (its own small pool,
+    /// opened on first use).
+    pub explorer: Arc<dyn explore::Explorer>,
+}
+
+fn explorer(url: &str) -> Result<Arc<dyn explore::Explorer>, OpenError> {
+    Ok(if is_sqlite(url) {
+        Arc::new(explore::SqliteExplorer::new(url).map_err(OpenError::Connect)?)
+    } else {
+        Arc::new(explore::PgExplorer::new(url).map_err(OpenError::Connect)?)
+    })
 }
 
 /// Like [`open`], also giving the database's counters.
@@ -86,6 +98,7 @@ pub async fn open_database(
             store.verify().await?;
         }
         Ok(Database {
+            explorer: explorer(url)?,
             store: store.clone(),
             counters: store,
         })
@@ -97,6 +110,7 @@ pub async fn open_database(
             store.verify().await?;
         }
         Ok(Database {
+            explorer: explorer(url)?,
             store: store.clone(),
             counters: store,
         })

@@ -66,22 +66,13 @@ pub async fn open(
     Ok(open_database(url, pool, migrate).await?.store)
 }
 
-/// An open database: the store, and the same database as rate-limit
-/// counters (the `warden_rate_limit` table).
+/// An open database: the store, the same database as rate-limit
+/// counters (the `warden_rate_limit` table), and the dashboard's view of
+/// it (secrets masked), all sharing the store's pool.
 pub struct Database {
     pub store: Arc<dyn Store>,
     pub counters: Arc<dyn Counters>,
-    /// The dashboard's view of the same database (its own small pool,
-    /// opened on first use).
     pub explorer: Arc<dyn explore::Explorer>,
-}
-
-fn explorer(url: &str) -> Result<Arc<dyn explore::Explorer>, OpenError> {
-    Ok(if is_sqlite(url) {
-        Arc::new(explore::SqliteExplorer::new(url).map_err(OpenError::Connect)?)
-    } else {
-        Arc::new(explore::PgExplorer::new(url).map_err(OpenError::Connect)?)
-    })
 }
 
 /// Like [`open`], also giving the database's counters.
@@ -98,7 +89,7 @@ pub async fn open_database(
             store.verify().await?;
         }
         Ok(Database {
-            explorer: explorer(url)?,
+            explorer: Arc::new(explore::SqliteExplorer::new(store.pool().clone(), url)),
             store: store.clone(),
             counters: store,
         })
@@ -110,7 +101,7 @@ pub async fn open_database(
             store.verify().await?;
         }
         Ok(Database {
-            explorer: explorer(url)?,
+            explorer: Arc::new(explore::PgExplorer::new(store.pool().clone())),
             store: store.clone(),
             counters: store,
         })

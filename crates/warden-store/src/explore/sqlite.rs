@@ -1,162 +1,189 @@
-//! The explorer on SQLite: its own small read-only pool, opened lazily
-//! (a dashboard nobody opens costs nothing), and for the console a fresh
-//! read-only connection with an authorizer and a deadline.
+//! The explorer on SQLite: pages through the store's pool; the console on a
+//! connection of its own, opened read-only, with an authorizer that allows
+//! reading only (a secret column reads as NULL) and a deadline.
 
-use std::collections::HashSet;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::str::FromStr;
 use std::time::Instant;
 
 use futures_util::TryStreamExt;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions};
-use sqlx::{Connection, Decode, Row, TypeInfo, ValueRef};
+use libsqlite3_sys as ffi;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool, SqliteRow};
+use sqlx::{Connection, Decode, Row, Sqlite, TypeInfo, ValueRef};
 
-use super::*;
+use super::{
+    check_query, is_secret, links, only_comments, quote, select_expr, CatalogTable, ColumnInfo,
+    ExploreError, Explorer, FilterOp, ForeignKey, Migration, RowPage, RowQuery, SqlLimits,
+    SqlResult, TableInfo,
+};
 
-pub struct SqliteExplorer {
-    url: String,
+pub(crate) struct SqliteExplorer {
     pool: SqlitePool,
+    /// The database's URL, for the console's own connection.
+    url: String,
 }
 
 impl SqliteExplorer {
-    pub fn new(url: &str) -> Result<Self, sqlx::Error> {
-        let opts = SqliteConnectOptions::from_str(url)?.read_only(true);
-        Ok(SqliteExplorer {
+    pub(crate) fn new(pool: SqlitePool, url: &str) -> Self {
+        SqliteExplorer {
+            pool,
             url: url.to_owned(),
-            pool: SqlitePoolOptions::new()
-                .max_connections(2)
-                .acquire_timeout(std::time::Duration::from_secs(5))
-                .connect_lazy_with(opts),
-        })
+        }
     }
 
-    async fn table_names(&self) -> Result<Vec<String>, ExploreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+    /// Every table of the main database except SQLite's own, by name.
+    async fn catalog(&self) -> Result<Vec<CatalogTable>, ExploreError> {
+        let rows = sqlx::query(
+            r#"SELECT m.name AS t, p.name AS c, p.type AS ty, p.pk AS pk
+               FROM sqlite_schema m JOIN pragma_table_info(m.name) p
+               WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\_%' ESCAPE '\'
+               ORDER BY m.name, p.cid"#,
         )
         .fetch_all(&self.pool)
-        .await?)
-    }
-
-    async fn columns(&self, table: &str) -> Result<Vec<ColumnInfo>, ExploreError> {
-        let rows = sqlx::query("SELECT name, type, pk FROM pragma_table_info(?)")
-            .bind(table)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                let name: String = r.try_get("name")?;
-                Ok(ColumnInfo {
-                    secret: is_secret(table, &name),
-                    sql_type: r.try_get("type")?,
-                    primary_key: r.try_get::<i64, _>("pk")? > 0,
-                    name,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Into::into)
-    }
-
-    async fn known_table(&self, table: &str) -> Result<Vec<ColumnInfo>, ExploreError> {
-        if !self.table_names().await?.iter().any(|t| t == table) {
-            return Err(ExploreError::UnknownTable(table.to_owned()));
+        .await?;
+        let mut tables: Vec<CatalogTable> = Vec::new();
+        for r in &rows {
+            let t: String = r.try_get("t")?;
+            let name: String = r.try_get("c")?;
+            let col = ColumnInfo {
+                secret: is_secret(&t, &name),
+                sql_type: r.try_get("ty")?,
+                primary_key: r.try_get::<i64, _>("pk")? > 0,
+                name,
+            };
+            match tables.last_mut() {
+                Some(last) if last.name == t => last.columns.push(col),
+                _ => tables.push(CatalogTable {
+                    name: t,
+                    columns: vec![col],
+                }),
+            }
         }
-        self.columns(table).await
+        // Byte order, the same on both backends.
+        tables.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(tables)
+    }
+
+    async fn foreign_keys(&self, tables: &[CatalogTable]) -> Result<Vec<ForeignKey>, ExploreError> {
+        let rows = sqlx::query(
+            r#"SELECT m.name AS t, f."from" AS c, f."table" AS ft, f."to" AS fc
+               FROM sqlite_schema m JOIN pragma_foreign_key_list(m.name) f
+               WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\_%' ESCAPE '\'
+                 AND f.id IN (SELECT id FROM pragma_foreign_key_list(m.name)
+                              GROUP BY id HAVING COUNT(*) = 1)"#,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let foreign_table: String = r.try_get("ft")?;
+            // No column named: the referenced table's primary key.
+            let foreign_column = match r.try_get::<Option<String>, _>("fc")? {
+                Some(c) => c,
+                None => {
+                    let pk = tables
+                        .iter()
+                        .find(|t| t.name == foreign_table)
+                        .and_then(|t| t.columns.iter().find(|c| c.primary_key));
+                    match pk {
+                        Some(c) => c.name.clone(),
+                        None => continue,
+                    }
+                }
+            };
+            out.push(ForeignKey {
+                table: r.try_get("t")?,
+                column: r.try_get("c")?,
+                foreign_table,
+                foreign_column,
+            });
+        }
+        Ok(out)
+    }
+
+    fn is_memory(&self) -> bool {
+        self.url.contains(":memory:") || self.url.contains("mode=memory")
     }
 }
 
-/// A value of any storage class as JSON.
-fn json_value(row: &sqlx::sqlite::SqliteRow, i: usize) -> Result<serde_json::Value, sqlx::Error> {
+/// A value of any storage class as JSON: integers and reals as numbers,
+/// text as a string, a blob as a hex string.
+fn json_value(row: &SqliteRow, i: usize) -> Result<serde_json::Value, sqlx::Error> {
     use serde_json::Value;
     let raw = row.try_get_raw(i)?;
     if raw.is_null() {
         return Ok(Value::Null);
     }
     let kind = raw.type_info().name().to_owned();
-    let decode_err = |e| sqlx::Error::Decode(e);
-    Ok(match kind.as_str() {
-        "INTEGER" | "INT8" | "BOOLEAN" => {
-            Value::from(<i64 as Decode<sqlx::Sqlite>>::decode(raw).map_err(decode_err)?)
-        }
-        "REAL" => Value::from(<f64 as Decode<sqlx::Sqlite>>::decode(raw).map_err(decode_err)?),
-        "BLOB" => {
-            let b = <Vec<u8> as Decode<sqlx::Sqlite>>::decode(raw).map_err(decode_err)?;
-            Value::String(format!("x'{}'", hex::encode(b)))
-        }
-        _ => Value::String(<String as Decode<sqlx::Sqlite>>::decode(raw).map_err(decode_err)?),
+    let decoded = match kind.as_str() {
+        "INTEGER" => <i64 as Decode<Sqlite>>::decode(raw).map(Value::from),
+        "REAL" => <f64 as Decode<Sqlite>>::decode(raw).map(Value::from),
+        "BLOB" => <Vec<u8> as Decode<Sqlite>>::decode(raw).map(|b| Value::String(hex::encode(b))),
+        // TEXT, read as bytes so that invalid UTF-8 cannot fail a page.
+        _ => <Vec<u8> as Decode<Sqlite>>::decode(raw)
+            .map(|b| Value::String(String::from_utf8_lossy(&b).into_owned())),
+    };
+    decoded.map_err(|source| sqlx::Error::ColumnDecode {
+        index: i.to_string(),
+        source,
     })
 }
 
-/// Whether `sql` is more than one statement (a `;` outside quotes and
-/// comments, other than at the end).
-pub(crate) fn several_statements(sql: &str) -> bool {
-    let b = sql.trim().trim_end_matches(';').as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            q @ (b'\'' | b'"' | b'`') => {
-                i += 1;
-                while i < b.len() && b[i] != q {
-                    i += 1;
-                }
-            }
-            b'[' => {
-                while i < b.len() && b[i] != b']' {
-                    i += 1;
-                }
-            }
-            b'-' if b.get(i + 1) == Some(&b'-') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
-                    i += 1;
-                }
-                i += 1;
-            }
-            b';' => return true,
-            _ => {}
-        }
-        i += 1;
+fn row_values(row: &SqliteRow) -> Result<Vec<serde_json::Value>, sqlx::Error> {
+    (0..row.len()).map(|i| json_value(row, i)).collect()
+}
+
+/// Tables whose every column the console reads as NULL: SQLite's index
+/// statistics (`sqlite_stat4` samples actual index keys, session token
+/// hashes among them).
+const UNREADABLE: &[&str] = &["sqlite_stat2", "sqlite_stat3", "sqlite_stat4"];
+
+/// Functions the console may not call even though reading allows them.
+const FORBIDDEN_FUNCTIONS: &[&str] = &["load_extension", "fts3_tokenizer", "readfile", "writefile"];
+
+/// A C string argument of the authorizer, lowercased ("" when absent).
+///
+/// # Safety
+/// `p` is null or a NUL-terminated string valid for the call.
+unsafe fn arg(p: *const c_char) -> String {
+    if p.is_null() {
+        return String::new();
     }
-    false
+    // SAFETY: per this function's contract.
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }
 
-/// The console's authorizer: reading and selecting only; a secret
-/// column reads as NULL.
-struct Guard {
-    secret: HashSet<(String, String)>,
-}
-
-unsafe extern "C" fn authorize(
-    data: *mut c_void,
+/// The console's authorizer: SQLite asks it about every action while
+/// compiling a statement. It allows SELECT, reading, function calls and
+/// recursive CTEs, and denies everything else (writes, DDL, PRAGMA,
+/// ATTACH, transactions, ...); a secret column reads as NULL.
+extern "C" fn authorize(
+    _data: *mut c_void,
     action: c_int,
     a: *const c_char,
     b: *const c_char,
     _db: *const c_char,
     _trigger: *const c_char,
 ) -> c_int {
-    use libsqlite3_sys as ffi;
     match action {
-        ffi::SQLITE_SELECT | ffi::SQLITE_FUNCTION | ffi::SQLITE_RECURSIVE => ffi::SQLITE_OK,
-        ffi::SQLITE_READ => {
-            if a.is_null() || b.is_null() {
-                return ffi::SQLITE_OK;
+        ffi::SQLITE_SELECT | ffi::SQLITE_RECURSIVE => ffi::SQLITE_OK,
+        ffi::SQLITE_FUNCTION => {
+            // SAFETY: for SQLITE_FUNCTION, SQLite passes the function's
+            // name as the second argument, NUL-terminated, valid during
+            // the call (the first is NULL, and `arg` allows that).
+            let f = unsafe { arg(b) }.to_ascii_lowercase();
+            if FORBIDDEN_FUNCTIONS.contains(&f.as_str()) {
+                ffi::SQLITE_DENY
+            } else {
+                ffi::SQLITE_OK
             }
-            // SAFETY: `data` is the `Guard` installed with this callback,
-            // alive until the connection is closed (see `run_console`);
-            // SQLite passes NUL-terminated strings for a READ's table and
-            // column, valid during the call.
-            let guard = unsafe { &*(data as *const Guard) };
-            let (t, c) = unsafe { (CStr::from_ptr(a), CStr::from_ptr(b)) };
-            let key = (
-                t.to_string_lossy().into_owned(),
-                c.to_string_lossy().into_owned(),
-            );
-            if guard.secret.contains(&key) || is_secret(&key.0, &key.1) {
+        }
+        ffi::SQLITE_READ => {
+            // SAFETY: for SQLITE_READ, SQLite passes the table's and the
+            // column's names, NUL-terminated, valid during the call.
+            let (table, column) = unsafe { (arg(a), arg(b)) };
+            let unreadable = UNREADABLE.iter().any(|t| t.eq_ignore_ascii_case(&table));
+            if unreadable || is_secret(&table, &column) {
                 ffi::SQLITE_IGNORE
             } else {
                 ffi::SQLITE_OK
@@ -166,202 +193,232 @@ unsafe extern "C" fn authorize(
     }
 }
 
-unsafe extern "C" fn past_deadline(data: *mut c_void) -> c_int {
-    // SAFETY: `data` is the `Instant` installed with this callback, alive
-    // until the connection is closed (see `run_console`).
-    let deadline = unsafe { &*(data as *const Instant) };
-    c_int::from(Instant::now() >= *deadline)
+/// Compiles `sql` on `db` (the authorizer installed, so a refused action
+/// fails here) to check that it is exactly one statement, and returns its
+/// column names.
+///
+/// # Safety
+/// `db` is an open connection that no other thread uses during the call.
+unsafe fn one_statement(db: *mut ffi::sqlite3, sql: &str) -> Result<Vec<String>, ExploreError> {
+    let len = c_int::try_from(sql.len())
+        .map_err(|_| ExploreError::BadQuery("the statement is too long".into()))?;
+    let mut stmt: *mut ffi::sqlite3_stmt = std::ptr::null_mut();
+    let mut tail: *const c_char = std::ptr::null();
+    // SAFETY: `db` is open and used by no other thread (this function's
+    // contract); `sql` is valid for `len` bytes (SQLite reads
+    // no further when given the length); `stmt` and `tail` are valid out
+    // pointers.
+    let rc = unsafe { ffi::sqlite3_prepare_v2(db, sql.as_ptr().cast(), len, &mut stmt, &mut tail) };
+    if rc != ffi::SQLITE_OK {
+        // SAFETY: `sqlite3_errmsg` returns a NUL-terminated string owned by
+        // `db`, valid until its next call, copied at once. On failure
+        // `stmt` is NULL: nothing to finalize.
+        let message = unsafe { arg(ffi::sqlite3_errmsg(db)) };
+        return Err(refusal(rc, message));
+    }
+    let mut columns = Vec::new();
+    if !stmt.is_null() {
+        // SAFETY: `stmt` is the statement just prepared, finalized once
+        // right after; column names are copied before that.
+        unsafe {
+            let n = ffi::sqlite3_column_count(stmt);
+            for i in 0..n {
+                columns.push(arg(ffi::sqlite3_column_name(stmt, i)));
+            }
+            ffi::sqlite3_finalize(stmt);
+        }
+    }
+    if stmt.is_null() {
+        return Err(ExploreError::Sql("empty statement".into()));
+    }
+    // `tail` points into `sql`, just past the first statement.
+    let used = (tail as usize).saturating_sub(sql.as_ptr() as usize);
+    let rest = sql.get(used..).unwrap_or("");
+    if !only_comments(rest) {
+        return Err(ExploreError::Sql(
+            "one statement at a time: the console runs a single SELECT".into(),
+        ));
+    }
+    if columns.is_empty() {
+        return Err(ExploreError::Sql(
+            "the statement returns no rows: the console runs SELECT statements".into(),
+        ));
+    }
+    Ok(columns)
 }
 
-async fn run_console(url: &str, sql: &str, limits: SqlLimits) -> Result<SqlResult, ExploreError> {
-    let opts = SqliteConnectOptions::from_str(url)?.read_only(true);
-    let mut conn = SqliteConnection::connect_with(&opts).await?;
-    let guard = Box::new(Guard {
-        secret: SECRET
-            .iter()
-            .map(|(t, c)| ((*t).to_owned(), (*c).to_owned()))
-            .collect(),
-    });
-    let deadline = Box::new(Instant::now() + limits.timeout);
-    {
-        let mut handle = conn.lock_handle().await?;
-        let db = handle.as_raw_handle().as_ptr();
-        // SAFETY: `db` is this connection's open handle, used only while
-        // it is locked here. The user data pointers stay valid: `guard`
-        // and `deadline` are dropped after `conn` is closed below.
-        unsafe {
-            libsqlite3_sys::sqlite3_set_authorizer(
-                db,
-                Some(authorize),
-                &*guard as *const Guard as *mut c_void,
-            );
-            libsqlite3_sys::sqlite3_progress_handler(
-                db,
-                1000,
-                Some(past_deadline),
-                &*deadline as *const Instant as *mut c_void,
-            );
-        }
+/// A console failure by SQLite's result code and message.
+fn refusal(code: c_int, message: String) -> ExploreError {
+    if code & 0xff == ffi::SQLITE_INTERRUPT {
+        ExploreError::Timeout
+    } else if code & 0xff == ffi::SQLITE_AUTH || message.contains("not authorized") {
+        ExploreError::Sql(format!(
+            "{message}: the console only reads (SELECT; no writes, PRAGMA, ATTACH or transactions)"
+        ))
+    } else {
+        ExploreError::Sql(message)
     }
-    let result = async {
-        let mut columns = Vec::new();
-        let mut rows = Vec::new();
-        let mut truncated = false;
-        {
-            let mut stream = sqlx::query(sql).fetch(&mut conn);
-            while let Some(row) = stream.try_next().await.map_err(console_error)? {
-                if rows.len() == limits.max_rows {
-                    truncated = true;
-                    break;
-                }
-                if columns.is_empty() {
-                    columns = row
-                        .columns()
-                        .iter()
-                        .map(|c| sqlx::Column::name(c).to_owned())
-                        .collect();
-                }
-                let values = (0..row.len())
-                    .map(|i| json_value(&row, i))
-                    .collect::<Result<Vec<_>, _>>()?;
-                rows.push(values);
-            }
-        }
-        Ok::<_, ExploreError>(SqlResult {
-            columns,
-            rows,
-            truncated,
-        })
-    }
-    .await;
-    let _ = conn.close().await;
-    drop((guard, deadline));
-    result
 }
 
 fn console_error(e: sqlx::Error) -> ExploreError {
     match &e {
         sqlx::Error::Database(d) => {
-            let m = d.message().to_owned();
-            if m.contains("interrupted") {
-                ExploreError::Timeout
-            } else if m.contains("not authorized") {
-                ExploreError::Sql(format!("{m}: the console only reads (SELECT)"))
-            } else {
-                ExploreError::Sql(m)
-            }
+            let code = d.code().and_then(|c| c.parse().ok()).unwrap_or(0);
+            refusal(code, d.message().to_owned())
         }
         _ => ExploreError::Database(e.to_string()),
     }
 }
 
+/// Runs the console's statement on `conn`, whose authorizer and deadline
+/// are installed.
+async fn run_console(
+    conn: &mut SqliteConnection,
+    sql: &str,
+    columns: Vec<String>,
+    max_rows: usize,
+) -> Result<SqlResult, ExploreError> {
+    let mut rows = Vec::new();
+    let mut truncated = false;
+    let mut stream = sqlx::query(sql).fetch(conn);
+    while let Some(row) = stream.try_next().await.map_err(console_error)? {
+        if rows.len() == max_rows {
+            truncated = true;
+            break;
+        }
+        rows.push(row_values(&row)?);
+    }
+    Ok(SqlResult {
+        columns,
+        rows,
+        truncated,
+    })
+}
+
 #[async_trait::async_trait]
 impl Explorer for SqliteExplorer {
     async fn tables(&self) -> Result<Vec<TableInfo>, ExploreError> {
-        let names = self.table_names().await?;
-        let mut all = Vec::new();
-        for n in &names {
-            all.push((n.clone(), self.columns(n).await?));
-        }
-        let cols: Vec<(String, Vec<String>)> = all
-            .iter()
-            .map(|(t, c)| (t.clone(), c.iter().map(|c| c.name.clone()).collect()))
-            .collect();
-        let mut out = Vec::new();
-        for (name, columns) in all {
-            let rows: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {}", quote(&name)))
+        let tables = self.catalog().await?;
+        let fks = self.foreign_keys(&tables).await?;
+        let links = links(&tables, &fks);
+        let mut out = Vec::with_capacity(tables.len());
+        for (t, links) in tables.into_iter().zip(links) {
+            let rows: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {}", quote(&t.name)))
                 .fetch_one(&self.pool)
                 .await?;
             out.push(TableInfo {
-                links: links(&name, &columns, &cols),
-                name,
-                rows: rows.max(0) as u64,
-                columns,
+                name: t.name,
+                rows: u64::try_from(rows).unwrap_or(0),
+                columns: t.columns,
+                links,
             });
         }
         Ok(out)
     }
 
     async fn rows(&self, q: &RowQuery) -> Result<RowPage, ExploreError> {
-        let columns = self.known_table(&q.table).await?;
-        check_query(q, &columns)?;
-        let list: Vec<String> = select_list(&columns)
+        let table = self
+            .catalog()
+            .await?
             .into_iter()
-            .zip(&columns)
-            .map(|(s, c)| {
-                if c.secret {
-                    s
-                } else {
-                    let q = quote(&c.name);
-                    format!("CASE WHEN typeof({q}) = 'blob' THEN 'x''' || hex({q}) || '''' ELSE {q} END")
-                }
-            })
-            .collect();
-        let (filter, value) = match &q.filter {
-            Some((c, FilterOp::Contains, v)) => (
-                format!("WHERE CAST({} AS TEXT) LIKE ? ESCAPE '\\'", quote(c)),
-                Some(like_pattern(v)),
+            .find(|t| t.name == q.table)
+            .ok_or_else(|| ExploreError::UnknownTable(q.table.clone()))?;
+        let checked = check_query(q, &table.columns)?;
+        let filter = match checked.filter {
+            Some((c, FilterOp::Contains, _)) => format!(
+                " WHERE instr(lower(CAST({} AS TEXT)), lower(?1)) > 0",
+                quote(&c.name)
             ),
-            Some((c, FilterOp::Eq, v)) => (
-                format!("WHERE CAST({} AS TEXT) = ?", quote(c)),
-                Some(v.clone()),
-            ),
-            None => (String::new(), None),
+            Some((c, FilterOp::Eq, _)) => format!(" WHERE CAST({} AS TEXT) = ?1", quote(&c.name)),
+            None => String::new(),
         };
-        let order = match &q.sort {
-            Some((c, desc)) => format!(
-                "ORDER BY {} {}",
-                quote(c),
-                if *desc { "DESC" } else { "ASC" }
-            ),
-            None => "ORDER BY rowid".into(),
-        };
-        let table = quote(&q.table);
-        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} {filter}"))
-            .bind(value.clone())
+        let value = checked.filter.map(|(_, _, v)| v);
+        let from = quote(&table.name);
+        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {from}{filter}"))
+            .bind(value)
             .fetch_one(&self.pool)
             .await?;
+        let list: Vec<String> = table.columns.iter().map(select_expr).collect();
         let sql = format!(
-            "SELECT json_array({}) FROM {table} {filter} {order} LIMIT {} OFFSET {}",
+            "SELECT {} FROM {from}{filter}{} LIMIT ?2 OFFSET ?3",
             list.join(", "),
-            q.limit,
-            q.offset
+            checked.order_by(),
         );
-        let raw: Vec<String> = sqlx::query_scalar(&sql)
+        let rows = sqlx::query(&sql)
             .bind(value)
+            .bind(checked.limit)
+            .bind(checked.offset)
             .fetch_all(&self.pool)
             .await?;
-        let rows = raw
-            .iter()
-            .map(|r| serde_json::from_str::<Vec<serde_json::Value>>(r))
-            .collect::<Result<_, _>>()
-            .map_err(|e| ExploreError::Database(e.to_string()))?;
         Ok(RowPage {
-            columns: columns.into_iter().map(|c| c.name).collect(),
-            rows,
-            total: total.max(0) as u64,
+            columns: table.columns.into_iter().map(|c| c.name).collect(),
+            rows: rows.iter().map(row_values).collect::<Result<_, _>>()?,
+            total: u64::try_from(total).unwrap_or(0),
         })
     }
 
     async fn sql(&self, sql: &str, limits: SqlLimits) -> Result<SqlResult, ExploreError> {
-        if several_statements(sql) {
-            return Err(ExploreError::Sql("one statement at a time".into()));
+        if self.is_memory() {
+            return Err(ExploreError::Unavailable(
+                "the SQL console needs a database file: an in-memory database exists only \
+                 inside the server's own connection"
+                    .into(),
+            ));
         }
-        run_console(&self.url, sql, limits).await
+        let opts = SqliteConnectOptions::from_str(&self.url)?
+            .read_only(true)
+            .create_if_missing(false)
+            .busy_timeout(limits.timeout);
+        let mut conn = SqliteConnection::connect_with(&opts).await?;
+        let deadline = Instant::now() + limits.timeout;
+        let prepared = {
+            let mut handle = conn.lock_handle().await?;
+            // Every 1000 virtual-machine steps: past the deadline, the
+            // statement is interrupted (SQLITE_INTERRUPT -> Timeout).
+            handle.set_progress_handler(1000, move || Instant::now() < deadline);
+            let db = handle.as_raw_handle().as_ptr();
+            // SAFETY: `db` is this connection's open handle, and `handle`
+            // keeps sqlx's worker thread off it until the end of this
+            // block. `authorize` is a plain function that keeps no state:
+            // the NULL user data pointer is never read, and nothing has to
+            // outlive the connection.
+            unsafe {
+                ffi::sqlite3_set_authorizer(db, Some(authorize), std::ptr::null_mut());
+                one_statement(db, sql)
+            }
+        };
+        // The deadline: the progress handler interrupts computing, the
+        // busy timeout bounds waiting on a writer's lock.
+        let result = match prepared {
+            Ok(columns) => run_console(&mut conn, sql, columns, limits.max_rows).await,
+            Err(e) => Err(e),
+        };
+        let _ = conn.close().await;
+        result
     }
 
     async fn migrations(&self) -> Result<Vec<Migration>, ExploreError> {
+        let exists: bool = sqlx::query_scalar(
+            "SELECT COUNT(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        if !exists {
+            return Ok(Vec::new());
+        }
         let rows = sqlx::query(
-            "SELECT version, description, CAST(installed_on AS TEXT) AS at FROM _sqlx_migrations WHERE success ORDER BY version",
+            "SELECT version, description, CAST(installed_on AS TEXT) AS at
+             FROM _sqlx_migrations WHERE success ORDER BY version",
         )
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|r| {
+                let at: String = r.try_get("at")?;
                 Ok(Migration {
                     version: r.try_get("version")?,
                     description: r.try_get("description")?,
-                    applied_at: r.try_get("at")?,
+                    applied_at: rfc3339(&at),
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -372,11 +429,29 @@ impl Explorer for SqliteExplorer {
         &self,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<u64, ExploreError> {
-        // Timestamps are stored as RFC 3339 text in UTC (see sqlite.rs's `ts`).
-        let n: i64 = sqlx::query_scalar(r#"SELECT COUNT(*) FROM "session" WHERE "expiresAt" > ?"#)
-            .bind(now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(n.max(0) as u64)
+        // Warden writes ISO-8601 text ("2025-01-23T10:00:00.000Z"); rows
+        // written by other tools may hold SQLite's "YYYY-MM-DD HH:MM:SS"
+        // or epoch milliseconds (as the store reads them too).
+        let n: i64 = sqlx::query_scalar(
+            r#"SELECT COUNT(*) FROM "session" WHERE CASE
+                 WHEN typeof("expiresAt") IN ('integer', 'real') THEN "expiresAt" > ?1
+                 ELSE julianday("expiresAt") > julianday(?2) END"#,
+        )
+        .bind(now.timestamp_millis())
+        .bind(now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+/// SQLite's `CURRENT_TIMESTAMP` text (UTC) as RFC 3339; anything else as
+/// it is.
+fn rfc3339(at: &str) -> String {
+    match chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%d %H:%M:%S%.f") {
+        Ok(t) => t
+            .and_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        Err(_) => at.to_owned(),
     }
 }

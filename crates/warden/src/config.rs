@@ -60,6 +60,7 @@ pub struct Config {
     pub two_factor: TwoFactorConfig,
     pub admin: AdminConfig,
     pub telemetry: TelemetryConfig,
+    pub dashboard: DashboardConfig,
     /// Social sign-in providers, by name: `google`, `github` and `discord`
     /// are built in; any other name is an OpenID Connect provider.
     pub social: BTreeMap<String, SocialProviderConfig>,
@@ -618,6 +619,50 @@ impl TelemetryConfig {
     }
 }
 
+/// `[dashboard]`: the dashboard (API explorer, traces, database, outbox,
+/// users) on a listener of its own, never the API's.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DashboardConfig {
+    /// Serve it. Default: on in development (no sign-in: loopback only),
+    /// off in production (then it needs an admin's sign-in).
+    pub enabled: Option<bool>,
+    /// Default `127.0.0.1:9400`. In development a default address that is
+    /// taken is skipped with a warning; a configured one is an error.
+    pub listen: Option<std::net::SocketAddr>,
+    /// The URL browsers reach it at when that is not loopback
+    /// (`https://admin.example.com`, behind a proxy): its host is served
+    /// and https makes its cookie `Secure`.
+    pub public_url: Option<String>,
+}
+
+/// The dashboard's default address, as Encore's development dashboard.
+pub const DASHBOARD_LISTEN: &str = "127.0.0.1:9400";
+
+impl DashboardConfig {
+    pub fn enabled(&self, env: Environment) -> bool {
+        self.enabled.unwrap_or(env == Environment::Development)
+    }
+
+    pub fn listen(&self) -> std::net::SocketAddr {
+        self.listen
+            .unwrap_or_else(|| DASHBOARD_LISTEN.parse().expect("valid address"))
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if let Some(u) = &self.public_url {
+            let ok = (u.starts_with("http://") || u.starts_with("https://"))
+                && !u["https://".len().min(u.len())..].is_empty();
+            if !ok {
+                return Err(format!(
+                    "dashboard.public_url ({u:?}) must be an http:// or https:// URL"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -651,6 +696,7 @@ const CONFIG_KEYS: &[&str] = &[
     "two_factor",
     "admin",
     "telemetry",
+    "dashboard",
     "social",
 ];
 
@@ -679,6 +725,7 @@ impl Default for Config {
             two_factor: TwoFactorConfig::default(),
             admin: AdminConfig::default(),
             telemetry: TelemetryConfig::default(),
+            dashboard: DashboardConfig::default(),
             social: BTreeMap::new(),
         }
     }
@@ -850,6 +897,9 @@ impl Config {
             ));
         }
         if let Err(e) = self.telemetry.check(self.env) {
+            return Err(ConfigError::Rule(e));
+        }
+        if let Err(e) = self.dashboard.check() {
             return Err(ConfigError::Rule(e));
         }
         if let Err(e) = self.admin.settings() {

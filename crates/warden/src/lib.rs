@@ -31,6 +31,7 @@ fn parse_net(s: &str) -> Option<ipnet::IpNet> {
 }
 
 pub mod config;
+mod dashboard;
 pub mod mail;
 pub mod secrets;
 pub mod telemetry;
@@ -129,9 +130,15 @@ pub fn warden_settings(config: &Config) -> WardenSettings {
 }
 
 /// The mail transport and templates the configuration names.
-fn mailer(
-    config: &Config,
-) -> Result<(Arc<dyn warden_core::Mailer>, warden_core::Templates), StartError> {
+/// The mailer, its templates, and the development outbox when mail goes
+/// there (the dashboard shows it).
+type MailSetup = (
+    Arc<dyn warden_core::Mailer>,
+    warden_core::Templates,
+    Option<Arc<warden_core::Outbox>>,
+);
+
+fn mailer(config: &Config) -> Result<MailSetup, StartError> {
     let m = &config.mail;
     let mut templates = warden_core::Templates::new(m.app_name.clone());
     if let Some(dir) = &m.templates_dir {
@@ -139,6 +146,7 @@ fn mailer(
             .with_dir(dir)
             .map_err(|e| StartError::Mail(e.to_string()))?;
     }
+    let mut outbox = None;
     let mailer: Arc<dyn warden_core::Mailer> = match m.transport {
         Some(config::MailTransport::Smtp) => {
             let password = secrets::lookup(
@@ -160,10 +168,12 @@ fn mailer(
         }
         Some(config::MailTransport::Outbox) | None => {
             tracing::warn!("mail goes to the development outbox: messages are logged with their links, not sent");
-            Arc::new(warden_core::Outbox::default())
+            let o = Arc::new(warden_core::Outbox::default());
+            outbox = Some(o.clone());
+            o
         }
     };
-    Ok((mailer, templates))
+    Ok((mailer, templates, outbox))
 }
 
 /// The social sign-in providers the configuration names. Client secrets
@@ -340,6 +350,8 @@ pub struct Server {
     listener: TcpListener,
     /// `[telemetry] metrics_listen`: `GET /metrics` alone.
     metrics_listener: Option<TcpListener>,
+    /// `[dashboard]`: its listener and router.
+    dashboard: Option<(TcpListener, Router)>,
     router: Router,
     state: AppState,
     cleanup_interval: std::time::Duration,
@@ -370,6 +382,12 @@ impl Server {
         )?;
         let mut trusted_origins = TrustedOrigins::new(&config.base_url, &config.trusted_origins)?;
         trusted_origins.extend(cors.with_credentials.iter().cloned());
+        let dashboard_listener = dashboard::bind(config).await?;
+        if let (Some(l), config::Environment::Development) = (&dashboard_listener, config.env) {
+            // The development dashboard stands in for the app's pages: its
+            // link page may be a redirect target (`redirectTo`).
+            trusted_origins.extend(dashboard::loopback_origins(l));
+        }
         let cookies = CookieSettings {
             prefix: config.session.cookie_prefix.clone(),
             secure: config.base_url.starts_with("https://"),
@@ -421,7 +439,8 @@ impl Server {
         if let Some(r) = &rate_limit {
             tracing::info!(storage = ?config.rate_limit.storage, window = ?r.window, max = r.max, "rate limiting on");
         }
-        let (mailer, templates) = mailer(config)?;
+        let (mailer, templates, outbox) = mailer(config)?;
+        let explorer = db.explorer.clone();
         let warden = Arc::new(
             new_warden(config, db.store)?
                 .with_clock(clock)
@@ -451,6 +470,10 @@ impl Server {
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             config.http.request_timeout,
         ));
+        let dashboard = dashboard_listener.map(|l| {
+            let app = dashboard::router(config, &l, &state, router.clone(), explorer, outbox);
+            (l, app)
+        });
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -469,6 +492,7 @@ impl Server {
         Ok(Server {
             listener,
             metrics_listener,
+            dashboard,
             router,
             state,
             cleanup_interval: config.session.cleanup_interval,
@@ -485,6 +509,13 @@ impl Server {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// The address of the dashboard, if it is served.
+    pub fn dashboard_addr(&self) -> Option<SocketAddr> {
+        self.dashboard
+            .as_ref()
+            .and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// The address of the metrics listener, if there is one.
@@ -540,6 +571,17 @@ impl Server {
                 }
             })
         });
+        let dashboard = self.dashboard.map(|(l, router)| {
+            if let Ok(a) = l.local_addr() {
+                tracing::info!("dashboard at http://{a}");
+            }
+            tokio::spawn(async move {
+                let app = router.into_make_service_with_connect_info::<SocketAddr>();
+                if let Err(e) = axum::serve(l, app).await {
+                    tracing::error!(error = %e, "dashboard listener failed");
+                }
+            })
+        });
         if let Some(t) = telemetry::installed() {
             if let Some(e) = &t.otlp_endpoint {
                 // A URL may carry a password (user:pass@host): never logged.
@@ -558,6 +600,9 @@ impl Server {
         revocations.abort();
         if let Some(m) = metrics {
             m.abort();
+        }
+        if let Some(d) = dashboard {
+            d.abort();
         }
         tracing::info!("warden stopped");
         result

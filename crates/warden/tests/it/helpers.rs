@@ -65,6 +65,17 @@ pub fn remember_secret(secret: &str) {
     }
 }
 
+/// Panics if `text` (a page, an answer) holds any registered secret.
+pub fn assert_no_secret(text: &str) {
+    for (secret, finder) in SECRETS.lock().unwrap().iter() {
+        assert!(
+            finder.find(text.as_bytes()).is_none(),
+            "secret {:?}... shown: {text}",
+            &secret[..4]
+        );
+    }
+}
+
 /// Log lines (so far, in this test binary) that contained a registered secret.
 pub fn leaked_secrets() -> Vec<String> {
     LEAKS.lock().unwrap().clone()
@@ -160,6 +171,16 @@ impl Drop for TestDb {
                         ))
                         .execute(&admin)
                         .await;
+                        // The dashboard console's role for that database
+                        // (see warden_store::explore), if one was made.
+                        let role = format!(
+                            "warden_console_{}",
+                            &hex::encode(<sha2::Sha256 as sha2::Digest>::digest(name.as_bytes()))
+                                [..16]
+                        );
+                        let _ = sqlx::query(&format!(r#"DROP ROLE IF EXISTS "{role}""#))
+                            .execute(&admin)
+                            .await;
                         admin.close().await;
                     }
                 });
@@ -171,6 +192,8 @@ impl Drop for TestDb {
 
 pub struct TestApp {
     pub addr: String,
+    /// The dashboard's URL (`http://127.0.0.1:<port>`), when it is served.
+    pub dashboard: Option<String>,
     /// The configured public URL (`base_url`), whose origin is trusted.
     pub base_url: String,
     database_url: String,
@@ -195,6 +218,8 @@ pub fn test_config(backend: Backend) -> (Config, tempfile::TempDir, TestDbSpec) 
     config.password.argon2.memory_kib = 1024;
     config.password.argon2.iterations = 1;
     config.database.max_connections = 8;
+    // Each test's own dashboard, never the default 9400.
+    config.dashboard.listen = Some("127.0.0.1:0".parse().unwrap());
     let spec = match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().unwrap();
@@ -277,6 +302,7 @@ async fn spawn(backend: Backend, tweak: impl FnOnce(&mut Config), real_clock: bo
     }
     .expect("server starts");
     let addr = format!("http://{}", server.local_addr());
+    let dashboard = server.dashboard_addr().map(|a| format!("http://{a}"));
     let db = spec.open(&config.database_url).await;
     let (tx, rx) = oneshot::channel();
     let handle = tokio::spawn(server.run(async {
@@ -284,6 +310,7 @@ async fn spawn(backend: Backend, tweak: impl FnOnce(&mut Config), real_clock: bo
     }));
     TestApp {
         addr,
+        dashboard,
         base_url: config.base_url.clone(),
         database_url: config.database_url.clone(),
         clock,

@@ -1,6 +1,7 @@
 //! Warden's integration tests: each drives a real server over HTTP, against
 //! SQLite and (with WARDEN_TEST_DATABASE_URL) PostgreSQL.
 
+mod browser_env;
 mod helpers;
 mod mail_sink;
 mod oidc_provider;
@@ -17,6 +18,8 @@ mod ba_api;
 mod betterauth;
 mod cli;
 mod cookies;
+mod dashboard;
+mod dashboard_browser;
 mod db_failure;
 mod email_verification;
 mod observability;

@@ -47,6 +47,13 @@ pub(crate) struct SpanState {
 /// Marks a span of a trace that the per-second cap skipped.
 struct Skipped;
 
+/// Spans that are not kept as traces of their own when they have no
+/// parent: the database statements of background work (the revocation
+/// feed polled four times a second, the expired-session clean-up). Kept,
+/// they would push every request out of the store within minutes of
+/// idling. Inside a request they are recorded as ever.
+pub const BACKGROUND_ROOTS: &[&str] = &["db.query", "db.acquire"];
+
 /// A trace being recorded, shared by its spans until the root closes.
 pub(crate) struct InFlight {
     /// The trace's time line: the root's creation, on both clocks. Every
@@ -160,6 +167,7 @@ where
         // A trace the rate cap skipped is skipped whole.
         let skipped = match span.parent() {
             Some(p) => p.extensions().get::<Skipped>().is_some(),
+            None if BACKGROUND_ROOTS.contains(&attrs.metadata().name()) => true,
             None => !self.store.admit(),
         };
         if skipped {

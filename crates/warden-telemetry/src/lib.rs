@@ -116,7 +116,7 @@ mod trace;
 mod traceparent;
 
 pub use id::{ParseIdError, SpanId, TraceId};
-pub use layer::TraceLayer;
+pub use layer::{TraceLayer, BACKGROUND_ROOTS};
 pub use redact::{
     is_sensitive, ALLOWED_NAMES, CUT_MARKER, MAX_VALUE_BYTES, REDACTED, SENSITIVE_NAME_PARTS,
 };

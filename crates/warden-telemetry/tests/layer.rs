@@ -678,3 +678,20 @@ fn a_disabled_store_records_nothing() {
     });
     assert_eq!(store.stats(), Default::default());
 }
+
+/// A statement outside any request (background polling) is no trace of
+/// its own; inside a request it is recorded.
+#[test]
+fn background_statements_are_not_traces_of_their_own() {
+    let store = TraceStore::default();
+    record(&store, || {
+        drop(info_span!("db.query", db.query.text = "SELECT 1").entered());
+        let _root = info_span!("request").entered();
+        drop(info_span!("db.query", db.query.text = "SELECT 2").entered());
+    });
+    let kept = store.recent(10);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0].name, "request");
+    assert_eq!(kept[0].span_count, 2);
+    assert_eq!(store.stats().skipped, 0, "not counted as capped");
+}

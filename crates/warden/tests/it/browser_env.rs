@@ -23,6 +23,8 @@ use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 
+use crate::python_env::run;
+
 const STAMP: &str = "warden-browser.sha256";
 
 #[derive(Clone, Debug)]
@@ -48,23 +50,6 @@ pub fn browser() -> Browser {
 /// `crates/warden/tests/browser/`.
 pub fn scripts() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
-}
-
-fn run(command: &mut Command) -> Result<(), String> {
-    let shown = format!("{command:?}");
-    let output = command
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run {shown}: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "{shown} failed ({}):\n{}{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    Ok(())
 }
 
 fn on_path(program: &str) -> bool {

@@ -50,6 +50,10 @@ async fn send(
     r.send().await.unwrap()
 }
 
+async fn json_of(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 async fn error_code(res: reqwest::Response) -> (u16, String) {
     let status = res.status().as_u16();
     let body: Value = res.json().await.unwrap();
@@ -657,14 +661,7 @@ async fn production_dashboard_needs_an_admin() {
     );
     let _ = admin;
 
-    let me: Value = client
-        .get(format!("{d}/api/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = json_of(client.get(format!("{d}/api/me"))).await;
     assert_eq!(
         (me["mode"].as_str(), &me["user"]),
         (Some("production"), &Value::Null)
@@ -733,22 +730,10 @@ async fn production_dashboard_needs_an_admin() {
             .header("cookie", cookie.as_str())
     };
 
-    let me: Value = authed("/api/me")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = json_of(authed("/api/me")).await;
     assert_eq!(me["user"]["email"], "boss@example.com");
     assert_eq!(authed("/api/overview").send().await.unwrap().status(), 200);
-    let users: Value = authed("/admin-api/users")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let users: Value = json_of(authed("/admin-api/users")).await;
     assert_eq!(users["total"], 2, "{users}");
     // No console, no outbox in production.
     let res = client
@@ -762,13 +747,7 @@ async fn production_dashboard_needs_an_admin() {
     assert_eq!(res.status(), 404);
     assert_eq!(authed("/api/outbox").send().await.unwrap().status(), 404);
     // Every table, every row: no secret.
-    let tables: Value = authed("/api/db/tables")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tables: Value = json_of(authed("/api/db/tables")).await;
     for t in tables["tables"].as_array().unwrap() {
         let name = t["name"].as_str().unwrap();
         let page = authed(&format!("/api/db/tables/{name}?limit=500"))
@@ -783,13 +762,7 @@ async fn production_dashboard_needs_an_admin() {
         crate::helpers::assert_no_secret(&page);
     }
     // A trace page shows no secret either.
-    let traces: Value = authed("/api/traces")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let traces: Value = json_of(authed("/api/traces")).await;
     for t in traces["traces"].as_array().unwrap() {
         let page = authed(&format!("/api/traces/{}", t["id"].as_str().unwrap()))
             .send()

@@ -109,8 +109,9 @@ fn removed(path: &Path, removed: std::io::Result<()>) -> Result<(), String> {
     }
 }
 
-/// Runs `command`; on failure the error quotes its output.
-fn run(command: &mut Command) -> Result<(), String> {
+/// Runs `command`; on failure the error quotes its output (also the
+/// browser tests' installer's).
+pub(crate) fn run(command: &mut Command) -> Result<(), String> {
     let shown = format!("{command:?}");
     let output = command
         .stdin(Stdio::null())

@@ -172,6 +172,14 @@ function start() {
     if (e.key === TOKEN_KEY) setToken(e.newValue || '');
   });
 
+  // In production the proxy answers 401 to anyone not signed in to the dashboard.
+  fetch('/api/me', {credentials: 'same-origin'}).then((r) => (r.ok ? r.json() : null)).then((me) => {
+    if (me && me.mode !== 'development' && !me.user) {
+      status.replaceChildren('You are not signed in to the dashboard: requests through /proxy will be refused (401). ',
+        el('a', {href: '/#/signin'}, 'Sign in'));
+    }
+  }).catch(() => {});
+
   if (typeof window.SwaggerUIBundle !== 'function') {
     status.textContent = 'Swagger UI did not load (/assets/vendor/swagger-ui/swagger-ui-bundle.js).';
     status.className = 'explorer-status';

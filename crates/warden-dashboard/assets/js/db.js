@@ -78,7 +78,13 @@ export function render(ctx) {
     tr.classList.add('selected');
     const secret = new Set((meta?.columns || []).filter((c) => c.secret).map((c) => c.name));
     const value = (col) => row[columns.indexOf(col)];
-    const links = (meta?.links || []).filter((l) => columns.includes(l.column) && value(l.column) !== null && value(l.column) !== undefined);
+    // A user's own rows (…Id = its id) before the others (impersonatedBy, actorId…).
+    const rank = (l) => (/^(user|owner)?id$/i.test(l.foreignColumn) || /Id$/.test(l.foreignColumn) ? 0 : 1);
+    const links = (meta?.links || [])
+      .filter((l) => columns.includes(l.column) && value(l.column) !== null && value(l.column) !== undefined)
+      .map((l, i) => ({l, i}))
+      .sort((a, b) => rank(a.l) - rank(b.l) || a.i - b.i)
+      .map((x) => x.l);
     const extra = [];
     if (meta?.name === 'user' && columns.includes('id') && value('id') !== null) {
       extra.push(h('a', {href: `#/users/${encodeURIComponent(value('id'))}`, class: 'btn btn-small'}, 'Open user page'));
@@ -96,9 +102,9 @@ export function render(ctx) {
       h('h3', null, 'Related'),
       links.length || extra.length
         ? h('ul', {class: 'links'},
-          links.map((l) => h('li', null, h('a', {href: linkHref(l, value(l.column)), dataset: {linkTable: l.table}},
-            h('span', {class: 'mono'}, l.table), ' where ', h('span', {class: 'mono'}, l.foreignColumn), ' = ',
-            h('span', {class: 'mono'}, valueText(value(l.column)))))),
+          links.map((l) => h('li', null, h('a', {href: linkHref(l, value(l.column)), dataset: {linkTable: l.table, linkColumn: l.foreignColumn}},
+            h('span', {class: 'mono'}, l.table),
+            h('span', {class: 'muted mono'}, ` (${l.foreignColumn} = ${l.column})`)))),
           extra.map((a) => h('li', null, a)))
         : h('p', {class: 'muted small'}, 'No related rows.'));
     rowView.hidden = false;
@@ -134,7 +140,7 @@ export function render(ctx) {
       const next = {...st, sort: c, order: sorted && st.order === 'asc' ? 'desc' : 'asc', offset: 0};
       return h('th', {
         class: `sortable${sorted ? ` sorted-${st.order}` : ''}${m?.secret ? ' secret' : ''}`,
-        title: `${m?.type || ''}${m?.primaryKey ? ' · primary key' : ''}${m?.secret ? ' · secret (masked)' : ''} · click to sort`,
+        title: `${m?.type || m?.sqlType || ''}${m?.primaryKey ? ' · primary key' : ''}${m?.secret ? ' · secret (masked)' : ''} · click to sort`,
         dataset: {column: c},
         tabindex: '0',
         onclick: () => { location.hash = hashFor(name, next); },

@@ -14,7 +14,7 @@ export function h(tag, attrs, ...children) {
       if (v === null || v === undefined || v === false) continue;
       if (k === 'class') el.className = v;
       else if (k === 'dataset') Object.assign(el.dataset, v);
-      else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+      else if (k.startsWith('on')) { if (typeof v === 'function') el.addEventListener(k.slice(2), v); }
       else if (k === 'value') el.value = v;
       else if (k === 'checked' || k === 'selected' || k === 'disabled') el[k] = Boolean(v);
       else el.setAttribute(k, v === true ? '' : String(v));

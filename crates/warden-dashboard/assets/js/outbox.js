@@ -88,7 +88,7 @@ export function render(ctx) {
   const seen = new Set();
   const live = h('span', {id: 'outbox-live', class: 'live off'}, 'connecting…');
   const list = h('div', {id: 'mails', class: 'mails'});
-  const message = h('div', null, note('info', 'Loading…'));
+  const message = h('div', {class: 'msg'}, note('info', 'Loading…'));
   replace(ctx.root, h('div', {id: 'outbox', class: 'view'},
     h('header', {class: 'view-head'}, h('h1', null, 'Outbox'), live,
       h('span', {class: 'muted small'}, 'Mail the server sent in development, newest first. Links open in this tab.')),

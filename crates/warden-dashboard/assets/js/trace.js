@@ -74,10 +74,11 @@ function eventLine(ev, spanName, withFields) {
 export function render(ctx) {
   const id = ctx.params.id;
   const body = h('div', null, note('info', 'Loading…'));
+  const title = h('h1', {id: 'trace-title'}, 'Trace');
   replace(ctx.root, h('div', {id: 'trace', class: 'view'},
     h('header', {class: 'view-head'},
       h('a', {href: '#/traces', class: 'back'}, '← Traces'),
-      h('h1', {id: 'trace-title'}, 'Trace'),
+      title,
       h('code', {class: 'muted small', id: 'trace-id'}, id)),
     body));
 
@@ -107,7 +108,6 @@ export function render(ctx) {
     const method = rf['http.request.method'];
     const route = rf['http.route'];
     const status = rf['http.response.status_code'];
-    const title = ctx.root.querySelector('#trace-title');
     replace(title,
       method !== undefined ? h('span', {class: 'mono'}, `${method} `) : null,
       h('span', {class: 'mono'}, route ?? root?.name ?? 'trace'),

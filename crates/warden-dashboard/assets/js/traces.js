@@ -87,10 +87,22 @@ export function render(ctx) {
     message,
     h('div', {class: 'table-wrap table-tall'}, tableEl)));
 
+  const shownRows = new Map(); // trace id → its <tr>, for the rows on screen
+
+  function updateCount() {
+    const n = shownRows.size;
+    count.textContent = `${n} shown${n !== items.length ? ` of ${items.length}` : ''}`;
+  }
+
   function redraw() {
-    const rows = items.filter((t) => matches(t, f));
-    replace(tbody, rows.map((t) => traceRow(t)));
-    count.textContent = `${rows.length} shown${rows.length !== items.length ? ` of ${items.length}` : ''}`;
+    shownRows.clear();
+    const rows = items.filter((t) => matches(t, f)).map((t) => {
+      const tr = traceRow(t);
+      shownRows.set(t.id, tr);
+      return tr;
+    });
+    replace(tbody, rows);
+    updateCount();
     replace(message, rows.length ? null : note('empty', items.length ? 'No trace matches the filters.' : 'No traces yet. Send a request to the API.'));
   }
 
@@ -142,13 +154,17 @@ export function render(ctx) {
       if (!t || !t.id) return;
       if (items.some((x) => x.id === t.id)) return;
       items.unshift(t);
-      if (items.length > MAX_ROWS) items.length = MAX_ROWS;
-      if (!matches(t, f)) { count.textContent = `${items.filter((x) => matches(x, f)).length} shown of ${items.length}`; return; }
-      if (!tbody.firstChild) replace(message);
-      tbody.insertBefore(traceRow(t, true), tbody.firstChild);
-      while (tbody.children.length > MAX_ROWS) tbody.removeChild(tbody.lastChild);
-      const shown = tbody.children.length;
-      count.textContent = `${shown} shown${shown !== items.length ? ` of ${items.length}` : ''}`;
+      for (const old of items.splice(MAX_ROWS)) { // the oldest go, on screen too
+        const tr = shownRows.get(old.id);
+        if (tr) { tr.remove(); shownRows.delete(old.id); }
+      }
+      if (matches(t, f)) {
+        if (!shownRows.size) replace(message);
+        const tr = traceRow(t, true);
+        shownRows.set(t.id, tr);
+        tbody.insertBefore(tr, tbody.firstChild);
+      }
+      updateCount();
     });
   }
 

@@ -102,6 +102,7 @@ export function renderUser(ctx) {
   const body = h('div', null, note('info', 'Loading…'));
   const title = h('h1', null, 'User');
   let impersonation = null; // the last token from "impersonate"
+  const drafts = {}; // what was typed, kept across the re-fetches
   let closed = false;
 
   replace(ctx.root, h('div', {id: 'user', class: 'view'},
@@ -115,11 +116,12 @@ export function renderUser(ctx) {
     error.hidden = !msg;
   }
 
-  async function act(label, fn) {
+  async function act(label, fn, done) {
     showError('');
     for (const b of body.querySelectorAll('button')) b.disabled = true;
     try {
       await fn();
+      if (done) done();
     } catch (e) {
       showError(`${label}: ${e.message}`);
     }
@@ -175,24 +177,29 @@ export function renderUser(ctx) {
     const reset2fa = h('button', {type: 'button', id: 'reset-2fa', class: 'btn', hidden: !u.twoFactorEnabled}, 'Turn two-factor off');
     reset2fa.addEventListener('click', () => act('Reset two-factor', () => api('DELETE', `${base}/two-factor`)));
 
-    const roleInput = h('input', {id: 'role-input', type: 'text', value: u.role ?? '', list: 'role-options', class: 'w-sm', spellcheck: 'false'});
+    const roleInput = h('input', {id: 'role-input', type: 'text', value: drafts.role ?? u.role ?? '', list: 'role-options', class: 'w-sm', spellcheck: 'false'});
+    roleInput.addEventListener('input', () => { drafts.role = roleInput.value; });
     const setRole = h('button', {type: 'button', id: 'set-role', class: 'btn'}, 'Set role');
-    setRole.addEventListener('click', () => act('Set role', () => api('PUT', `${base}/role`, {role: roleInput.value.trim()})));
+    setRole.addEventListener('click', () => act('Set role', () => api('PUT', `${base}/role`, {role: roleInput.value.trim()}),
+      () => { delete drafts.role; }));
 
-    const banReason = h('input', {id: 'ban-reason', type: 'text', placeholder: 'reason (optional)', class: 'w-md'});
+    const banReason = h('input', {id: 'ban-reason', type: 'text', placeholder: 'reason (optional)', class: 'w-md', value: drafts.banReason ?? ''});
+    banReason.addEventListener('input', () => { drafts.banReason = banReason.value; });
     const banExpires = h('select', {id: 'ban-expires', title: 'How long the ban lasts'},
       h('option', {value: ''}, 'no end'),
       h('option', {value: '3600'}, '1 hour'),
       h('option', {value: '86400'}, '1 day'),
       h('option', {value: '604800'}, '7 days'),
       h('option', {value: '2592000'}, '30 days'));
+    banExpires.value = drafts.banExpires ?? '';
+    banExpires.addEventListener('change', () => { drafts.banExpires = banExpires.value; });
     const ban = h('button', {type: 'button', id: 'ban', class: 'btn btn-danger', hidden: Boolean(u.banned)}, 'Ban');
     ban.addEventListener('click', () => act('Ban', () => {
       const b = {};
       if (banReason.value.trim()) b.banReason = banReason.value.trim();
       if (banExpires.value) b.banExpiresIn = Number(banExpires.value);
       return api('POST', `${base}/ban`, b);
-    }));
+    }, () => { delete drafts.banReason; delete drafts.banExpires; }));
     const unban = h('button', {type: 'button', id: 'unban', class: 'btn', hidden: !u.banned}, 'Unban');
     unban.addEventListener('click', () => act('Unban', () => api('POST', `${base}/unban`, {})));
 
@@ -253,7 +260,7 @@ export function renderUser(ctx) {
           h('td', {class: 'mono nowrap'}, fmtTime(s.createdAt)),
           h('td', {class: 'mono nowrap'}, fmtTime(s.expiresAt)),
           h('td', {class: 'mono'}, s.ipAddress ?? ''),
-          h('td', {class: 'ellipsis', title: s.userAgent ?? ''}, s.userAgent ?? ''),
+          h('td', {class: 'wrap small', title: s.userAgent ?? ''}, s.userAgent ?? ''),
           h('td', {class: 'mono'}, s.impersonatedBy ? h('span', {class: 'badge badge-warn', title: `impersonated by ${s.impersonatedBy}`}, 'impersonated') : ''),
           h('td', null, revoke));
       });

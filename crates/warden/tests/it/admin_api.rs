@@ -1428,6 +1428,7 @@ async fn openapi_documents_the_admin_service(b: Backend) {
         ("get", "/admin/users/{id}/sessions"),
         ("delete", "/admin/users/{id}/sessions"),
         ("delete", "/admin/sessions/{id}"),
+        ("delete", "/admin/users/{id}/two-factor"),
         ("post", "/admin/users/{id}/impersonate"),
         ("post", "/admin/stop-impersonating"),
         ("post", "/admin/has-permission"),

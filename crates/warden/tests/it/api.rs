@@ -20,6 +20,7 @@ const ROUTES: &[(&str, &str, bool)] = &[
     ("get", "/admin/users/{id}/sessions", true),
     ("delete", "/admin/users/{id}/sessions", true),
     ("delete", "/admin/sessions/{id}", true),
+    ("delete", "/admin/users/{id}/two-factor", true),
     ("post", "/admin/users/{id}/impersonate", true),
     ("post", "/admin/stop-impersonating", true),
     ("post", "/admin/has-permission", true),

@@ -168,7 +168,7 @@ async fn explorer_requests_are_traced_and_stored_rows_are_masked(b: Backend) {
     remember_secret(&token);
     let user_id = body["user"]["id"].as_str().unwrap().to_owned();
 
-    let list = get_json(&app, "/api/traces?route=/auth/signup").await;
+    let list = get_json(&app, "/api/traces?route=/auth/signup&limit=1000").await;
     let t = list["traces"]
         .as_array()
         .unwrap()
@@ -178,7 +178,7 @@ async fn explorer_requests_are_traced_and_stored_rows_are_masked(b: Backend) {
     assert_eq!(t["method"], "POST");
     assert_eq!(t["status"], 200);
     assert_eq!(
-        get_json(&app, "/api/traces?status=5xx").await["traces"],
+        get_json(&app, &format!("/api/traces?status=5xx&user={user_id}")).await["traces"],
         json!([])
     );
     assert_eq!(

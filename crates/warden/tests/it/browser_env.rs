@@ -16,14 +16,13 @@
 //! All of it under a file lock beside the environment, so parallel test
 //! processes take turns, and once per process (a `OnceLock`).
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 
-use crate::python_env::run;
+use crate::python_env::{lock_file, run};
 
 const STAMP: &str = "warden-browser.sha256";
 
@@ -78,15 +77,7 @@ fn ensure() -> Result<Browser, String> {
     let parent = Path::new(env!("CARGO_TARGET_TMPDIR"));
     std::fs::create_dir_all(parent)
         .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-    let lock_path = parent.join("warden-test-browser.lock");
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
-    lock.lock()
-        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
+    let _lock = lock_file(&parent.join("warden-test-browser.lock"))?;
 
     let chromium = match std::env::var_os("WARDEN_TEST_CHROMIUM").filter(|p| !p.is_empty()) {
         Some(p) => PathBuf::from(p),

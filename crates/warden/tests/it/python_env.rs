@@ -81,15 +81,7 @@ fn ensure_venv() -> Result<PathBuf, String> {
 
     // Another test process may be creating it too: take turns. The lock is
     // released when `lock` is dropped (or the process ends).
-    let lock_path = parent.join("warden-test-venv.lock");
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
-    lock.lock()
-        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
+    let _lock = lock_file(&parent.join("warden-test-venv.lock"))?;
 
     let current = std::fs::read_to_string(venv.join(STAMP)).is_ok_and(|s| s.trim() == wanted);
     // `exists` follows the symlink: false if the base interpreter is gone.
@@ -98,6 +90,21 @@ fn ensure_venv() -> Result<PathBuf, String> {
     }
     create(&venv, &requirements, &wanted)?;
     Ok(python)
+}
+
+/// Opens and locks `path` (created if missing), waiting for another test
+/// process that holds it; released when the file is dropped. (Also the
+/// browser tests' installer's.)
+pub(crate) fn lock_file(path: &Path) -> Result<File, String> {
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    lock.lock()
+        .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
+    Ok(lock)
 }
 
 /// `removed`, the result of removing `path`, with "not found" as success.

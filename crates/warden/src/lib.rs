@@ -32,6 +32,7 @@ fn parse_net(s: &str) -> Option<ipnet::IpNet> {
 
 pub mod config;
 mod dashboard;
+pub mod gen;
 pub mod mail;
 pub mod secrets;
 pub mod telemetry;

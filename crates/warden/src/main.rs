@@ -53,11 +53,40 @@ enum Command {
         #[command(subcommand)]
         command: SecretCommand,
     },
+    /// Generate code from the API's OpenAPI document, built in-process from
+    /// the configuration (no server, no database).
+    Gen {
+        #[command(subcommand)]
+        command: GenCommand,
+    },
     /// Time one password hash with the configured argon2id parameters.
     #[command(hide = true)]
     BenchHash {
         #[arg(long, default_value_t = 20)]
         iterations: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum GenCommand {
+    /// A TypeScript client in the shape of Encore's (`encore gen client`):
+    /// `new Client(Local).auth.signUp({...})`. Or, with `--lang openapi`, the
+    /// OpenAPI document itself. The same binary and configuration give the
+    /// same bytes.
+    Client {
+        /// Write to this file (default: standard output).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// typescript or openapi.
+        #[arg(long, value_enum, default_value_t = warden::gen::Lang::Typescript)]
+        lang: warden::gen::Lang,
+        /// Services (OpenAPI tags) to include, comma-separated (default:
+        /// all but betterauth, which BetterAuth's own client serves).
+        #[arg(long, value_delimiter = ',')]
+        services: Option<Vec<String>>,
+        /// The client's `Local` URL (default: the configured base_url).
+        #[arg(long)]
+        base_url: Option<String>,
     },
 }
 
@@ -104,6 +133,10 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         database_url: cli.database_url.clone(),
     };
     let mut config = Config::load(cli.config.as_deref(), &overrides)?;
+    if matches!(command, Command::Gen { .. }) {
+        // The output is the generated file; only errors are worth a line.
+        config.log.level = "error".into();
+    }
     if matches!(command, Command::User { .. } | Command::Audit { .. }) {
         // The output is the command's; the audit trail records what it did.
         // Warnings (a change not published to running servers) still show;
@@ -142,6 +175,30 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::User { command, .. } => admin_cli::user(&config, command).await?,
         Command::Audit { command, .. } => admin_cli::audit(&config, command).await?,
+        Command::Gen {
+            command:
+                GenCommand::Client {
+                    output,
+                    lang,
+                    services,
+                    base_url,
+                },
+        } => {
+            let text = warden::gen::client(&config, lang, services, base_url)?;
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, text.as_bytes())
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                    eprintln!("wrote {}", path.display());
+                }
+                None => {
+                    use std::io::Write as _;
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(text.as_bytes())?;
+                    out.flush()?;
+                }
+            }
+        }
         Command::BenchHash { iterations } => bench_hash(&config, iterations).await?,
     }
     Ok(())

@@ -22,6 +22,7 @@ mod dashboard;
 mod dashboard_browser;
 mod db_failure;
 mod email_verification;
+mod gen_client;
 mod observability;
 mod observability_flow;
 mod password_reset;

@@ -62,10 +62,10 @@ pub fn name(raw: &str) -> Result<String, AuthError> {
 /// An image URL: http(s) or a data: URI, bounded in length.
 pub fn image(raw: &str) -> Result<String, AuthError> {
     let image = raw.trim();
-    if image.len() > MAX_IMAGE_LEN {
+    if image.chars().count() > MAX_IMAGE_LEN {
         return Err(AuthError::invalid(
             "image",
-            format!("must be at most {MAX_IMAGE_LEN} bytes"),
+            format!("must be at most {MAX_IMAGE_LEN} characters"),
         ));
     }
     let lower = image.to_ascii_lowercase();

@@ -327,14 +327,191 @@ fn add_common_responses(doc: &mut OpenApiDoc, betterauth_base: Option<&str>) {
 }
 
 /// The OpenAPI 3.1 document of every route, with the BetterAuth API at its
-/// default base path.
-pub fn openapi() -> OpenApiDoc {
-    openapi_for(&HttpSettings::default())
+/// default base path and the default password policy.
+pub fn openapi() -> serde_json::Value {
+    openapi_document(
+        Some(&BetterAuthSettings::default()),
+        &warden_core::PasswordPolicy::default(),
+    )
 }
 
-/// The OpenAPI document of the routes these settings mount.
-pub fn openapi_for(settings: &HttpSettings) -> OpenApiDoc {
-    api_doc(settings.betterauth.as_ref())
+/// The OpenAPI document of the routes served with these settings, stating
+/// the configured password lengths (the schemas' `minLength`/`maxLength`
+/// for passwords are those of `password`, not the defaults written in the
+/// source): the document served at `/openapi.json`, and the one `warden gen
+/// client` generates from.
+pub fn openapi_document(
+    betterauth: Option<&BetterAuthSettings>,
+    password: &warden_core::PasswordPolicy,
+) -> serde_json::Value {
+    let mut doc = serde_json::to_value(api_doc(betterauth)).unwrap_or(serde_json::Value::Null);
+    state_password_policy(&mut doc, password);
+    require_answered_nulls(&mut doc);
+    state_object_rules(&mut doc);
+    doc
+}
+
+/// Rules on whole objects that utoipa's derive has no attribute for.
+fn state_object_rules(doc: &mut serde_json::Value) {
+    use serde_json::json;
+    let rules = [
+        // `POST /auth/unlink-account`: "give providerId or accountId".
+        (
+            "UnlinkRequest",
+            "anyOf",
+            json!([{"required": ["providerId"]}, {"required": ["accountId"]}]),
+        ),
+    ];
+    for (schema, key, rule) in rules {
+        if let Some(s) = doc
+            .pointer_mut(&format!("/components/schemas/{schema}"))
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            s.insert(key.to_owned(), rule);
+        }
+    }
+    // `POST /admin/has-permission`: at least one resource, each a list of
+    // action names.
+    if let Some(p) =
+        doc.pointer_mut("/components/schemas/HasPermissionRequest/properties/permissions")
+    {
+        *p = json!({
+            "type": "object",
+            "description": p.get("description").cloned().unwrap_or_default(),
+            "minProperties": 1,
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        });
+    }
+}
+
+/// utoipa documents every `Option` field as optional, but an answer always
+/// carries its `Option` fields (as `null` when empty; the two fields that
+/// are left out instead say so with `required = false` and are not
+/// nullable). So in a schema that only answers use, a nullable property is
+/// required: clients then read `session: SessionInfo | null`, not
+/// `session?: ...`. A schema that a request uses as well keeps its
+/// optional fields.
+fn require_answered_nulls(doc: &mut serde_json::Value) {
+    use serde_json::Value;
+    fn refs(v: &Value, into: &mut std::collections::BTreeSet<String>) {
+        match v {
+            Value::Object(o) => {
+                if let Some(r) = o.get("$ref").and_then(Value::as_str) {
+                    if let Some(n) = r.strip_prefix("#/components/schemas/") {
+                        into.insert(n.to_owned());
+                    }
+                }
+                o.values().for_each(|v| refs(v, into));
+            }
+            Value::Array(a) => a.iter().for_each(|v| refs(v, into)),
+            _ => {}
+        }
+    }
+    // Schemas a request reaches (directly, or through other schemas).
+    let mut in_requests = std::collections::BTreeSet::new();
+    if let Some(paths) = doc.get("paths").and_then(Value::as_object) {
+        for item in paths.values().filter_map(Value::as_object) {
+            for op in item.values().filter_map(Value::as_object) {
+                for key in ["requestBody", "parameters"] {
+                    if let Some(v) = op.get(key) {
+                        refs(v, &mut in_requests);
+                    }
+                }
+            }
+        }
+    }
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    loop {
+        let before = in_requests.len();
+        for name in in_requests.clone() {
+            if let Some(s) = schemas.get(&name) {
+                refs(s, &mut in_requests);
+            }
+        }
+        if in_requests.len() == before {
+            break;
+        }
+    }
+    let nullable = |p: &Value| {
+        let typed = match p.get("type") {
+            Some(Value::Array(ts)) => ts.iter().any(|t| t == "null"),
+            _ => false,
+        };
+        let union = ["oneOf", "anyOf"].iter().any(|k| {
+            p.get(*k)
+                .and_then(Value::as_array)
+                .is_some_and(|a| a.iter().any(|s| s.get("type").is_some_and(|t| t == "null")))
+        });
+        typed || union
+    };
+    for (name, schema) in schemas.iter_mut() {
+        if in_requests.contains(name) {
+            continue;
+        }
+        let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+            continue;
+        };
+        let add: Vec<String> = props
+            .iter()
+            .filter(|(_, p)| nullable(p))
+            .map(|(k, _)| k.clone())
+            .collect();
+        if add.is_empty() {
+            continue;
+        }
+        let required = schema
+            .as_object_mut()
+            .expect("has properties")
+            .entry("required")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Some(list) = required.as_array_mut() {
+            for k in add {
+                if !list.iter().any(|v| v == &Value::String(k.clone())) {
+                    list.push(Value::String(k));
+                }
+            }
+        }
+    }
+}
+
+/// The source marks a new password `minLength: 8, maxLength: 128` and a
+/// password offered at sign-in (or to confirm) `minLength: 1, maxLength:
+/// 128`: the defaults. Here they become the configured lengths.
+fn state_password_policy(doc: &mut serde_json::Value, password: &warden_core::PasswordPolicy) {
+    use serde_json::Value;
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    for schema in schemas.values_mut() {
+        let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (name, prop) in props.iter_mut() {
+            if !name.to_ascii_lowercase().contains("password") {
+                continue;
+            }
+            let (min, max) = (
+                prop.get("minLength").and_then(Value::as_u64),
+                prop.get("maxLength").and_then(Value::as_u64),
+            );
+            match (min, max) {
+                (Some(8), Some(128)) => {
+                    prop["minLength"] = password.min_length.into();
+                    prop["maxLength"] = password.max_length.into();
+                }
+                (Some(1), Some(128)) => prop["maxLength"] = password.max_length.into(),
+                _ => {}
+            }
+        }
+    }
 }
 
 /// The complete Warden router, with CORS, body limit, request ids and the
@@ -342,8 +519,9 @@ pub fn openapi_for(settings: &HttpSettings) -> OpenApiDoc {
 /// when `/openapi.json` is first requested, on a blocking thread.
 pub fn router(state: AppState) -> Router {
     let api = api_router(state.settings.betterauth.as_ref());
-    let doc: Arc<tokio::sync::OnceCell<Arc<OpenApiDoc>>> = Arc::default();
+    let doc: Arc<tokio::sync::OnceCell<Arc<serde_json::Value>>> = Arc::default();
     let betterauth = state.settings.betterauth.clone();
+    let password = state.warden.settings().password.clone();
     let settings = state.settings.clone();
     let origin_state = state.clone();
     let rate_state = state.clone();
@@ -352,11 +530,14 @@ pub fn router(state: AppState) -> Router {
         axum::routing::get(move || {
             let doc = doc.clone();
             let betterauth = betterauth.clone();
+            let password = password.clone();
             async move {
                 let doc = doc
                     .get_or_try_init(|| async move {
-                        tokio::task::spawn_blocking(move || Arc::new(api_doc(betterauth.as_ref())))
-                            .await
+                        tokio::task::spawn_blocking(move || {
+                            Arc::new(openapi_document(betterauth.as_ref(), &password))
+                        })
+                        .await
                     })
                     .await
                     .map_err(|e| {

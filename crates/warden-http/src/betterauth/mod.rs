@@ -205,7 +205,9 @@ pub struct BaSignInResponse {
     /// `Location` header).
     pub redirect: bool,
     pub token: String,
+    /// Only when a `callbackURL` was given.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = false)]
     pub url: Option<String>,
     pub user: BaUser,
 }
@@ -234,9 +236,13 @@ pub struct BaOk {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SignUpEmailRequest {
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub name: String,
-    #[schema(min_length = 3, max_length = 254)]
+    #[schema(min_length = 3, max_length = 254, format = Email)]
     pub email: String,
     #[schema(min_length = 8, max_length = 128)]
     pub password: String,
@@ -266,7 +272,7 @@ pub struct SignUpEmailRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SignInEmailRequest {
-    #[schema(min_length = 3, max_length = 254)]
+    #[schema(min_length = 3, max_length = 254, format = Email)]
     pub email: String,
     #[schema(min_length = 1, max_length = 128)]
     pub password: String,
@@ -870,7 +876,7 @@ pub async fn delete_user(
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestPasswordResetBody {
-    #[schema(min_length = 3, max_length = 254)]
+    #[schema(min_length = 3, max_length = 254, format = Email)]
     pub email: String,
     /// The front end's reset page (relative, or on a trusted origin).
     pub redirect_to: Option<String>,
@@ -1034,7 +1040,7 @@ fn ba_verify_link(state: &AppState, callback: Option<String>) -> impl FnOnce(&st
 
 #[derive(Deserialize, ToSchema)]
 pub struct SendVerificationBody {
-    #[schema(min_length = 3, max_length = 254)]
+    #[schema(min_length = 3, max_length = 254, format = Email)]
     pub email: String,
     #[serde(rename = "callbackURL")]
     pub callback_url: Option<String>,
@@ -1043,7 +1049,7 @@ pub struct SendVerificationBody {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChangeEmailBody {
-    #[schema(min_length = 3, max_length = 254)]
+    #[schema(min_length = 3, max_length = 254, format = Email)]
     pub new_email: String,
     #[serde(rename = "callbackURL")]
     pub callback_url: Option<String>,

@@ -350,12 +350,17 @@ pub struct PageQuery {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateUserRequest {
-    #[schema(example = "jane@example.com", min_length = 3, max_length = 254)]
+    #[schema(example = "jane@example.com", min_length = 3, max_length = 254, format = Email)]
     pub email: String,
     /// Without it, the user has no password (signs in another way, or
     /// after an admin sets one).
     pub password: Option<String>,
-    #[schema(example = "Jane Doe", min_length = 1, max_length = 256)]
+    #[schema(
+        example = "Jane Doe",
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub name: String,
     /// Default: the configured default role.
     #[schema(value_type = Option<Roles>)]
@@ -363,6 +368,10 @@ pub struct CreateUserRequest {
     #[serde(default)]
     pub email_verified: bool,
     /// An http(s) URL.
+    #[schema(
+        max_length = 2048,
+        pattern = "^\\s*[hH][tT][tT][pP][sS]?://[^\\s\\u0000-\\u001f\\u007f-\\u009f]*\\s*$"
+    )]
     pub image: Option<String>,
 }
 
@@ -370,12 +379,18 @@ pub struct CreateUserRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AdminUpdateUserRequest {
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub name: Option<String>,
     /// An http(s) URL; `null` removes the image.
     #[serde(default, deserialize_with = "super::double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2048, pattern = "^\\s*[hH][tT][tT][pP][sS]?://[^\\s\\u0000-\\u001f\\u007f-\\u009f]*\\s*$")]
     pub image: Option<Option<String>>,
     /// Needs the `user:set-email` permission.
+    #[schema(min_length = 3, max_length = 254, format = Email)]
     pub email: Option<String>,
     /// Needs the `user:set-email` permission.
     pub email_verified: Option<bool>,

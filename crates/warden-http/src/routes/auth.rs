@@ -18,18 +18,23 @@ use crate::AppState;
 
 #[derive(Deserialize, ToSchema)]
 pub struct SignUpRequest {
-    #[schema(example = "john@example.com", min_length = 3, max_length = 254)]
+    #[schema(example = "john@example.com", min_length = 3, max_length = 254, format = Email)]
     pub email: String,
     /// 8 to 128 characters by default; not a common password, not the email.
     #[schema(example = "SecurePass123!", min_length = 8, max_length = 128)]
     pub password: String,
-    #[schema(example = "John Doe", min_length = 1, max_length = 256)]
+    #[schema(
+        example = "John Doe",
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub name: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct SignInRequest {
-    #[schema(example = "john@example.com", min_length = 3, max_length = 254)]
+    #[schema(example = "john@example.com", min_length = 3, max_length = 254, format = Email)]
     pub email: String,
     #[schema(example = "SecurePass123!", min_length = 1, max_length = 128)]
     pub password: String,
@@ -67,6 +72,7 @@ pub struct AuthResponse {
     pub session: Option<SessionInfo>,
     /// True when the account must be verified before signing in.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[schema(required = false)]
     pub email_verification_required: bool,
 }
 

@@ -18,7 +18,7 @@ use crate::AppState;
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SendVerificationRequest {
-    #[schema(min_length = 3, max_length = 254)]
+    #[schema(min_length = 3, max_length = 254, format = Email)]
     pub email: String,
     /// Where the link leads after verifying (relative, or a trusted origin).
     #[serde(rename = "callbackURL")]
@@ -50,7 +50,7 @@ pub struct VerifyResponse {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChangeEmailRequest {
-    #[schema(min_length = 3, max_length = 254)]
+    #[schema(min_length = 3, max_length = 254, format = Email)]
     pub new_email: String,
     #[serde(rename = "callbackURL")]
     pub callback_url: Option<String>,

@@ -13,7 +13,7 @@ use crate::AppState;
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestPasswordResetRequest {
-    #[schema(example = "john@example.com", min_length = 3, max_length = 254)]
+    #[schema(example = "john@example.com", min_length = 3, max_length = 254, format = Email)]
     pub email: String,
     /// The front end's reset page; the link is `<redirectTo>?token=...`.
     /// Relative, or on a trusted origin. Default: `<base_url>/reset-password`.

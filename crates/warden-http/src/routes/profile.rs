@@ -31,11 +31,17 @@ impl From<User> for UserProfile {
 
 #[derive(Deserialize, ToSchema)]
 pub struct UpdateProfileRequest {
-    #[schema(example = "Jane Doe")]
+    /// 1 to 256 characters, not only spaces, no control characters.
+    #[schema(
+        example = "Jane Doe",
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub name: String,
     /// An http(s) URL; `null` removes the image, absent leaves it as it is.
     #[serde(default, deserialize_with = "super::double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2048, pattern = "^\\s*[hH][tT][tT][pP][sS]?://[^\\s\\u0000-\\u001f\\u007f-\\u009f]*\\s*$")]
     pub image: Option<Option<String>>,
 }
 

@@ -237,7 +237,11 @@ impl Gen<'_> {
             });
         }
         for (key, join) in [("oneOf", " | "), ("anyOf", " | "), ("allOf", " & ")] {
-            if let Some(list) = obj.get(key).and_then(Value::as_array) {
+            if let Some(list) = obj
+                .get(key)
+                .and_then(Value::as_array)
+                .filter(|l| !constraints_only(l))
+            {
                 let mut parts = Vec::new();
                 for s in list {
                     let t = self.ts(s, ns, indent)?;
@@ -376,9 +380,11 @@ impl Gen<'_> {
             .filter(|p| !p.is_empty());
         let plain_object = obj.is_some_and(|o| {
             matches!(o.get("type"), Some(Value::String(t)) if t == "object")
-                && !o.contains_key("oneOf")
-                && !o.contains_key("anyOf")
-                && !o.contains_key("allOf")
+                && ["oneOf", "anyOf", "allOf"].iter().all(|k| {
+                    o.get(*k)
+                        .and_then(Value::as_array)
+                        .is_none_or(|l| constraints_only(l))
+                })
                 && !matches!(
                     o.get("additionalProperties"),
                     Some(Value::Object(_) | Value::Bool(true))
@@ -397,6 +403,27 @@ impl Gen<'_> {
         }
         Ok(())
     }
+}
+
+/// `anyOf: [{required: [a]}, {required: [b]}]`: rules on the object's own
+/// fields, no types of their own (TypeScript keeps both fields optional).
+fn constraints_only(list: &[Value]) -> bool {
+    const TYPING: [&str; 9] = [
+        "type",
+        "$ref",
+        "properties",
+        "enum",
+        "const",
+        "oneOf",
+        "anyOf",
+        "allOf",
+        "items",
+    ];
+    !list.is_empty()
+        && list.iter().all(|s| {
+            s.as_object()
+                .is_some_and(|o| !TYPING.iter().any(|k| o.contains_key(*k)))
+        })
 }
 
 fn pad(indent: usize) -> String {
@@ -916,7 +943,10 @@ mod tests {
                                    {"name": "limit", "in": "query", "schema": {"type": ["integer", "null"]}}],
                     "responses": {"204": {"description": "gone"}}}},
                 "/verify": {"get": {"tags": ["auth"], "operationId": "verify",
-                    "responses": {"302": {"description": "redirect"}}}}
+                    "responses": {"302": {"description": "redirect"}}}},
+                "/either": {"post": {"tags": ["auth"], "operationId": "either",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Either"}}}},
+                    "responses": {"204": {"description": "ok"}}}}
             },
             "components": {"schemas": {
                 "SignUp": {"type": "object", "required": ["email"], "properties": {
@@ -924,7 +954,9 @@ mod tests {
                     "name": {"type": ["string", "null"]},
                     "tags": {"type": "array", "items": {"type": "string", "enum": ["a", "b"]}}}},
                 "Answer": {"oneOf": [{"$ref": "#/components/schemas/SignUp"}, {"type": "null"}]},
-                "Unused": {"type": "object", "properties": {"x": {}}}
+                "Unused": {"type": "object", "properties": {"x": {}}},
+                "Either": {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "string"}},
+                    "anyOf": [{"required": ["a"]}, {"required": ["b"]}]}
             }}
         })
     }
@@ -959,6 +991,12 @@ mod tests {
         assert!(ts.contains("export type Answer = SignUp | null"));
         assert!(ts.contains("public async verify(): Promise<globalThis.Response>"));
         assert!(!ts.contains("Unused"), "unreached schemas are left out");
+        assert!(
+            ts.contains(
+                "    export interface Either {\n        a?: string\n        b?: string\n    }"
+            ),
+            "{ts}"
+        );
         assert!(!ts.contains(": any"), "no any");
         assert!(ts.contains("export const Local: BaseURL = \"http://localhost:4000\""));
     }

@@ -13,7 +13,9 @@ pub fn email(raw: &str) -> Result<String, AuthError> {
     if email.is_empty() {
         return bad("must not be empty");
     }
-    if email.chars().count() > MAX_EMAIL_LEN {
+    // Lengths are counted as sent, before trimming, as the API's schema
+    // (`maxLength`) counts them.
+    if raw.chars().count() > MAX_EMAIL_LEN {
         return bad("must be at most 254 characters");
     }
     if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -44,7 +46,7 @@ pub fn name(raw: &str) -> Result<String, AuthError> {
     if name.is_empty() {
         return Err(AuthError::invalid("name", "must not be empty"));
     }
-    if name.chars().count() > MAX_NAME_LEN {
+    if raw.chars().count() > MAX_NAME_LEN {
         return Err(AuthError::invalid(
             "name",
             format!("must be at most {MAX_NAME_LEN} characters"),
@@ -62,7 +64,7 @@ pub fn name(raw: &str) -> Result<String, AuthError> {
 /// An image URL: http(s) or a data: URI, bounded in length.
 pub fn image(raw: &str) -> Result<String, AuthError> {
     let image = raw.trim();
-    if image.chars().count() > MAX_IMAGE_LEN {
+    if raw.chars().count() > MAX_IMAGE_LEN {
         return Err(AuthError::invalid(
             "image",
             format!("must be at most {MAX_IMAGE_LEN} characters"),
@@ -105,6 +107,9 @@ mod tests {
         assert_eq!(name(" Jane ").unwrap(), "Jane");
         assert!(name("   ").is_err());
         assert!(name(&"x".repeat(257)).is_err());
+        // Counted as sent: 256 characters and a space are too many.
+        assert!(name(&format!(" {}", "x".repeat(256))).is_err());
+        assert!(email(&format!(" {}@example.com", "x".repeat(60))).is_ok());
         assert!(name("a\u{0}b").is_err());
     }
 }

@@ -51,7 +51,8 @@ start() {
     on) env+=(WARDEN_DASHBOARD__LISTEN="127.0.0.1:$dport") ;;
     off) env+=(WARDEN_DASHBOARD__ENABLED=false) ;;
   esac
-  (cd "$dir" && env "${env[@]}" "$BIN" serve --listen "127.0.0.1:$port" \
+  # exec: $! is the server itself, whose peak RSS is measured.
+  (cd "$dir" && exec env "${env[@]}" "$BIN" serve --listen "127.0.0.1:$port" \
       --database-url "sqlite:$dir/warden.db" >"$dir/server.log" 2>&1) &
   PID=$!
   PIDS+=($PID)
@@ -66,20 +67,19 @@ start() {
   fi
 }
 
-server_pid() { pgrep -P "$PID" -f "warden serve" || echo "$PID"; }
-
 token() {
   curl -sf -X POST "$BASE/auth/signup" -H 'content-type: application/json' \
     -d "{\"email\":\"bench-$RANDOM@example.com\",\"password\":\"correct horse battery staple\",\"name\":\"Bench\"}" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["session"]["token"])'
 }
 
-declare -A BEST_RPS BEST_P50 BEST_P99 PEAK
+declare -A BEST_RPS BEST_P50 BEST_P99 PEAK LAST
+RATIOS=()
 measure() {
   local mode=$1 t spid out="$TMP/wrk-$1.txt"
   start "$mode"
   t=$(token) || die "sign-up failed on the $mode server"
-  spid=$(server_pid)
+  spid=$PID
   wrk -t2 -c32 -d2s "$BASE/profile" -H "Authorization: Bearer $t" >/dev/null
   wrk --latency -t2 -c32 -d"$DURATION" "$BASE/profile" -H "Authorization: Bearer $t" >"$out"
   grep -q "Non-2xx" "$out" && die "$mode: non-2xx responses: $(cat "$out")"
@@ -93,16 +93,22 @@ measure() {
     BEST_RPS[$mode]=$rps BEST_P50[$mode]=$p50 BEST_P99[$mode]=$p99
   fi
   PEAK[$mode]=$peak
+  LAST[$mode]=$rps
   kill "$PID" 2>/dev/null || true
   wait "$PID" 2>/dev/null || true
 }
 
 for r in $(seq "$ROUNDS"); do
   if (( r % 2 )); then measure off; measure on; else measure on; measure off; fi
+  RATIOS+=("$(awk -v a="${LAST[on]}" -v b="${LAST[off]}" 'BEGIN { printf "%.3f", a / b }')")
 done
 
 printf '\n%-5s %10s %9s %9s %9s\n' setup rps p50 p99 peak_MiB
 for m in off on; do
   printf '%-5s %10s %9s %9s %9s\n' "$m" "${BEST_RPS[$m]}" "${BEST_P50[$m]}" "${BEST_P99[$m]}" "${PEAK[$m]}"
 done
-awk -v a="${BEST_RPS[on]}" -v b="${BEST_RPS[off]}" 'BEGIN { printf "\non/off = %.3f\n", a / b }'
+awk -v a="${BEST_RPS[on]}" -v b="${BEST_RPS[off]}" 'BEGIN { printf "\non/off (best rounds) = %.3f\n", a / b }'
+# Each round runs both set-ups back to back, so its ratio shares the
+# machine's state of the moment; the median of those is the steadier figure.
+printf 'on/off per round: %s\n' "${RATIOS[*]}"
+printf '%s\n' "${RATIOS[@]}" | sort -n | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "on/off median of rounds = %.3f\n", m }'

@@ -630,14 +630,18 @@ pub fn typescript(doc: &Value, options: &Options) -> Result<String, GenError> {
         Some(list) => {
             let mut chosen = Vec::new();
             for name in list {
-                let ident = service_ident(name.trim());
-                if !all_services.contains(&ident) {
+                // `two-factor`, `twoFactor` and `TwoFactor` name one service.
+                let ident = service_ident(name.trim()).to_ascii_lowercase();
+                let Some(found) = all_services
+                    .iter()
+                    .find(|s| s.to_ascii_lowercase() == ident)
+                else {
                     return Err(GenError::UnknownService {
                         name: name.clone(),
                         available: all_services.join(", "),
                     });
-                }
-                chosen.push(ident);
+                };
+                chosen.push(found.clone());
             }
             // In the document's order, whatever order they were asked in.
             all_services
@@ -1007,6 +1011,14 @@ mod tests {
         o.services = Some(vec!["auth".into()]);
         let ts = typescript(&doc(), &o).unwrap();
         assert!(!ts.contains("namespace twoFactor"));
+        for name in ["two-factor", "twoFactor", "TwoFactor"] {
+            o.services = Some(vec![name.into()]);
+            let ts = typescript(&doc(), &o).unwrap();
+            assert!(
+                ts.contains("namespace twoFactor") && !ts.contains("namespace auth"),
+                "{name}"
+            );
+        }
         o.services = Some(vec!["nope".into()]);
         assert_eq!(
             typescript(&doc(), &o).unwrap_err(),

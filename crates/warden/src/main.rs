@@ -102,7 +102,7 @@ fn main() -> ExitCode {
     // a log record.
     let log_errors = !matches!(
         cli.command,
-        Some(Command::User { .. } | Command::Audit { .. })
+        Some(Command::User { .. } | Command::Audit { .. } | Command::Gen { .. })
     );
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

@@ -160,7 +160,7 @@ const RESERVED: &[&str] = &[
 ];
 
 /// The method's name: the operation id, without the service in front.
-fn method_name(service: &str, operation_id: &str) -> String {
+pub fn method_name(service: &str, operation_id: &str) -> String {
     let id = camel(operation_id);
     if let Some(rest) = id.strip_prefix(service) {
         if rest.chars().next().is_some_and(|c| c.is_ascii_uppercase()) {

@@ -8,6 +8,8 @@ use std::process::Output;
 
 use serde_json::Value;
 
+use warden_clientgen::{method_name, service_ident as camel};
+
 use crate::helpers::{free_port, wait_healthy, warden_command as warden};
 
 fn gen(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -26,32 +28,6 @@ fn stdout(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-/// `twoFactorEnable` in service `twoFactor` is the method `enable`.
-fn method_name(service: &str, id: &str) -> String {
-    match id.strip_prefix(service) {
-        Some(rest) if rest.starts_with(|c: char| c.is_ascii_uppercase()) => {
-            let mut c = rest.chars();
-            let first = c.next().unwrap().to_ascii_lowercase();
-            std::iter::once(first).chain(c).collect()
-        }
-        _ => id.to_owned(),
-    }
-}
-
-fn camel(tag: &str) -> String {
-    let mut out = String::new();
-    let mut upper = false;
-    for c in tag.chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(if upper { c.to_ascii_uppercase() } else { c });
-            upper = false;
-        } else {
-            upper = true;
-        }
-    }
-    out
 }
 
 /// The namespace `ns`'s text in the generated file.

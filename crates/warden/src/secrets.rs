@@ -78,12 +78,30 @@ impl SecretsFile {
 
     /// Stores a secret, readable only by its owner.
     pub fn set(&self, name: &str, value: &SecretString) -> Result<(), SecretError> {
+        self.update(name, |_| Some(value.clone())).map(drop)
+    }
+
+    /// The secret `name`, stored first as `make()` gives it if the file has
+    /// none. Processes starting together in one directory (several
+    /// development instances) all get the same value.
+    pub fn get_or_insert(
+        &self,
+        name: &str,
+        make: impl FnOnce() -> SecretString,
+    ) -> Result<SecretString, SecretError> {
+        self.update(name, |old| old.is_none().then(make))
+    }
+
+    /// Read-modify-write of one entry under an exclusive lock (a
+    /// `.lock` file beside the secrets file): `change` sees the current
+    /// value and returns a new one, or `None` to keep it. Returns the value
+    /// stored afterwards.
+    fn update(
+        &self,
+        name: &str,
+        change: impl FnOnce(Option<&SecretString>) -> Option<SecretString>,
+    ) -> Result<SecretString, SecretError> {
         check_name(name)?;
-        if value.expose_secret().is_empty() {
-            return Err(SecretError::Empty);
-        }
-        let mut all = self.read()?;
-        all.insert(name.to_owned(), value.expose_secret().to_owned());
         let werr = |source| SecretError::Write {
             path: self.path.clone(),
             source,
@@ -91,11 +109,29 @@ impl SecretsFile {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             create_private_dir(dir).map_err(werr)?;
         }
-        let tmp = self.path.with_extension("tmp");
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.path.with_extension("lock"))
+            .map_err(werr)?;
+        lock.lock().map_err(werr)?;
+        let mut all = self.read()?;
+        let old = all.get(name).cloned().map(SecretString::from);
+        let Some(value) = change(old.as_ref()) else {
+            return Ok(old.expect("kept only when present"));
+        };
+        if value.expose_secret().is_empty() {
+            return Err(SecretError::Empty);
+        }
+        all.insert(name.to_owned(), value.expose_secret().to_owned());
+        let tmp = self
+            .path
+            .with_extension(format!("{}.tmp", std::process::id()));
         let json = serde_json::to_string_pretty(&all).expect("a map of strings serialises");
         write_private(&tmp, json.as_bytes()).map_err(werr)?;
         fs::rename(&tmp, &self.path).map_err(werr)?;
-        Ok(())
+        Ok(value)
     }
 }
 
@@ -184,11 +220,16 @@ pub fn server_secret(env: Environment, file: &SecretsFile) -> Result<SecretStrin
     let secret = match lookup(SERVER_SECRET, env, file)? {
         Some(s) => s,
         None if env == Environment::Development => {
-            let mut bytes = [0u8; 32];
-            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
-            let s = SecretString::from(base64::engine::general_purpose::STANDARD.encode(bytes));
-            file.set(SERVER_SECRET, &s)?;
-            tracing::info!(file = %file.path().display(), "generated a development secret {SERVER_SECRET}");
+            let mut made = false;
+            let s = file.get_or_insert(SERVER_SECRET, || {
+                made = true;
+                let mut bytes = [0u8; 32];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+                SecretString::from(base64::engine::general_purpose::STANDARD.encode(bytes))
+            })?;
+            if made {
+                tracing::info!(file = %file.path().display(), "generated a development secret {SERVER_SECRET}");
+            }
             s
         }
         None => {

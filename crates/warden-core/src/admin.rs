@@ -1347,7 +1347,7 @@ impl Warden {
                 Ok(rows) => {
                     for (seq, user_id) in rows {
                         if seen.insert(seq, t).is_none() {
-                            self.forget_user(&user_id);
+                            self.apply_peer_invalidation(&crate::Invalidation::User(user_id));
                         }
                     }
                 }

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod clock;
 mod error;
+pub mod invalidate;
 pub mod limit;
 pub mod mail;
 mod model;
@@ -26,6 +27,7 @@ pub use admin::{
 };
 pub use clock::{Clock, MockClock, SystemClock};
 pub use error::{AuthError, PasswordRejection};
+pub use invalidate::{Invalidation, InvalidationBus};
 pub use limit::{Counters, Hit, MemoryCounters};
 pub use mail::{Email, MailError, Mailer, Outbox, OutboxEntry, Templates};
 pub use model::{

@@ -1,3 +1,4 @@
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use warden_telemetry::metrics::{
 use crate::admin::AdminSettings;
 use crate::clock::{Clock, SystemClock};
 use crate::error::AuthError;
+use crate::invalidate::Invalidation;
 use crate::limit::{Counters, MemoryCounters};
 use crate::mail::{Mailer, Outbox, Template, Templates};
 use crate::model::{Credential, RequestMeta, Session, Timestamp, User, UserUpdate};
@@ -229,7 +231,7 @@ pub struct Warden {
     pub(crate) store: Arc<dyn Store>,
     hasher: PasswordHasher,
     pub(crate) settings: WardenSettings,
-    cache: Option<SessionCache>,
+    pub(crate) cache: Option<SessionCache>,
     clock: Arc<dyn Clock>,
     pub(crate) counters: Arc<dyn Counters>,
     mailer: Arc<dyn Mailer>,
@@ -237,6 +239,13 @@ pub struct Warden {
     /// Keys for two-factor secrets and backup codes.
     pub(crate) keys: SecretKeys,
     pub(crate) metrics: Arc<Metrics>,
+    /// Is the cache in use? False while a needed invalidation listener is
+    /// not listening (see `invalidate.rs`).
+    pub(crate) cache_live: std::sync::atomic::AtomicBool,
+    /// Bumped by every invalidation (see `invalidate.rs`).
+    pub(crate) cache_gen: std::sync::atomic::AtomicU64,
+    /// Where this process's invalidations go, if anywhere (Redis).
+    pub(crate) bus: Option<Arc<dyn crate::invalidate::InvalidationBus>>,
 }
 
 pub(crate) fn delta(d: Duration) -> TimeDelta {
@@ -250,6 +259,8 @@ impl Warden {
             let s = store.clone();
             metrics = metrics.with_database(&db, move || s.pool_status().unwrap_or_default());
         }
+        // Until a listener says otherwise, no invalidation can be missed.
+        metrics.invalidation_link_up.set(1);
         let metrics = Arc::new(metrics);
         let hasher = PasswordHasher::with_metrics(
             &settings.argon2,
@@ -274,6 +285,9 @@ impl Warden {
             mailer: Arc::new(Outbox::default()),
             templates: Templates::new("Warden"),
             keys: SecretKeys::random(),
+            cache_live: std::sync::atomic::AtomicBool::new(true),
+            cache_gen: std::sync::atomic::AtomicU64::new(0),
+            bus: None,
             metrics,
         })
     }
@@ -931,7 +945,14 @@ impl Warden {
         }
         let hash = TokenHash::of(token);
         let t = self.now();
-        if let Some(cache) = &self.cache {
+        let cache = self
+            .cache
+            .as_ref()
+            .filter(|_| self.cache_live.load(Ordering::SeqCst));
+        // Read before the database: an invalidation after this point makes
+        // what the database answers unfit for the cache.
+        let generation = self.cache_gen.load(Ordering::SeqCst);
+        if let Some(cache) = cache {
             if let Some(hit) = cache.get(&hash.0) {
                 if self.ends_at(&hit.session) > t {
                     self.metrics.cache_lookup(CacheResult::Hit);
@@ -979,12 +1000,19 @@ impl Warden {
             session,
             refreshed,
         };
-        if let Some(cache) = &self.cache {
+        if let Some(cache) = cache {
             let cached = Authenticated {
                 refreshed: false,
                 ..auth.clone()
             };
-            cache.insert(hash.0, Arc::new(cached));
+            cache.insert(hash.0.clone(), Arc::new(cached));
+            // Invalidated (here, or by another instance) since the read
+            // began: what was read may be what the invalidation ended.
+            if self.cache_gen.load(Ordering::SeqCst) != generation
+                || !self.cache_live.load(Ordering::SeqCst)
+            {
+                cache.invalidate(&hash.0);
+            }
         }
         Ok((auth, false))
     }
@@ -1025,17 +1053,17 @@ impl Warden {
     /// signing out twice is harmless.
     pub async fn sign_out(&self, token: &str) -> Result<bool, AuthError> {
         let hash = TokenHash::of(token);
-        if let Some(cache) = &self.cache {
-            cache.invalidate(&hash.0);
-            self.metrics.session_cache_invalidations.inc();
-        }
-        if self.store.delete_session_by_token(hash.as_str()).await? {
-            return Ok(true);
-        }
-        // A BetterAuth session not yet converted (see adopt_plain_session).
-        Ok(self.settings.session.adopt_plain_tokens
-            && token.len() < 64
-            && self.store.delete_session_by_token(token).await?)
+        let deleted = match self.store.delete_session_by_token(hash.as_str()).await {
+            Ok(true) => Ok(true),
+            // A BetterAuth session not yet converted (see adopt_plain_session).
+            Ok(false) if self.settings.session.adopt_plain_tokens && token.len() < 64 => {
+                self.store.delete_session_by_token(token).await
+            }
+            other => other,
+        };
+        // After the change (see `invalidate.rs`), and even if it failed.
+        self.invalidate(Invalidation::Session(hash.0));
+        Ok(deleted?)
     }
 
     /// The user's live sessions, newest first. Sessions an admin opened to
@@ -1074,13 +1102,8 @@ impl Warden {
     }
 
     pub(crate) fn forget_tokens(&self, token_hashes: &[String]) {
-        if let Some(cache) = &self.cache {
-            for h in token_hashes {
-                cache.invalidate(h);
-            }
-            self.metrics
-                .session_cache_invalidations
-                .inc_by(token_hashes.len() as u64);
+        for h in token_hashes {
+            self.invalidate(Invalidation::Session(h.clone()));
         }
     }
 
@@ -1298,12 +1321,7 @@ impl Warden {
 
     /// Drops every cached session of a user (after a change to the user).
     pub(crate) fn forget_user(&self, user_id: &str) {
-        if let Some(cache) = &self.cache {
-            let id = user_id.to_owned();
-            // Fails only if closures are not supported, which we enable.
-            let _ = cache.invalidate_entries_if(move |_, v| v.user.id == id);
-            self.metrics.session_cache_invalidations.inc();
-        }
+        self.invalidate(Invalidation::User(user_id.to_owned()));
     }
 
     /// Deletes expired sessions; returns how many.

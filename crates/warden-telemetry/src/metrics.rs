@@ -164,6 +164,19 @@ pub struct CacheLabels {
 }
 
 label_enum! {
+    PeerKind {
+        Session = "session",
+        User = "user",
+        All = "all",
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PeerLabels {
+    pub kind: PeerKind,
+}
+
+label_enum! {
     HashOperation {
         Hash = "hash",
         Verify = "verify",
@@ -275,6 +288,12 @@ pub struct Metrics {
     pub sign_ups: Family<SignUpLabels, Counter>,
     pub session_cache: Family<CacheLabels, Counter>,
     pub session_cache_invalidations: Counter,
+    /// Invalidations received from other instances (PostgreSQL NOTIFY or
+    /// Redis), by kind.
+    pub peer_invalidations: Family<PeerLabels, Counter>,
+    /// 1 while this instance hears other instances' invalidations (or
+    /// needs none), 0 while it does not and serves without its cache.
+    pub invalidation_link_up: Gauge,
     pub hash_queue_depth: Gauge,
     pub hash_busy_threads: Gauge,
     pub hash_duration: HistogramFamily<HashLabels>,
@@ -327,6 +346,8 @@ impl Metrics {
             sign_ups: Family::default(),
             session_cache: Family::default(),
             session_cache_invalidations: Counter::default(),
+            peer_invalidations: Family::default(),
+            invalidation_link_up: Gauge::default(),
             hash_queue_depth: Gauge::default(),
             hash_busy_threads: Gauge::default(),
             hash_duration: Family::new_with_constructor(hash_buckets),
@@ -365,6 +386,16 @@ impl Metrics {
             "warden_session_cache_invalidations",
             "Cached sessions dropped because they were revoked, expired or their user changed",
             m.session_cache_invalidations.clone(),
+        );
+        r.register(
+            "warden_peer_invalidations",
+            "Session-cache invalidations received from other instances, by kind (session, user, all)",
+            m.peer_invalidations.clone(),
+        );
+        r.register(
+            "warden_invalidation_link_up",
+            "1 while other instances' invalidations reach this one (or none are needed); 0 while they do not and the session cache is bypassed",
+            m.invalidation_link_up.clone(),
         );
         r.register(
             "warden_password_hash_queue_depth",

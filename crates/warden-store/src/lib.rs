@@ -8,7 +8,10 @@ use warden_core::{Counters, Store, StoreError};
 
 pub mod explore;
 pub mod health;
+pub mod peers;
 mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis_bus;
 #[cfg(feature = "redis")]
 pub mod redis_counters;
 mod sqlite;
@@ -73,6 +76,9 @@ pub struct Database {
     pub store: Arc<dyn Store>,
     pub counters: Arc<dyn Counters>,
     pub explorer: Arc<dyn explore::Explorer>,
+    /// How this database tells instances about each other's changes, when
+    /// it can (PostgreSQL's LISTEN/NOTIFY).
+    pub peers: Option<peers::PgPeers>,
 }
 
 /// Like [`open`], also giving the database's counters.
@@ -92,6 +98,7 @@ pub async fn open_database(
             explorer: Arc::new(explore::SqliteExplorer::new(store.pool().clone(), url)),
             store: store.clone(),
             counters: store,
+            peers: None,
         })
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let store = Arc::new(PgStore::connect(url, pool).await?);
@@ -102,6 +109,7 @@ pub async fn open_database(
         }
         Ok(Database {
             explorer: Arc::new(explore::PgExplorer::new(store.pool().clone())),
+            peers: Some(peers::PgPeers::new(store.pool().clone())),
             store: store.clone(),
             counters: store,
         })

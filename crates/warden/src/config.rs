@@ -61,9 +61,43 @@ pub struct Config {
     pub admin: AdminConfig,
     pub telemetry: TelemetryConfig,
     pub dashboard: DashboardConfig,
+    pub cluster: ClusterConfig,
     /// Social sign-in providers, by name: `google`, `github` and `discord`
     /// are built in; any other name is an OpenID Connect provider.
     pub social: BTreeMap<String, SocialProviderConfig>,
+}
+
+/// `[cluster]`: running several instances on one database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// How many instances share the database. Above 1, start-up refuses
+    /// what only works in one process: SQLite, memory-only rate limits and
+    /// lockout (in production), and a database that cannot tell instances
+    /// about each other's changes without `invalidation = "redis"`.
+    pub instances: u32,
+    /// How other instances' changes reach this one's session cache:
+    /// `auto` (PostgreSQL's LISTEN/NOTIFY on PostgreSQL, else the
+    /// once-a-quarter-second feed table), `postgres`, or `redis`
+    /// (pub/sub on `rate_limit.redis_url` or `REDIS_URL`).
+    pub invalidation: InvalidationTransport,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            instances: 1,
+            invalidation: InvalidationTransport::Auto,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InvalidationTransport {
+    Auto,
+    Postgres,
+    Redis,
 }
 
 /// `[social.<name>]`.
@@ -385,6 +419,68 @@ impl Default for LockoutConfig {
 }
 
 impl Config {
+    /// Is the database PostgreSQL?
+    pub fn is_postgres(&self) -> bool {
+        let u = &self.database_url;
+        u.starts_with("postgres://") || u.starts_with("postgresql://")
+    }
+
+    /// What carries invalidations between instances: `None` when nothing
+    /// does but the feed table (see [`ClusterConfig::invalidation`]).
+    pub fn invalidation(&self) -> Option<InvalidationTransport> {
+        match self.cluster.invalidation {
+            InvalidationTransport::Auto if self.is_postgres() => {
+                Some(InvalidationTransport::Postgres)
+            }
+            InvalidationTransport::Auto => None,
+            other => Some(other),
+        }
+    }
+
+    fn check_cluster(&self) -> Result<(), ConfigError> {
+        let c = &self.cluster;
+        if c.instances == 0 {
+            return Err(ConfigError::Rule(
+                "cluster.instances must be at least 1".into(),
+            ));
+        }
+        if c.invalidation == InvalidationTransport::Postgres && !self.is_postgres() {
+            return Err(ConfigError::Rule(
+                "cluster.invalidation = \"postgres\" needs a postgres:// database_url".into(),
+            ));
+        }
+        if c.invalidation == InvalidationTransport::Redis && self.redis_url().is_none() {
+            return Err(ConfigError::Rule(
+                "cluster.invalidation = \"redis\" needs rate_limit.redis_url (or REDIS_URL)".into(),
+            ));
+        }
+        if c.instances == 1 {
+            return Ok(());
+        }
+        if warden_store::is_sqlite(&self.database_url) {
+            return Err(ConfigError::Rule(format!(
+                "cluster.instances = {}: SQLite is one file for one instance; several instances need PostgreSQL or MySQL",
+                c.instances
+            )));
+        }
+        if self.invalidation().is_none() {
+            return Err(ConfigError::Rule(format!(
+                "cluster.instances = {}: this database cannot tell instances about each other's sign-outs and revocations; set cluster.invalidation = \"redis\" (with REDIS_URL)",
+                c.instances
+            )));
+        }
+        if self.env == Environment::Production
+            && self.rate_limit.storage == CounterStorage::Memory
+            && (self.rate_limit_enabled() || self.lockout.max_failures > 0)
+        {
+            return Err(ConfigError::Rule(format!(
+                "cluster.instances = {}: rate limits and the sign-in lockout in memory are per instance (an attacker gets {}x the attempts); set rate_limit.storage = \"database\" or \"redis\"",
+                c.instances, c.instances
+            )));
+        }
+        Ok(())
+    }
+
     /// The Redis URL for counters: `rate_limit.redis_url`, else `REDIS_URL`.
     pub fn redis_url(&self) -> Option<String> {
         self.rate_limit
@@ -697,6 +793,7 @@ const CONFIG_KEYS: &[&str] = &[
     "admin",
     "telemetry",
     "dashboard",
+    "cluster",
     "social",
 ];
 
@@ -726,6 +823,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             telemetry: TelemetryConfig::default(),
             dashboard: DashboardConfig::default(),
+            cluster: ClusterConfig::default(),
             social: BTreeMap::new(),
         }
     }
@@ -964,6 +1062,7 @@ impl Config {
                 "session.cookie_prefix {c:?} must be 1-64 characters of letters, digits, '-', '_' or '.'"
             )));
         }
+        self.check_cluster()?;
         if self.rate_limit.storage == CounterStorage::Redis && self.redis_url().is_none() {
             return Err(ConfigError::Rule(
                 "rate_limit.storage = \"redis\" needs rate_limit.redis_url (or REDIS_URL)".into(),

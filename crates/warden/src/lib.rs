@@ -357,7 +357,14 @@ pub struct Server {
     state: AppState,
     cleanup_interval: std::time::Duration,
     counters: Arc<dyn Counters>,
+    peers: Option<Peers>,
     _secret: SecretString,
+}
+
+/// What tells this instance about other instances' changes.
+enum Peers {
+    Postgres(warden_store::peers::PgPeers),
+    Redis(warden_store::redis_bus::RedisBus),
 }
 
 impl Server {
@@ -442,13 +449,30 @@ impl Server {
         }
         let (mailer, templates, outbox) = mailer(config)?;
         let explorer = db.explorer.clone();
-        let warden = Arc::new(
-            new_warden(config, db.store)?
-                .with_clock(clock)
-                .with_counters(counters.clone())
-                .with_mailer(mailer, templates)
-                .with_secret(secret.expose_secret().as_bytes()),
-        );
+        let peers = match config.invalidation() {
+            Some(config::InvalidationTransport::Postgres) => db.peers.map(Peers::Postgres),
+            Some(config::InvalidationTransport::Redis) => Some(Peers::Redis(
+                warden_store::redis_bus::RedisBus::connect(
+                    &config.redis_url().unwrap_or_default(),
+                    &config.rate_limit.redis_prefix,
+                )
+                .await
+                .map_err(|e| StartError::Redis(e.to_string()))?,
+            )),
+            _ => None,
+        };
+        let mut warden = new_warden(config, db.store)?
+            .with_clock(clock)
+            .with_counters(counters.clone())
+            .with_mailer(mailer, templates)
+            .with_secret(secret.expose_secret().as_bytes());
+        if let Some(Peers::Redis(bus)) = &peers {
+            warden = warden.with_invalidation_bus(bus.publisher());
+        }
+        if peers.is_some() && warden.has_session_cache() {
+            warden = warden.expect_invalidation_listener();
+        }
+        let warden = Arc::new(warden);
         let state = AppState::new(
             warden,
             HttpSettings {
@@ -498,6 +522,7 @@ impl Server {
             state,
             cleanup_interval: config.session.cleanup_interval,
             counters,
+            peers,
             _secret: secret,
         })
     }
@@ -528,7 +553,7 @@ impl Server {
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish.
     pub async fn run(
-        self,
+        mut self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let warden = self.state.warden.clone();
@@ -551,15 +576,25 @@ impl Server {
                 }
             }
         });
-        // Bans, revocations and role changes made by other processes (the
-        // command line, other instances) reach this one's session cache
-        // within a quarter of a second.
-        let revocations = tokio::spawn(
-            self.state
-                .warden
-                .clone()
-                .follow_revocations(std::time::Duration::from_millis(250)),
-        );
+        // Other instances' changes reach this one's session cache: on
+        // PostgreSQL through NOTIFY, which the database sends itself; with
+        // Redis through pub/sub. Without PostgreSQL, bans, revocations and
+        // role changes made by other processes (the command line) also come
+        // through the feed table, within a quarter of a second.
+        let warden = &self.state.warden;
+        let listens_to_postgres = matches!(self.peers, Some(Peers::Postgres(_)));
+        let peers = match self.peers.take() {
+            Some(Peers::Postgres(p)) => Some(tokio::spawn(p.run(warden.clone()))),
+            Some(Peers::Redis(r)) => Some(tokio::spawn(r.run(warden.clone()))),
+            None => None,
+        };
+        let revocations = (!listens_to_postgres).then(|| {
+            tokio::spawn(
+                warden
+                    .clone()
+                    .follow_revocations(std::time::Duration::from_millis(250)),
+            )
+        });
         let address = self.local_addr();
         let metrics = self.metrics_listener.map(|l| {
             if let Ok(a) = l.local_addr() {
@@ -598,7 +633,9 @@ impl Server {
         .with_graceful_shutdown(shutdown)
         .await;
         cleanup.abort();
-        revocations.abort();
+        for task in [peers, revocations].into_iter().flatten() {
+            task.abort();
+        }
         if let Some(m) = metrics {
             m.abort();
         }

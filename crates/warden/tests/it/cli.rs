@@ -264,3 +264,53 @@ fn development_secret_is_generated_once_and_kept() {
     // Debug output never shows it.
     assert!(!format!("{a:?}").contains(a.expose_secret()));
 }
+
+/// `[cluster] instances > 1` refuses, at start-up, what only works in one
+/// process: SQLite, memory-only rate limits and lockout in production, and
+/// a transport that cannot work.
+#[test]
+fn several_instances_refuse_what_lives_in_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = "postgres://postgres@127.0.0.1:1/none";
+    for (env, expected) in [
+        (
+            vec![("DATABASE_URL", "sqlite:one.db")],
+            "SQLite is one file for one instance",
+        ),
+        (
+            vec![("DATABASE_URL", pg), ("WARDEN_ENV", "production")],
+            "set rate_limit.storage = \"database\" or \"redis\"",
+        ),
+        (
+            vec![
+                ("DATABASE_URL", "sqlite:one.db"),
+                ("WARDEN_CLUSTER__INVALIDATION", "postgres"),
+            ],
+            "cluster.invalidation = \"postgres\" needs a postgres:// database_url",
+        ),
+        (
+            vec![
+                ("DATABASE_URL", pg),
+                ("WARDEN_CLUSTER__INVALIDATION", "redis"),
+            ],
+            "cluster.invalidation = \"redis\" needs rate_limit.redis_url (or REDIS_URL)",
+        ),
+        (
+            vec![("DATABASE_URL", pg), ("WARDEN_CLUSTER__INSTANCES", "0")],
+            "cluster.instances must be at least 1",
+        ),
+    ] {
+        let out = warden(dir.path())
+            .arg("serve")
+            .env("WARDEN_CLUSTER__INSTANCES", "3")
+            .env("WARDEN_SECRET", "x".repeat(40))
+            .env("WARDEN_MAIL__TRANSPORT", "smtp")
+            .env("WARDEN_MAIL__SMTP__HOST", "127.0.0.1")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{env:?} started");
+        assert!(err.contains(expected), "{env:?}: {err}");
+    }
+}

@@ -17,6 +17,7 @@ mod ba_admin;
 mod ba_api;
 mod betterauth;
 mod cli;
+mod cluster;
 mod cookies;
 mod dashboard;
 mod dashboard_browser;

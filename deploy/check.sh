@@ -1,0 +1,279 @@
+#!/usr/bin/env bash
+# Failover check: three `warden serve` nodes on one fresh PostgreSQL database
+# behind HAProxy (deploy/haproxy.cfg, unchanged: the node addresses come in
+# through its environment variables). Under a steady load of sign-ins and
+# GET /profile calls with existing sessions it kill -9s one node and reports
+#   - how long HAProxy took to mark it DOWN (its stats socket, polled every
+#     10 ms; the "is DOWN" line of its log is printed too),
+#   - how many requests failed before and after that moment,
+#   - whether every session created before the kill still works afterwards.
+# See deploy/README.md.
+#
+# Exit status: 0 when no request started after HAProxy noticed failed and no
+# session was lost; 1 when one did or was; other non-zero on a setup error.
+# Everything it starts (nodes, HAProxy, the database, the temp dir) is
+# removed on exit, also on failure and on Ctrl-C.
+#
+# Environment:
+#   WARDEN_BIN      the binary (default: target/release/warden of this repo;
+#                   build it with `cargo build --release -p warden`)
+#   CHECK_PG_HOST / CHECK_PG_PORT / CHECK_PG_USER / CHECK_PG_ADMIN_DB
+#                   PostgreSQL (default 127.0.0.1 / 5432 / postgres / test);
+#                   the script creates warden_check_<pid>_<random> and drops it
+#   CHECK_WARMUP    seconds of load before the kill (default 5)
+#   CHECK_AFTER     seconds of load after HAProxy noticed (default 10)
+#   CHECK_KILL      which node to kill, 1-3 (default 2)
+#   CHECK_KEEP=1    keep the temp dir (node and HAProxy logs, requests.csv)
+
+set -euo pipefail
+
+DEPLOY_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$DEPLOY_DIR/.." && pwd)
+BIN=${WARDEN_BIN:-$ROOT/target/release/warden}
+PG_HOST=${CHECK_PG_HOST:-127.0.0.1}
+PG_PORT=${CHECK_PG_PORT:-5432}
+PG_USER=${CHECK_PG_USER:-postgres}
+PG_ADMIN_DB=${CHECK_PG_ADMIN_DB:-test}
+WARMUP=${CHECK_WARMUP:-5}
+AFTER=${CHECK_AFTER:-10}
+KILL=${CHECK_KILL:-2}
+NODES=3
+SESSIONS_PER_NODE=10
+SIGNIN_USERS=6
+
+log() { printf '[check] %s\n' "$*" >&2; }
+die() { printf '[check] ERROR: %s\n' "$*" >&2; exit 2; }
+
+[[ $KILL =~ ^[1-3]$ ]] || die "CHECK_KILL must be 1, 2 or 3 (got '$KILL')"
+[[ -x $BIN ]] || die "$BIN not found: build it (cargo build --release -p warden) or set WARDEN_BIN"
+for c in curl python3 psql; do
+  command -v "$c" >/dev/null || die "$c is required"
+done
+
+# ------------------------------------------------------------- cleanup ---
+
+TMP=""
+PG_DB=""
+HAPROXY_PID=""
+NODE_PIDS=()
+
+psql_admin() {
+  psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d "$PG_ADMIN_DB" -v ON_ERROR_STOP=1 -X -q -t -A "$@"
+}
+
+# shellcheck disable=SC2317  # called from the EXIT trap
+stop_pid() {
+  local pid=$1 i
+  [[ -n $pid ]] || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+# shellcheck disable=SC2317  # the EXIT trap
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  local p
+  stop_pid "$HAPROXY_PID"
+  for p in "${NODE_PIDS[@]+"${NODE_PIDS[@]}"}"; do stop_pid "$p"; done
+  if [[ -n $PG_DB ]]; then
+    psql_admin -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null 2>&1 \
+      || log "WARNING: could not drop database $PG_DB"
+  fi
+  if [[ -n $TMP ]]; then
+    if [[ ${CHECK_KEEP:-0} == 1 ]]; then log "kept $TMP"; else rm -rf -- "$TMP"; fi
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT
+trap 'log "terminated"; exit 143' TERM
+
+# ---------------------------------------------------------------- setup ---
+
+if ! command -v haproxy >/dev/null; then
+  log "haproxy not found; installing it with apt-get"
+  if ! apt-get install -y haproxy >/dev/null 2>&1; then
+    apt-get update >/dev/null || die "apt-get update failed"
+    apt-get install -y haproxy >/dev/null || die "apt-get install -y haproxy failed"
+  fi
+fi
+command -v haproxy >/dev/null || die "haproxy is still not available"
+psql_admin -c 'select 1' >/dev/null || die "cannot reach PostgreSQL at $PG_USER@$PG_HOST:$PG_PORT/$PG_ADMIN_DB"
+
+TMP=$(mktemp -d /tmp/warden-check.XXXXXX)
+PG_DB="warden_check_$$_$RANDOM"
+psql_admin -c "CREATE DATABASE \"$PG_DB\"" >/dev/null
+DB_URL="postgres://$PG_USER@$PG_HOST:$PG_PORT/$PG_DB"
+log "database $PG_DB, temp dir $TMP"
+
+free_ports() {
+  # n distinct free ports (held open together while picking, so no repeats).
+  python3 - "$1" <<'EOF'
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+read -r -a PORTS <<<"$(free_ports $((NODES + 1)))"
+LB_PORT=${PORTS[$NODES]}
+LB="http://127.0.0.1:$LB_PORT"
+
+# Production settings, the same on every node (deploy/README.md lists them):
+# one secret, one database, shared rate-limit counters, HAProxy trusted for
+# X-Forwarded-For. Mail must be SMTP in production; nothing here sends any,
+# so it points at a port nobody listens on.
+SECRET=$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')
+node_env=(
+  WARDEN_ENV=production
+  WARDEN_SECRET="$SECRET"
+  DATABASE_URL="$DB_URL"
+  WARDEN_BASE_URL="$LB"
+  WARDEN_HTTP__TRUSTED_PROXIES='["127.0.0.1"]'
+  WARDEN_RATE_LIMIT__STORAGE=database
+  WARDEN_MAIL__TRANSPORT=smtp
+  WARDEN_MAIL__SMTP__HOST=127.0.0.1
+  WARDEN_MAIL__SMTP__PORT=9
+  WARDEN_MAIL__SMTP__TLS=none
+  WARDEN_LOG__FORMAT=json
+  WARDEN_LOG__LEVEL=warn
+  # The load comes from one address (this machine), far above the
+  # per-client limits (100 requests / 10 s, sign-in 3 / 10 s): raise them,
+  # while keeping the limiter on, counting every request in the database.
+  WARDEN_RATE_LIMIT__MAX=100000000
+  WARDEN_RATE_LIMIT__RULES='[{path="/auth/signin",window="10s",max=100000000}]'
+)
+
+log "starting $NODES nodes (production mode, one database) and HAProxy on $LB"
+for ((i = 1; i <= NODES; i++)); do
+  port=${PORTS[$((i - 1))]}
+  mkdir -p "$TMP/node$i"
+  (cd "$TMP/node$i" && exec env "${node_env[@]}" WARDEN_LISTEN="127.0.0.1:$port" "$BIN" serve) \
+    >"$TMP/node$i.log" 2>&1 </dev/null &
+  NODE_PIDS+=($!)
+done
+
+export WARDEN_NODE1="127.0.0.1:${PORTS[0]}" WARDEN_NODE2="127.0.0.1:${PORTS[1]}" WARDEN_NODE3="127.0.0.1:${PORTS[2]}"
+export WARDEN_LB_BIND="127.0.0.1:$LB_PORT" HAPROXY_STATS_SOCKET="$TMP/haproxy.sock"
+export HAPROXY_LOG=stdout HAPROXY_LOG_FORMAT=iso
+haproxy -c -q -f "$DEPLOY_DIR/haproxy.cfg" || die "haproxy -c rejected deploy/haproxy.cfg"
+haproxy -db -f "$DEPLOY_DIR/haproxy.cfg" >"$TMP/haproxy.log" 2>&1 </dev/null &
+HAPROXY_PID=$!
+
+# Every node ready (GET /readyz directly), then HAProxy sees all of them UP.
+for ((i = 1; i <= NODES; i++)); do
+  port=${PORTS[$((i - 1))]} deadline=$((SECONDS + 30))
+  until curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port/readyz" 2>/dev/null; do
+    if ! kill -0 "${NODE_PIDS[$((i - 1))]}" 2>/dev/null; then
+      sed 's/^/  node'"$i"': /' "$TMP/node$i.log" >&2
+      die "node $i exited during start-up"
+    fi
+    ((SECONDS < deadline)) || { sed 's/^/  node'"$i"': /' "$TMP/node$i.log" >&2; die "node $i not ready within 30 s"; }
+    sleep 0.1
+  done
+done
+stat_status() { # backend/server -> HAProxy's status of it
+  python3 - "$HAPROXY_STATS_SOCKET" "$1" <<'EOF'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"show stat\n")
+data = b""
+while True:
+    b = s.recv(65536)
+    if not b: break
+    data += b
+px, sv = sys.argv[2].split("/")
+for line in data.decode().splitlines():
+    f = line.split(",")
+    if len(f) > 17 and f[0] == px and f[1] == sv:
+        print(f[17])
+EOF
+}
+deadline=$((SECONDS + 15))
+for ((i = 1; i <= NODES; i++)); do
+  until [[ $(stat_status "warden/node$i" 2>/dev/null) == UP ]]; do
+    kill -0 "$HAPROXY_PID" 2>/dev/null || { cat "$TMP/haproxy.log" >&2; die "haproxy exited"; }
+    ((SECONDS < deadline)) || { cat "$TMP/haproxy.log" >&2; die "HAProxy does not see node$i UP"; }
+    sleep 0.1
+  done
+done
+log "all $NODES nodes UP in HAProxy"
+
+# Users and sessions before the load: $SESSIONS_PER_NODE sessions created on
+# each node directly (so some live on the node that will be killed), plus
+# the users the sign-in load uses.
+python3 - "$TMP" "$SESSIONS_PER_NODE" "$SIGNIN_USERS" "$LB" "${PORTS[@]:0:$NODES}" <<'EOF' || die "setup requests failed"
+import json, sys, urllib.request
+tmp, per_node, n_users, lb, ports = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5:]
+def post(base, path, body):
+    req = urllib.request.Request(base + path, data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.load(r)
+sessions, users = [], []
+for n, port in enumerate(ports, 1):
+    base = f"http://127.0.0.1:{port}"
+    for k in range(per_node):
+        email, pw = f"check-n{n}-{k}@example.com", f"check-password-{n}-{k}-x"
+        tok = post(base, "/auth/signup", {"email": email, "password": pw, "name": f"Node {n} user {k}"})["session"]["token"]
+        sessions.append({"token": tok, "node": f"node{n}"})
+for k in range(n_users):
+    email, pw = f"check-signin-{k}@example.com", f"check-signin-password-{k}"
+    post(lb, "/auth/signup", {"email": email, "password": pw, "name": f"Sign-in user {k}"})
+    users.append({"email": email, "password": pw})
+json.dump(sessions, open(f"{tmp}/sessions.json", "w"))
+json.dump(users, open(f"{tmp}/users.json", "w"))
+print(f"{len(sessions)} sessions ({per_node} per node), {len(users)} sign-in users", file=sys.stderr)
+EOF
+
+# X-Forwarded-For: a sign-in through HAProxy that arrives with
+# "X-Forwarded-For: 203.0.113.7" reaches the node as "203.0.113.7, <client>";
+# the client (this machine, 127.0.0.1) is in trusted_proxies here because it
+# shares HAProxy's address, so the node records 203.0.113.7 as the session's
+# address. It shows that HAProxy forwards the header and Warden reads it.
+ip=$(python3 - "$LB" "$TMP/users.json" <<'EOF'
+import json, sys, urllib.request
+u = json.load(open(sys.argv[2]))[0]
+req = urllib.request.Request(sys.argv[1] + "/auth/signin", data=json.dumps(u).encode(),
+                             headers={"Content-Type": "application/json", "X-Forwarded-For": "203.0.113.7"})
+tok = json.load(urllib.request.urlopen(req, timeout=30))["session"]["token"]
+req = urllib.request.Request(sys.argv[1] + "/sessions", headers={"Authorization": "Bearer " + tok})
+print(next(s["ipAddress"] for s in json.load(urllib.request.urlopen(req, timeout=10))["sessions"] if s["current"]))
+EOF
+) || die "sign-in or GET /sessions through HAProxy failed"
+if [[ $ip == 203.0.113.7 ]]; then
+  log "X-Forwarded-For: the session's ipAddress is $ip, the forwarded client address"
+else
+  log "WARNING: X-Forwarded-For not applied: the session's ipAddress is $ip, not 203.0.113.7"
+fi
+
+log "load: ${WARMUP}s, then kill -9 node$KILL (pid ${NODE_PIDS[$((KILL - 1))]}), then ${AFTER}s after HAProxy notices"
+rc=0
+python3 "$DEPLOY_DIR/failover_load.py" --lb "$LB" \
+  --sessions "$TMP/sessions.json" --users "$TMP/users.json" \
+  --kill-pid "${NODE_PIDS[$((KILL - 1))]}" --kill-server "warden/node$KILL" \
+  --stats-socket "$HAPROXY_STATS_SOCKET" --warmup "$WARMUP" --after "$AFTER" \
+  --requests-csv "$TMP/requests.csv" || rc=$?
+wait "${NODE_PIDS[$((KILL - 1))]}" 2>/dev/null || true
+NODE_PIDS[KILL - 1]=""
+
+# HAProxy's own log (the iso-timestamped lines; the [WARNING] copies on
+# stderr are skipped) about the killed node, since it was last UP.
+echo "HAProxy's log of the checks of node$KILL since it was last UP:"
+awk -v s="warden/node$KILL " '/^[0-9][0-9][0-9][0-9]-/ && /Health check|Server warden/ && index($0, s) {
+    if ($0 ~ /is UP/) { n = 0; next }
+    buf[++n] = $0
+  }
+  END { for (i = 1; i <= n; i++) print "  " buf[i]; if (!n) print "  (none)" }' "$TMP/haproxy.log"
+for ((i = 1; i <= NODES; i++)); do
+  errors=$(grep -ciE '"level":"ERROR"|panicked' "$TMP/node$i.log" || true)
+  [[ $errors == 0 ]] || echo "node$i log: $errors ERROR/panic lines, first: $(grep -m1 -iE '"level":"ERROR"|panicked' "$TMP/node$i.log" | cut -c1-300)"
+done
+[[ $rc -le 1 ]] || die "failover_load.py failed (status $rc)"
+exit "$rc"

@@ -12,12 +12,15 @@
 #    while a loop signs in and out BENCH_SIGNOUT_RATE times a second against
 #    node A (node1) directly. The difference is what other nodes' sign-outs
 #    cost a node, whatever the binary does to propagate them.
+# 3. The stale window: how long node B still accepts a token after it was
+#    signed out on node A (B had it in its session cache).
 #
 # Environment:
 #   BENCH_DURATION        wrk duration of each load (default 10s)
 #   BENCH_CONNECTIONS     wrk connections (default 32)
 #   BENCH_INVAL_SECONDS   length of the idle and the sign-out interval (default 20)
 #   BENCH_SIGNOUT_RATE    sign-in + sign-out pairs per second (default 50)
+#   BENCH_STALE_TRIALS    sign-outs timed for the stale window (default 10)
 #   BENCH_BIN             measure this binary instead of building target/release/warden
 #   BENCH_KEEP=1          keep the temp dir (node and HAProxy logs, wrk output)
 #   BENCH_PG_HOST / BENCH_PG_PORT / BENCH_PG_USER / BENCH_PG_ADMIN_DB
@@ -34,6 +37,7 @@ DURATION=${BENCH_DURATION:-10s}
 CONNS=${BENCH_CONNECTIONS:-32}
 INVAL_SECONDS=${BENCH_INVAL_SECONDS:-20}
 SIGNOUT_RATE=${BENCH_SIGNOUT_RATE:-50}
+STALE_TRIALS=${BENCH_STALE_TRIALS:-10}
 PG_HOST=${BENCH_PG_HOST:-127.0.0.1}
 PG_PORT=${BENCH_PG_PORT:-5432}
 PG_USER=${BENCH_PG_USER:-postgres}
@@ -349,6 +353,42 @@ interval "sign-in+sign-out on A at ${SIGNOUT_RATE}/s" signout_loop
 interval "idle again" sleep "$INVAL_SECONDS"
 LOOP=$(cat "$TMP/loop.txt")
 
+# How long node B keeps accepting a token after a sign-out on node A: sign
+# in on A, GET /profile on B (B now has the session in its cache), sign out
+# on A, then GET /profile on B every 10 ms until it answers 401.
+log "stale window: $STALE_TRIALS x (sign in on A, check on B, sign out on A, poll B until 401)"
+STALE=$(python3 - "http://127.0.0.1:${PORTS[0]}" "http://127.0.0.1:${PORTS[1]}" "$TMP/users.json" "$STALE_TRIALS" <<'EOF'
+import http.client, json, sys, time, urllib.parse
+a, b, users, n = sys.argv[1], sys.argv[2], json.load(open(sys.argv[3])), int(sys.argv[4])
+def conn(url):
+    u = urllib.parse.urlsplit(url)
+    return http.client.HTTPConnection(u.hostname, u.port, timeout=15)
+ca, cb = conn(a), conn(b)
+def req(c, method, path, tok=None, body=None):
+    h = {"Content-Type": "application/json"}
+    if tok:
+        h["Authorization"] = "Bearer " + tok
+    c.request(method, path, body=body, headers=h)
+    r = c.getresponse()
+    return r.status, r.read()
+waits = []
+for k in range(n):
+    st, body = req(ca, "POST", "/auth/signin", body=json.dumps(users[k % len(users)]))
+    assert st == 200, st
+    tok = json.loads(body)["session"]["token"]
+    assert req(cb, "GET", "/profile", tok)[0] == 200
+    assert req(ca, "POST", "/auth/signout", tok)[0] == 200
+    t0 = time.time()
+    while req(cb, "GET", "/profile", tok)[0] == 200:
+        if time.time() - t0 > 60:
+            break
+        time.sleep(0.01)
+    waits.append(time.time() - t0)
+waits.sort()
+print(f"min={waits[0]*1000:.0f}ms median={waits[len(waits)//2]*1000:.0f}ms max={waits[-1]*1000:.0f}ms over {n} sign-outs")
+EOF
+) || die "stale-window measurement failed"
+
 # ----------------------------------------------------------------- report ---
 
 echo
@@ -359,6 +399,7 @@ echo
 echo "== invalidation traffic: CPU seconds per node over ${INVAL_SECONDS}s =="
 printf '%s\n' "${INTERVAL_ROWS[@]}"
 echo "loop (sign-in + sign-out pairs against node1 directly): $LOOP"
+echo "after a sign-out on node1, node2 still accepted the token for: $STALE (session.cache_ttl: ${WARDEN_SESSION__CACHE_TTL:-5s, the default})"
 awk -v b0="${B_DELTA[0]}" -v b1="${B_DELTA[1]}" -v b2="${B_DELTA[2]}" \
     -v c0="${C_DELTA[0]}" -v c1="${C_DELTA[1]}" -v c2="${C_DELTA[2]}" -v s="$INVAL_SECONDS" 'BEGIN {
   bi = (b0 + b2) / 2; ci = (c0 + c2) / 2

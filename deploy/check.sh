@@ -145,10 +145,10 @@ node_env=(
   WARDEN_LOG__FORMAT=json
   WARDEN_LOG__LEVEL=warn
   # The load comes from one address (this machine), far above the
-  # per-client limits (100 requests / 10 s, sign-in 3 / 10 s): raise them,
+  # per-client limits (100 requests / 10 s, sign-in and sign-up 3 / 10 s): raise them,
   # while keeping the limiter on, counting every request in the database.
   WARDEN_RATE_LIMIT__MAX=100000000
-  WARDEN_RATE_LIMIT__RULES='[{path="/auth/signin",window="10s",max=100000000}]'
+  WARDEN_RATE_LIMIT__RULES='[{path="/auth/signin",window="10s",max=100000000},{path="/auth/signup",window="10s",max=100000000}]'
 )
 
 log "starting $NODES nodes (production mode, one database) and HAProxy on $LB"
@@ -209,13 +209,16 @@ log "all $NODES nodes UP in HAProxy"
 # each node directly (so some live on the node that will be killed), plus
 # the users the sign-in load uses.
 python3 - "$TMP" "$SESSIONS_PER_NODE" "$SIGNIN_USERS" "$LB" "${PORTS[@]:0:$NODES}" <<'EOF' || die "setup requests failed"
-import json, sys, urllib.request
+import json, sys, urllib.error, urllib.request
 tmp, per_node, n_users, lb, ports = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5:]
 def post(base, path, body):
     req = urllib.request.Request(base + path, data=json.dumps(body).encode(),
                                  headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.load(r)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.load(r)
+    except urllib.error.HTTPError as e:
+        sys.exit(f"POST {base}{path}: HTTP {e.code}: {e.read()[:300]!r}")
 sessions, users = [], []
 for n, port in enumerate(ports, 1):
     base = f"http://127.0.0.1:{port}"
@@ -255,12 +258,16 @@ fi
 
 log "load: ${WARMUP}s, then kill -9 node$KILL (pid ${NODE_PIDS[$((KILL - 1))]}), then ${AFTER}s after HAProxy notices"
 rc=0
-python3 "$DEPLOY_DIR/failover_load.py" --lb "$LB" \
-  --sessions "$TMP/sessions.json" --users "$TMP/users.json" \
-  --kill-pid "${NODE_PIDS[$((KILL - 1))]}" --kill-server "warden/node$KILL" \
-  --stats-socket "$HAPROXY_STATS_SOCKET" --warmup "$WARMUP" --after "$AFTER" \
-  --requests-csv "$TMP/requests.csv" || rc=$?
-wait "${NODE_PIDS[$((KILL - 1))]}" 2>/dev/null || true
+# (stderr of the group goes to /dev/null only for bash's own "Killed" notice
+# about the node; the load script's stderr still reaches the terminal.)
+{
+  python3 "$DEPLOY_DIR/failover_load.py" --lb "$LB" \
+    --sessions "$TMP/sessions.json" --users "$TMP/users.json" \
+    --kill-pid "${NODE_PIDS[$((KILL - 1))]}" --kill-server "warden/node$KILL" \
+    --stats-socket "$HAPROXY_STATS_SOCKET" --warmup "$WARMUP" --after "$AFTER" \
+    --requests-csv "$TMP/requests.csv" 2>&3 || rc=$?
+  wait "${NODE_PIDS[$((KILL - 1))]}" || true
+} 3>&2 2>/dev/null
 NODE_PIDS[KILL - 1]=""
 
 # HAProxy's own log (the iso-timestamped lines; the [WARNING] copies on

@@ -256,6 +256,24 @@ else
   log "WARNING: X-Forwarded-For not applied: the session's ipAddress is $ip, not 203.0.113.7"
 fi
 
+# Shared rate limits: POST /auth/request-password-reset is limited to 3 per
+# 60 s per client (a built-in rule, left as it is). Four requests from this
+# machine, to node1, node2, node3 and node1 directly: with counters shared
+# in the database the fourth is refused (429), whichever node gets it; with
+# per-node counters (`memory`) it would pass. (An unknown email: nothing is
+# mailed.)
+codes=()
+for n in 1 2 3 1; do
+  codes+=("$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X POST \
+    "http://127.0.0.1:${PORTS[$((n - 1))]}/auth/request-password-reset" \
+    -H 'Content-Type: application/json' -d '{"email":"nobody@example.com"}')")
+done
+if [[ ${codes[*]} == "200 200 200 429" ]]; then
+  log "rate limits shared between nodes: password-reset requests to node1,2,3,1 answered ${codes[*]}"
+else
+  log "WARNING: rate limits not shared as expected: password-reset requests to node1,2,3,1 answered ${codes[*]} (expected 200 200 200 429)"
+fi
+
 log "load: ${WARMUP}s, then kill -9 node$KILL (pid ${NODE_PIDS[$((KILL - 1))]}), then ${AFTER}s after HAProxy notices"
 rc=0
 # (stderr of the group goes to /dev/null only for bash's own "Killed" notice

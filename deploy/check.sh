@@ -2,7 +2,8 @@
 # Failover check: three `warden serve` nodes on one fresh PostgreSQL database
 # behind HAProxy (deploy/haproxy.cfg, unchanged: the node addresses come in
 # through its environment variables). Under a steady load of sign-ins and
-# GET /profile calls with existing sessions it kill -9s one node and reports
+# GET /profile calls with existing sessions it kill -9s one node (or stops it,
+# CHECK_SIGNAL=STOP) and reports
 #   - how long HAProxy took to mark it DOWN (its stats socket, polled every
 #     10 ms; the "is DOWN" line of its log is printed too),
 #   - how many requests failed before and after that moment,
@@ -23,6 +24,10 @@
 #   CHECK_WARMUP    seconds of load before the kill (default 5)
 #   CHECK_AFTER     seconds of load after HAProxy noticed (default 10)
 #   CHECK_KILL      which node to kill, 1-3 (default 2)
+#   CHECK_SIGNAL    KILL (default: the node dies, its port refuses connections)
+#                   or STOP (the node hangs: connections are accepted and never
+#                   answered, so in-flight requests wait for HAProxy's
+#                   `timeout server`)
 #   CHECK_KEEP=1    keep the temp dir (node and HAProxy logs, requests.csv)
 
 set -euo pipefail
@@ -37,6 +42,7 @@ PG_ADMIN_DB=${CHECK_PG_ADMIN_DB:-test}
 WARMUP=${CHECK_WARMUP:-5}
 AFTER=${CHECK_AFTER:-10}
 KILL=${CHECK_KILL:-2}
+SIGNAL=${CHECK_SIGNAL:-KILL}
 NODES=3
 SESSIONS_PER_NODE=10
 SIGNIN_USERS=6
@@ -45,6 +51,7 @@ log() { printf '[check] %s\n' "$*" >&2; }
 die() { printf '[check] ERROR: %s\n' "$*" >&2; exit 2; }
 
 [[ $KILL =~ ^[1-3]$ ]] || die "CHECK_KILL must be 1, 2 or 3 (got '$KILL')"
+[[ $SIGNAL == KILL || $SIGNAL == STOP ]] || die "CHECK_SIGNAL must be KILL or STOP (got '$SIGNAL')"
 [[ -x $BIN ]] || die "$BIN not found: build it (cargo build --release -p warden) or set WARDEN_BIN"
 for c in curl python3 psql; do
   command -v "$c" >/dev/null || die "$c is required"
@@ -66,6 +73,7 @@ stop_pid() {
   local pid=$1 i
   [[ -n $pid ]] || return 0
   kill -TERM "$pid" 2>/dev/null || return 0
+  kill -CONT "$pid" 2>/dev/null || true # a node stopped by CHECK_SIGNAL=STOP
   for ((i = 0; i < 50; i++)); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
@@ -274,16 +282,17 @@ else
   log "WARNING: rate limits not shared as expected: password-reset requests to node1,2,3,1 answered ${codes[*]} (expected 200 200 200 429)"
 fi
 
-log "load: ${WARMUP}s, then kill -9 node$KILL (pid ${NODE_PIDS[$((KILL - 1))]}), then ${AFTER}s after HAProxy notices"
+log "load: ${WARMUP}s, then kill -$SIGNAL node$KILL (pid ${NODE_PIDS[$((KILL - 1))]}), then ${AFTER}s after HAProxy notices"
 rc=0
 # (stderr of the group goes to /dev/null only for bash's own "Killed" notice
 # about the node; the load script's stderr still reaches the terminal.)
 {
   python3 "$DEPLOY_DIR/failover_load.py" --lb "$LB" \
     --sessions "$TMP/sessions.json" --users "$TMP/users.json" \
-    --kill-pid "${NODE_PIDS[$((KILL - 1))]}" --kill-server "warden/node$KILL" \
+    --kill-pid "${NODE_PIDS[$((KILL - 1))]}" --signal "$SIGNAL" --kill-server "warden/node$KILL" \
     --stats-socket "$HAPROXY_STATS_SOCKET" --warmup "$WARMUP" --after "$AFTER" \
     --requests-csv "$TMP/requests.csv" 2>&3 || rc=$?
+  kill -KILL "${NODE_PIDS[$((KILL - 1))]}" 2>/dev/null || true # (STOP: end it now)
   wait "${NODE_PIDS[$((KILL - 1))]}" || true
 } 3>&2 2>/dev/null
 NODE_PIDS[KILL - 1]=""

@@ -212,6 +212,8 @@ def main():
     ap.add_argument("--sessions", required=True, help="JSON: [{token, node}] created before the load")
     ap.add_argument("--users", required=True, help="JSON: [{email, password}] for the sign-in load")
     ap.add_argument("--kill-pid", type=int, required=True)
+    ap.add_argument("--signal", choices=["KILL", "STOP"], default="KILL",
+                    help="KILL: the node dies (its port refuses); STOP: it hangs (connections are accepted, never answered)")
     ap.add_argument("--kill-server", required=True, help="HAProxy backend/server of that pid")
     ap.add_argument("--stats-socket", required=True)
     ap.add_argument("--warmup", type=float, default=5)
@@ -262,7 +264,7 @@ def main():
 
     time.sleep(args.warmup)
     t_kill = now()
-    os.kill(args.kill_pid, signal.SIGKILL)
+    os.kill(args.kill_pid, signal.SIGKILL if args.signal == "KILL" else signal.SIGSTOP)
     t_down = None
     seen = []  # (t, status) transitions as polled
     while now() - t_kill < args.detect_timeout:
@@ -291,7 +293,7 @@ def main():
           f"({args.profile_workers} x {args.profile_rate:g}/s GET /profile over {len(tokens)} sessions, "
           f"{args.signin_workers} x {args.signin_rate:g}/s POST /auth/signin)")
     iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t_kill)) + f".{int(t_kill % 1 * 1e6):06d}+00:00"
-    print(f"kill -9 of {args.kill_server} (pid {args.kill_pid}) at {iso}, after {t_kill - t_load:.1f} s of load")
+    print(f"kill -{args.signal} of {args.kill_server} (pid {args.kill_pid}) at {iso}, after {t_kill - t_load:.1f} s of load")
     for t, st in seen:
         print(f"  stats socket: {args.kill_server} status {st!r} at kill+{t - t_kill:.3f}s")
     if t_down is None:

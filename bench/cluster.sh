@@ -25,7 +25,7 @@
 #   BENCH_KEEP=1          keep the temp dir (node and HAProxy logs, wrk output)
 #   BENCH_PG_HOST / BENCH_PG_PORT / BENCH_PG_USER / BENCH_PG_ADMIN_DB
 #                         PostgreSQL (default 127.0.0.1 / 5432 / postgres / test);
-#                         the script creates warden_cluster_* and drops it
+#                         the script creates warden_lbbench_* and drops it
 # Any other WARDEN_* variable is passed to the nodes. See bench/README.md.
 
 set -euo pipefail
@@ -168,7 +168,7 @@ apt_install haproxy haproxy
 psql_admin -c 'select 1' >/dev/null || die "cannot reach PostgreSQL at $PG_USER@$PG_HOST:$PG_PORT/$PG_ADMIN_DB"
 
 TMP=$(mktemp -d /tmp/warden-cluster.XXXXXX)
-PG_DB="warden_cluster_$$_$RANDOM"
+PG_DB="warden_lbbench_$$_$RANDOM"
 psql_admin -c "CREATE DATABASE \"$PG_DB\"" >/dev/null
 DB_URL="postgres://$PG_USER@$PG_HOST:$PG_PORT/$PG_DB"
 

@@ -5,8 +5,9 @@
 //! node A, and nodes B and C must honour it within a second (p99 over
 //! `WARDEN_CLUSTER_TRIALS` trials of each kind, default 20).
 //!
-//! `bench/revocation.sh` runs the same measurement on a release build and
-//! records the table this prints.
+//! `WARDEN_CLUSTER_BIN=target/release/warden` runs the nodes from another
+//! build; `bench/cluster.sh` measures the same window under load, through
+//! HAProxy.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};

@@ -992,7 +992,7 @@ async fn console_without_createrole_is_unavailable() {
             other => panic!("{other:?}"),
         }
         assert_eq!(db.explorer.tables().await.unwrap().len(), 9);
-        assert_eq!(db.explorer.migrations().await.unwrap().len(), 7);
+        assert_eq!(db.explorer.migrations().await.unwrap().len(), 8);
     };
     let r = AssertUnwindSafe(body).catch_unwind().await;
     drop_database(&admin, &name, &[console_role(&name), user]).await;
@@ -1009,7 +1009,7 @@ async fn lists_migrations(f: &Fixture) {
     let versions: Vec<i64> = m.iter().map(|m| m.version).collect();
     match f.backend {
         Backend::Sqlite => assert_eq!(versions, [1, 2, 4, 5, 6, 7]),
-        Backend::Postgres => assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7]),
+        Backend::Postgres => assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7, 8]),
     }
     assert_eq!(m[0].description, "create auth tables");
     for x in &m {

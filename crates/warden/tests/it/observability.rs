@@ -337,6 +337,35 @@ async fn metrics_move_with_requests(backend: Backend) {
             &[("http_route", "unmatched")]
         ) >= 1.0
     );
+    // Other instances' invalidations: on PostgreSQL the instance listens
+    // (soon after start-up) and hears the database announce its own
+    // changes too; SQLite needs no listener.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while sample(&scrape(&app).await, "warden_invalidation_link_up", &[]) != 1.0 {
+        assert!(std::time::Instant::now() < deadline, "link never up");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let other = app.new_user().await;
+    app.post("/auth/signout")
+        .bearer_auth(&other.token)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    let heard = |m: &str| sample(m, "warden_peer_invalidations_total", &[("kind", "session")]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let n = heard(&scrape(&app).await);
+        match backend {
+            Backend::Sqlite => {
+                assert_eq!(n, 0.0);
+                break;
+            }
+            _ if n >= 1.0 => break,
+            _ => assert!(std::time::Instant::now() < deadline, "no NOTIFY heard"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 async fn rate_limited_sign_ins_are_counted(backend: Backend) {

@@ -31,6 +31,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=../deploy/lib.sh
+source "$ROOT/deploy/lib.sh"
 BIN=${BENCH_BIN:-$ROOT/target/release/warden}
 HAPROXY_CFG=$ROOT/deploy/haproxy.cfg
 DURATION=${BENCH_DURATION:-10s}
@@ -44,65 +46,16 @@ PG_USER=${BENCH_PG_USER:-postgres}
 PG_ADMIN_DB=${BENCH_PG_ADMIN_DB:-test}
 NODES=3
 
-log() { printf '[cluster-bench] %s\n' "$*" >&2; }
-warn() { printf '[cluster-bench] WARNING: %s\n' "$*" >&2; }
-die() { printf '[cluster-bench] ERROR: %s\n' "$*" >&2; exit 1; }
+LOG_PREFIX=cluster-bench DIE_STATUS=1 KEEP_VAR=BENCH_KEEP
 
 [[ $INVAL_SECONDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_INVAL_SECONDS must be a positive integer"
-for c in curl python3 psql; do command -v "$c" >/dev/null || die "$c is required"; done
+require_cmds curl python3 psql
 
 # ------------------------------------------------------------- cleanup ---
 
-TMP="" PG_DB="" HAPROXY_PID=""
-NODE_PIDS=()
-
-psql_admin() {
-  psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d "$PG_ADMIN_DB" -v ON_ERROR_STOP=1 -X -q -t -A "$@"
-}
-
-# shellcheck disable=SC2317  # called from the EXIT trap
-stop_pid() {
-  local pid=$1 i
-  [[ -n $pid ]] || return 0
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < 50; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
-# shellcheck disable=SC2317  # the EXIT trap
-cleanup() {
-  local rc=$? p
-  trap - EXIT INT TERM
-  stop_pid "$HAPROXY_PID"
-  for p in "${NODE_PIDS[@]+"${NODE_PIDS[@]}"}"; do stop_pid "$p"; done
-  if [[ -n $PG_DB ]]; then
-    psql_admin -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null 2>&1 \
-      || warn "could not drop database $PG_DB"
-  fi
-  if [[ -n $TMP ]]; then
-    if [[ ${BENCH_KEEP:-0} == 1 ]]; then log "kept $TMP"; else rm -rf -- "$TMP"; fi
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT
-trap 'log "terminated"; exit 143' TERM
+init_cleanup
 
 # -------------------------------------------------------------- helpers ---
-
-apt_install() { # command package
-  command -v "$1" >/dev/null && return 0
-  log "$1 not found; installing $2 with apt-get"
-  if ! apt-get install -y "$2" >/dev/null 2>&1; then
-    apt-get update >/dev/null || die "apt-get update failed"
-    apt-get install -y "$2" >/dev/null || die "apt-get install -y $2 failed"
-  fi
-  command -v "$1" >/dev/null || die "$1 is still not available"
-}
 
 CLK_TCK=$(getconf CLK_TCK)
 # CPU seconds (user + system) of a process so far.
@@ -126,26 +79,6 @@ to_ms() {
     printf "%.2f", n
   }'
 }
-stat_cmd() { # runtime API command -> its answer
-  python3 - "$TMP/haproxy.sock" "$1" <<'EOF'
-import socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode() + b"\n")
-data = b""
-while True:
-    b = s.recv(65536)
-    if not b: break
-    data += b
-sys.stdout.write(data.decode())
-EOF
-}
-server_status() { stat_cmd "show stat" | awk -F, -v s="$1" '$1 == "warden" && $2 == s { print $18 }'; }
-wait_status() { # server wanted-status
-  local deadline=$((SECONDS + 15))
-  until [[ $(server_status "$1") == "$2" ]]; do
-    ((SECONDS < deadline)) || die "HAProxy: $1 is $(server_status "$1"), not $2"
-    sleep 0.1
-  done
-}
 check_alive() {
   local i
   for ((i = 0; i < NODES; i++)); do
@@ -165,26 +98,16 @@ fi
 [[ -x $BIN ]] || die "$BIN not found"
 apt_install wrk wrk
 apt_install haproxy haproxy
-psql_admin -c 'select 1' >/dev/null || die "cannot reach PostgreSQL at $PG_USER@$PG_HOST:$PG_PORT/$PG_ADMIN_DB"
+setup_tmp_and_db warden-cluster warden_lbbench
 
-TMP=$(mktemp -d /tmp/warden-cluster.XXXXXX)
-PG_DB="warden_lbbench_$$_$RANDOM"
-psql_admin -c "CREATE DATABASE \"$PG_DB\"" >/dev/null
-DB_URL="postgres://$PG_USER@$PG_HOST:$PG_PORT/$PG_DB"
-
-read -r -a PORTS <<<"$(python3 -c '
-import socket
-s = [socket.socket() for _ in range(4)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(" ".join(str(x.getsockname()[1]) for x in s))')"
-LB="http://127.0.0.1:${PORTS[3]}"
+pick_ports
 
 # The nodes: development defaults (as bench/run.sh, so the figures compare;
 # rate limiting is off there), but one secret for all and no dashboards
 # (they would all want 127.0.0.1:9400). Argon2 is cheap here (1 MiB, one
 # pass) so that the sign-in/sign-out loop measures session churn and its
 # propagation, not password hashing; the session checks do not hash.
-SECRET=$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')
+SECRET=$(random_secret)
 node_env=(
   RUST_LOG=warn
   WARDEN_SECRET="$SECRET"
@@ -194,25 +117,12 @@ node_env=(
   WARDEN_PASSWORD__ARGON2__MEMORY_KIB="${WARDEN_PASSWORD__ARGON2__MEMORY_KIB:-1024}"
   WARDEN_PASSWORD__ARGON2__ITERATIONS="${WARDEN_PASSWORD__ARGON2__ITERATIONS:-1}"
 )
-for ((i = 1; i <= NODES; i++)); do
-  mkdir -p "$TMP/node$i"
-  (cd "$TMP/node$i" && exec env "${node_env[@]}" WARDEN_LISTEN="127.0.0.1:${PORTS[$((i - 1))]}" "$BIN" serve) \
-    >"$TMP/node$i.log" 2>&1 </dev/null &
-  NODE_PIDS+=($!)
-done
-export WARDEN_NODE1="127.0.0.1:${PORTS[0]}" WARDEN_NODE2="127.0.0.1:${PORTS[1]}" WARDEN_NODE3="127.0.0.1:${PORTS[2]}"
-export WARDEN_LB_BIND="127.0.0.1:${PORTS[3]}" HAPROXY_STATS_SOCKET="$TMP/haproxy.sock"
-export HAPROXY_LOG=stdout HAPROXY_LOG_FORMAT=iso
-haproxy -db -f "$HAPROXY_CFG" >"$TMP/haproxy.log" 2>&1 </dev/null &
-HAPROXY_PID=$!
+start_nodes
+haproxy_env
+start_haproxy "$HAPROXY_CFG"
 
 for ((i = 1; i <= NODES; i++)); do
-  deadline=$((SECONDS + 30))
-  until curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:${PORTS[$((i - 1))]}/readyz" 2>/dev/null; do
-    check_alive
-    ((SECONDS < deadline)) || die "node$i not ready within 30 s"
-    sleep 0.1
-  done
+  wait_ready "${PORTS[$((i - 1))]}" 30 check_alive || die "node$i not ready within 30 s"
 done
 for ((i = 1; i <= NODES; i++)); do wait_status "node$i" UP; done
 log "3 nodes on $PG_DB, HAProxy on $LB; $(nproc) cores shared with wrk, HAProxy and the loop"

@@ -33,6 +33,8 @@
 set -euo pipefail
 
 DEPLOY_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$DEPLOY_DIR/lib.sh"
 ROOT=$(cd "$DEPLOY_DIR/.." && pwd)
 BIN=${WARDEN_BIN:-$ROOT/target/release/warden}
 PG_HOST=${CHECK_PG_HOST:-127.0.0.1}
@@ -47,98 +49,30 @@ NODES=3
 SESSIONS_PER_NODE=10
 SIGNIN_USERS=6
 
-log() { printf '[check] %s\n' "$*" >&2; }
-die() { printf '[check] ERROR: %s\n' "$*" >&2; exit 2; }
+LOG_PREFIX=check DIE_STATUS=2 KEEP_VAR=CHECK_KEEP
 
 [[ $KILL =~ ^[1-3]$ ]] || die "CHECK_KILL must be 1, 2 or 3 (got '$KILL')"
 [[ $SIGNAL == KILL || $SIGNAL == STOP ]] || die "CHECK_SIGNAL must be KILL or STOP (got '$SIGNAL')"
 [[ -x $BIN ]] || die "$BIN not found: build it (cargo build --release -p warden) or set WARDEN_BIN"
-for c in curl python3 psql; do
-  command -v "$c" >/dev/null || die "$c is required"
-done
+require_cmds curl python3 psql
 
 # ------------------------------------------------------------- cleanup ---
 
-TMP=""
-PG_DB=""
-HAPROXY_PID=""
-NODE_PIDS=()
-
-psql_admin() {
-  psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d "$PG_ADMIN_DB" -v ON_ERROR_STOP=1 -X -q -t -A "$@"
-}
-
-# shellcheck disable=SC2317  # called from the EXIT trap
-stop_pid() {
-  local pid=$1 i
-  [[ -n $pid ]] || return 0
-  kill -TERM "$pid" 2>/dev/null || return 0
-  kill -CONT "$pid" 2>/dev/null || true # a node stopped by CHECK_SIGNAL=STOP
-  for ((i = 0; i < 50; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
-# shellcheck disable=SC2317  # the EXIT trap
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  local p
-  stop_pid "$HAPROXY_PID"
-  for p in "${NODE_PIDS[@]+"${NODE_PIDS[@]}"}"; do stop_pid "$p"; done
-  if [[ -n $PG_DB ]]; then
-    psql_admin -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null 2>&1 \
-      || log "WARNING: could not drop database $PG_DB"
-  fi
-  if [[ -n $TMP ]]; then
-    if [[ ${CHECK_KEEP:-0} == 1 ]]; then log "kept $TMP"; else rm -rf -- "$TMP"; fi
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT
-trap 'log "terminated"; exit 143' TERM
+init_cleanup
 
 # ---------------------------------------------------------------- setup ---
 
-if ! command -v haproxy >/dev/null; then
-  log "haproxy not found; installing it with apt-get"
-  if ! apt-get install -y haproxy >/dev/null 2>&1; then
-    apt-get update >/dev/null || die "apt-get update failed"
-    apt-get install -y haproxy >/dev/null || die "apt-get install -y haproxy failed"
-  fi
-fi
-command -v haproxy >/dev/null || die "haproxy is still not available"
-psql_admin -c 'select 1' >/dev/null || die "cannot reach PostgreSQL at $PG_USER@$PG_HOST:$PG_PORT/$PG_ADMIN_DB"
-
-TMP=$(mktemp -d /tmp/warden-check.XXXXXX)
-PG_DB="warden_check_$$_$RANDOM"
-psql_admin -c "CREATE DATABASE \"$PG_DB\"" >/dev/null
-DB_URL="postgres://$PG_USER@$PG_HOST:$PG_PORT/$PG_DB"
+apt_install haproxy
+setup_tmp_and_db warden-check warden_check
 log "database $PG_DB, temp dir $TMP"
 
-free_ports() {
-  # n distinct free ports (held open together while picking, so no repeats).
-  python3 - "$1" <<'EOF'
-import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-}
-read -r -a PORTS <<<"$(free_ports $((NODES + 1)))"
-LB_PORT=${PORTS[$NODES]}
-LB="http://127.0.0.1:$LB_PORT"
+pick_ports
 
 # Production settings, the same on every node (deploy/README.md lists them):
 # one secret, one database, shared rate-limit counters, HAProxy trusted for
 # X-Forwarded-For. Mail must be SMTP in production; nothing here sends any,
 # so it points at a port nobody listens on.
-SECRET=$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')
+SECRET=$(random_secret)
 node_env=(
   WARDEN_ENV=production
   WARDEN_SECRET="$SECRET"
@@ -160,52 +94,26 @@ node_env=(
 )
 
 log "starting $NODES nodes (production mode, one database) and HAProxy on $LB"
-for ((i = 1; i <= NODES; i++)); do
-  port=${PORTS[$((i - 1))]}
-  mkdir -p "$TMP/node$i"
-  (cd "$TMP/node$i" && exec env "${node_env[@]}" WARDEN_LISTEN="127.0.0.1:$port" "$BIN" serve) \
-    >"$TMP/node$i.log" 2>&1 </dev/null &
-  NODE_PIDS+=($!)
-done
+start_nodes
 
-export WARDEN_NODE1="127.0.0.1:${PORTS[0]}" WARDEN_NODE2="127.0.0.1:${PORTS[1]}" WARDEN_NODE3="127.0.0.1:${PORTS[2]}"
-export WARDEN_LB_BIND="127.0.0.1:$LB_PORT" HAPROXY_STATS_SOCKET="$TMP/haproxy.sock"
-export HAPROXY_LOG=stdout HAPROXY_LOG_FORMAT=iso
+haproxy_env
 haproxy -c -q -f "$DEPLOY_DIR/haproxy.cfg" || die "haproxy -c rejected deploy/haproxy.cfg"
-haproxy -db -f "$DEPLOY_DIR/haproxy.cfg" >"$TMP/haproxy.log" 2>&1 </dev/null &
-HAPROXY_PID=$!
+start_haproxy "$DEPLOY_DIR/haproxy.cfg"
 
 # Every node ready (GET /readyz directly), then HAProxy sees all of them UP.
-for ((i = 1; i <= NODES; i++)); do
-  port=${PORTS[$((i - 1))]} deadline=$((SECONDS + 30))
-  until curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port/readyz" 2>/dev/null; do
-    if ! kill -0 "${NODE_PIDS[$((i - 1))]}" 2>/dev/null; then
-      sed 's/^/  node'"$i"': /' "$TMP/node$i.log" >&2
-      die "node $i exited during start-up"
-    fi
-    ((SECONDS < deadline)) || { sed 's/^/  node'"$i"': /' "$TMP/node$i.log" >&2; die "node $i not ready within 30 s"; }
-    sleep 0.1
-  done
-done
-stat_status() { # backend/server -> HAProxy's status of it
-  python3 - "$HAPROXY_STATS_SOCKET" "$1" <<'EOF'
-import socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"show stat\n")
-data = b""
-while True:
-    b = s.recv(65536)
-    if not b: break
-    data += b
-px, sv = sys.argv[2].split("/")
-for line in data.decode().splitlines():
-    f = line.split(",")
-    if len(f) > 17 and f[0] == px and f[1] == sv:
-        print(f[17])
-EOF
+node_log() { sed 's/^/  node'"$1"': /' "$TMP/node$1.log" >&2; }
+# shellcheck disable=SC2317  # called by wait_ready
+node_running() { # i: dies, with its log, when node i has exited
+  kill -0 "${NODE_PIDS[$(($1 - 1))]}" 2>/dev/null && return 0
+  node_log "$1"
+  die "node $1 exited during start-up"
 }
+for ((i = 1; i <= NODES; i++)); do
+  wait_ready "${PORTS[$((i - 1))]}" 30 node_running "$i" || { node_log "$i"; die "node $i not ready within 30 s"; }
+done
 deadline=$((SECONDS + 15))
 for ((i = 1; i <= NODES; i++)); do
-  until [[ $(stat_status "warden/node$i" 2>/dev/null) == UP ]]; do
+  until [[ $(server_status "node$i" 2>/dev/null) == UP ]]; do
     kill -0 "$HAPROXY_PID" 2>/dev/null || { cat "$TMP/haproxy.log" >&2; die "haproxy exited"; }
     ((SECONDS < deadline)) || { cat "$TMP/haproxy.log" >&2; die "HAProxy does not see node$i UP"; }
     sleep 0.1

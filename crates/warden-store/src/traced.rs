@@ -47,6 +47,12 @@ impl Affected for sqlx::postgres::PgQueryResult {
     }
 }
 
+impl Affected for sqlx::mysql::MySqlQueryResult {
+    fn affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
 /// The first keyword of `sql`, for the span name and the metric label.
 fn operation(sql: &str) -> &'static str {
     let word = sql

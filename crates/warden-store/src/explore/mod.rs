@@ -27,9 +27,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+mod mysql;
 mod postgres;
 mod sqlite;
 
+pub(crate) use mysql::MySqlExplorer;
 pub(crate) use postgres::PgExplorer;
 pub(crate) use sqlite::SqliteExplorer;
 

@@ -121,6 +121,7 @@ async fn sign_in_trace_has_request_db_and_hashing_spans(backend: Backend) {
         match backend {
             Backend::Sqlite => "sqlite",
             Backend::Postgres => "postgresql",
+            Backend::MySql => "mysql",
         }
     );
     assert!(descends_from(&spans, select, request));

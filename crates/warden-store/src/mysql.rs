@@ -1,6 +1,7 @@
 //! MySQL 8 and MariaDB: BetterAuth's MySQL schema (`timestamp(3)` columns,
 //! `tinyint(1)` booleans, `varchar(36)` ids), read and written in UTC
-//! (every connection sets `time_zone = '+00:00'`).
+//! (every connection sets `time_zone = '+00:00'`). Warden's migrations
+//! make three of those columns `datetime(3)`, which reach past 2038.
 //!
 //! The shared SQL (`store_impl.rs`) runs as written: each connection adds
 //! `ANSI_QUOTES` (double-quoted identifiers) and `NO_BACKSLASH_ESCAPES`
@@ -40,19 +41,12 @@ pub struct MySqlStore {
     probe_timeout: std::time::Duration,
 }
 
-/// The last instant a `TIMESTAMP` column holds (2038-01-19 03:14:07.999
-/// UTC): BetterAuth's columns are `timestamp(3)`, and a later instant (a
-/// ban "until 2100") is stored as this one rather than refused.
-fn max_timestamp() -> NaiveDateTime {
-    DateTime::from_timestamp_millis(2_147_483_647_999)
-        .expect("in range")
-        .naive_utc()
-}
-
 /// A timestamp as bound: UTC, milliseconds (MySQL would round finer
-/// fractions, not truncate them), within `TIMESTAMP`'s range.
+/// fractions, not truncate them). BetterAuth's `timestamp(3)` columns end
+/// in January 2038; those that may hold later instants (a ban's end, a
+/// provider's token expiry) are `datetime(3)` (migrations 1 and 7).
 fn ts(t: Timestamp) -> NaiveDateTime {
-    t.naive_utc().trunc_subsecs(3).min(max_timestamp())
+    t.naive_utc().trunc_subsecs(3)
 }
 
 fn get_ts(row: &MySqlRow, col: &str) -> Result<Timestamp, sqlx::Error> {
@@ -97,12 +91,45 @@ impl MySqlStore {
         })
     }
 
-    /// Applies pending migrations, on one connection. sqlx's migrator holds
-    /// a `GET_LOCK` named after the database meanwhile, so that instances
-    /// starting together apply each migration once.
+    /// Applies pending migrations, on one connection, holding a lock named
+    /// after the database meanwhile, so that instances starting together
+    /// apply each migration once.
+    ///
+    /// The lock is taken here: sqlx's migrator asks for `GET_LOCK(name, -1)`
+    /// and ignores the answer, and MariaDB answers a negative timeout with
+    /// NULL at once instead of waiting (MySQL 8 waits), so on MariaDB it
+    /// would not hold. A lost connection releases the lock by itself.
     pub async fn migrate(&self) -> Result<(), OpenError> {
+        const LOCK: &str = "CONCAT('warden-migrate:', LEFT(SHA2(DATABASE(), 256), 40))";
         let mut conn = self.pool.acquire().await.map_err(OpenError::Connect)?;
-        MIGRATOR.run(&mut *conn).await.map_err(OpenError::Migrate)
+        loop {
+            let got: Option<i64> = sqlx::query_scalar(&format!("SELECT GET_LOCK({LOCK}, 10)"))
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(OpenError::Connect)?;
+            match got {
+                Some(1) => break,
+                // Timed out: another instance is still migrating.
+                Some(_) => tracing::info!("waiting for another instance's migrations"),
+                None => {
+                    return Err(OpenError::Connect(sqlx::Error::Protocol(
+                        "GET_LOCK failed for the migration lock".into(),
+                    )))
+                }
+            }
+        }
+        let result = MIGRATOR.run(&mut *conn).await.map_err(OpenError::Migrate);
+        let released = sqlx::query(&format!("SELECT RELEASE_LOCK({LOCK})"))
+            .execute(&mut *conn)
+            .await;
+        if let Err(e) = released {
+            // The connection goes back broken: close it, which releases the lock.
+            conn.detach();
+            if result.is_ok() {
+                return Err(OpenError::Connect(e));
+            }
+        }
+        result
     }
 
     /// Opens a connection: is the database there?
@@ -443,15 +470,8 @@ impl_store!(MySqlStore, MySqlRow);
 #[cfg(test)]
 mod tests {
     #[test]
-    fn timestamps_past_2038_are_kept_at_the_last_one() {
-        let far = chrono::DateTime::parse_from_rfc3339("2100-01-01T00:00:00Z")
-            .unwrap()
-            .to_utc();
-        assert_eq!(
-            super::ts(far).and_utc().to_rfc3339(),
-            "2038-01-19T03:14:07.999+00:00"
-        );
-        let now = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00.123456Z")
+    fn timestamps_are_bound_in_milliseconds() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00.123956Z")
             .unwrap()
             .to_utc();
         assert_eq!(

@@ -19,3 +19,9 @@ create table if not exists `verification` (`id` varchar(36) not null primary key
 -- unaffected), so that such a name is stored rather than refused with an
 -- error.
 alter table `user` modify `name` varchar(256) not null;
+
+-- Instants chosen outside Warden (a provider's token expiry) may lie past
+-- January 2038, where BetterAuth's timestamp(3) ends: datetime(3), in UTC
+-- like the rest (every connection runs with time_zone '+00:00', so the
+-- conversion keeps each instant).
+alter table `account` modify `accessTokenExpiresAt` datetime(3) null, modify `refreshTokenExpiresAt` datetime(3) null;

@@ -18,7 +18,7 @@ prepare stmt from @ddl;
 execute stmt;
 deallocate prepare stmt;
 set @ddl = if((select count(*) from information_schema.columns where table_schema = database() and table_name = 'user' and column_name = 'banExpires') = 0,
-  'alter table `user` add column `banExpires` timestamp(3) null', 'do 0');
+  'alter table `user` add column `banExpires` datetime(3) null', 'do 0');
 prepare stmt from @ddl;
 execute stmt;
 deallocate prepare stmt;
@@ -27,6 +27,10 @@ set @ddl = if((select count(*) from information_schema.columns where table_schem
 prepare stmt from @ddl;
 execute stmt;
 deallocate prepare stmt;
+
+-- A ban's end is an admin's choice, possibly past January 2038 where
+-- BetterAuth's timestamp(3) ends: datetime(3), in UTC (see migration 1).
+alter table `user` modify `banExpires` datetime(3) null;
 
 -- Warden's audit trail of administrative actions. No credential is ever
 -- written here (not even a new password): `detail` holds what changed by

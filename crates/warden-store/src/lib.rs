@@ -22,7 +22,9 @@ pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("unsupported database URL scheme in {0:?}: use sqlite:PATH, postgres://... or mysql://...")]
+    #[error(
+        "unsupported database URL scheme in {0:?}: use sqlite:PATH, postgres://... or mysql://..."
+    )]
     UnsupportedUrl(String),
     #[error("cannot connect to the database: {0}")]
     Connect(#[source] sqlx::Error),
@@ -64,8 +66,8 @@ pub fn is_mysql(url: &str) -> bool {
 
 /// Opens the database named by `url` (`sqlite:warden.db`,
 /// `sqlite::memory:`, `postgres://user@host/db`, `mysql://user@host/db`),
-/// creating a SQLite file if
-/// needed, and applies pending migrations when `migrate` is true.
+/// creating a SQLite file if needed, and applies pending migrations when
+/// `migrate` is true.
 pub async fn open(
     url: &str,
     pool: &PoolOptions,

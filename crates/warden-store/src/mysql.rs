@@ -223,22 +223,22 @@ impl MySqlStore {
         // The locking read waits for a concurrent taker, then sees its
         // delete: a value is taken once.
         in_tx!(self, conn => {
-                let row = sqlx::query(sql!(
-                    r#"SELECT "value" AS v_value, "expiresAt" AS v_expires FROM "verification"
-                       WHERE "identifier" = $1 LIMIT 1 FOR UPDATE"#
-                ))
-                .bind(identifier)
-                .fetch_optional(self.on(&mut *conn))
-                .await?;
-                let Some(row) = row else { return Ok(None) };
-                sqlx::query(sql!(
-                    r#"DELETE FROM "verification" WHERE "identifier" = $1"#
-                ))
-                .bind(identifier)
-                .execute(self.on(&mut *conn))
-                .await?;
-                verification(&row).map(Some)
-            })
+            let row = sqlx::query(sql!(
+                r#"SELECT "value" AS v_value, "expiresAt" AS v_expires FROM "verification"
+                   WHERE "identifier" = $1 LIMIT 1 FOR UPDATE"#
+            ))
+            .bind(identifier)
+            .fetch_optional(self.on(&mut *conn))
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            sqlx::query(sql!(
+                r#"DELETE FROM "verification" WHERE "identifier" = $1"#
+            ))
+            .bind(identifier)
+            .execute(self.on(&mut *conn))
+            .await?;
+            verification(&row).map(Some)
+        })
     }
 
     async fn dialect_set_email_verified(
@@ -247,16 +247,16 @@ impl MySqlStore {
         now: Timestamp,
     ) -> Result<Option<User>, StoreError> {
         in_tx!(self, conn => {
-                sqlx::query(sql!(
-                    r#"UPDATE "user" SET "emailVerified" = $1, "updatedAt" = $2 WHERE "id" = $3"#
-                ))
-                .bind(true)
-                .bind(ts(now))
-                .bind(user_id)
-                .execute(self.on(&mut *conn))
-                .await?;
-                user_in(self, conn, user_id).await
-            })
+            sqlx::query(sql!(
+                r#"UPDATE "user" SET "emailVerified" = $1, "updatedAt" = $2 WHERE "id" = $3"#
+            ))
+            .bind(true)
+            .bind(ts(now))
+            .bind(user_id)
+            .execute(self.on(&mut *conn))
+            .await?;
+            user_in(self, conn, user_id).await
+        })
     }
 
     async fn dialect_set_email(
@@ -266,17 +266,17 @@ impl MySqlStore {
         now: Timestamp,
     ) -> Result<Option<User>, StoreError> {
         in_tx!(self, conn => {
-                sqlx::query(sql!(
-                    r#"UPDATE "user" SET "email" = $1, "emailVerified" = $2, "updatedAt" = $3 WHERE "id" = $4"#
-                ))
-                .bind(email)
-                .bind(true)
-                .bind(ts(now))
-                .bind(user_id)
-                .execute(self.on(&mut *conn))
-                .await?;
-                user_in(self, conn, user_id).await
-            })
+            sqlx::query(sql!(
+                r#"UPDATE "user" SET "email" = $1, "emailVerified" = $2, "updatedAt" = $3 WHERE "id" = $4"#
+            ))
+            .bind(email)
+            .bind(true)
+            .bind(ts(now))
+            .bind(user_id)
+            .execute(self.on(&mut *conn))
+            .await?;
+            user_in(self, conn, user_id).await
+        })
     }
 
     async fn dialect_update_user(
@@ -288,8 +288,8 @@ impl MySqlStore {
         // MySQL assigns left to right, later assignments seeing earlier
         // ones: each column here refers to itself only.
         in_tx!(self, conn => {
-                sqlx::query(sql!(
-                    r#"UPDATE "user" SET
+            sqlx::query(sql!(
+                r#"UPDATE "user" SET
                          "name" = COALESCE($1, "name"),
                          "image" = CASE WHEN $2 THEN $3 ELSE "image" END,
                          "updatedAt" = $4,
@@ -300,25 +300,25 @@ impl MySqlStore {
                          "banReason" = CASE WHEN $10 THEN $11 ELSE "banReason" END,
                          "banExpires" = CASE WHEN $12 THEN $13 ELSE "banExpires" END
                        WHERE "id" = $14"#
-                ))
-                .bind(&update.name)
-                .bind(update.image.is_some())
-                .bind(update.image.clone().flatten())
-                .bind(ts(now))
-                .bind(&update.email)
-                .bind(update.email_verified)
-                .bind(update.role.is_some())
-                .bind(update.role.clone().flatten())
-                .bind(update.banned)
-                .bind(update.ban_reason.is_some())
-                .bind(update.ban_reason.clone().flatten())
-                .bind(update.ban_expires.is_some())
-                .bind(update.ban_expires.flatten().map(ts))
-                .bind(user_id)
-                .execute(self.on(&mut *conn))
-                .await?;
-                user_in(self, conn, user_id).await
-            })
+            ))
+            .bind(&update.name)
+            .bind(update.image.is_some())
+            .bind(update.image.clone().flatten())
+            .bind(ts(now))
+            .bind(&update.email)
+            .bind(update.email_verified)
+            .bind(update.role.is_some())
+            .bind(update.role.clone().flatten())
+            .bind(update.banned)
+            .bind(update.ban_reason.is_some())
+            .bind(update.ban_reason.clone().flatten())
+            .bind(update.ban_expires.is_some())
+            .bind(update.ban_expires.flatten().map(ts))
+            .bind(user_id)
+            .execute(self.on(&mut *conn))
+            .await?;
+            user_in(self, conn, user_id).await
+        })
     }
 
     async fn dialect_count_two_factor_failure(
@@ -331,31 +331,31 @@ impl MySqlStore {
         // ones. The update locks the row until the read below commits, so
         // concurrent failures are all counted.
         let locked_now = in_tx!(self, conn => {
-                    let updated = sqlx::query(sql!(
-                        r#"UPDATE "twoFactor" SET
+            let updated = sqlx::query(sql!(
+                r#"UPDATE "twoFactor" SET
                              "lockedUntil" = CASE WHEN COALESCE("failedVerificationCount", 0) + 1 >= $1 THEN $2
                                                   ELSE "lockedUntil" END,
                              "failedVerificationCount" = CASE WHEN COALESCE("failedVerificationCount", 0) + 1 >= $3 THEN 0
                                                               ELSE COALESCE("failedVerificationCount", 0) + 1 END
                            WHERE "userId" = $4"#
-                    ))
-                    .bind(lock_after as i32)
-                    .bind(ts(lock_until))
-                    .bind(lock_after as i32)
-                    .bind(user_id)
-                    .execute(self.on(&mut *conn))
-                    .await?;
-                    if updated.rows_affected() == 0 {
-                        return Ok(false);
-                    }
-                    let count: Option<i64> = sqlx::query_scalar(sql!(
-                        r#"SELECT COALESCE("failedVerificationCount", 0) FROM "twoFactor" WHERE "userId" = $1 LIMIT 1"#
-                    ))
-                    .bind(user_id)
-                    .fetch_optional(self.on(&mut *conn))
-                    .await?;
-                    Ok(count == Some(0))
-                })?;
+            ))
+            .bind(lock_after as i32)
+            .bind(ts(lock_until))
+            .bind(lock_after as i32)
+            .bind(user_id)
+            .execute(self.on(&mut *conn))
+            .await?;
+            if updated.rows_affected() == 0 {
+                return Ok(false);
+            }
+            let count: Option<i64> = sqlx::query_scalar(sql!(
+                r#"SELECT COALESCE("failedVerificationCount", 0) FROM "twoFactor" WHERE "userId" = $1 LIMIT 1"#
+            ))
+            .bind(user_id)
+            .fetch_optional(self.on(&mut *conn))
+            .await?;
+            Ok(count == Some(0))
+        })?;
         Ok(locked_now.then_some(lock_until))
     }
 
@@ -365,23 +365,23 @@ impl MySqlStore {
         token_hash: &str,
     ) -> Result<Option<(String, String)>, StoreError> {
         in_tx!(self, conn => {
-                let row = sqlx::query(sql!(
-                    r#"SELECT "userId", "token" FROM "session" WHERE "id" = $1 OR "token" = $2 LIMIT 1 FOR UPDATE"#
-                ))
-                .bind(id)
-                .bind(token_hash)
-                .fetch_optional(self.on(&mut *conn))
-                .await?;
-                let Some(row) = row else { return Ok(None) };
-                sqlx::query(sql!(
-                    r#"DELETE FROM "session" WHERE "id" = $1 OR "token" = $2"#
-                ))
-                .bind(id)
-                .bind(token_hash)
-                .execute(self.on(&mut *conn))
-                .await?;
-                Ok(Some((row.try_get("userId")?, row.try_get("token")?)))
-            })
+            let row = sqlx::query(sql!(
+                r#"SELECT "userId", "token" FROM "session" WHERE "id" = $1 OR "token" = $2 LIMIT 1 FOR UPDATE"#
+            ))
+            .bind(id)
+            .bind(token_hash)
+            .fetch_optional(self.on(&mut *conn))
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            sqlx::query(sql!(
+                r#"DELETE FROM "session" WHERE "id" = $1 OR "token" = $2"#
+            ))
+            .bind(id)
+            .bind(token_hash)
+            .execute(self.on(&mut *conn))
+            .await?;
+            Ok(Some((row.try_get("userId")?, row.try_get("token")?)))
+        })
     }
 
     async fn dialect_hit(
@@ -397,26 +397,26 @@ impl MySqlStore {
         // The upsert locks the row until the read below commits.
         // "resetAt" is assigned after "count" and refers to itself only.
         let (count, reset_at): (i64, i64) = in_tx!(self, conn => {
-                    sqlx::query(sql!(
-                        r#"INSERT INTO "warden_rate_limit" ("key", "count", "resetAt") VALUES ($1, 1, $2)
+            sqlx::query(sql!(
+                r#"INSERT INTO "warden_rate_limit" ("key", "count", "resetAt") VALUES ($1, 1, $2)
                            ON DUPLICATE KEY UPDATE
                              "count" = IF("resetAt" <= $3, 1, "count" + 1),
                              "resetAt" = IF("resetAt" <= $4, $5, "resetAt")"#
-                    ))
-                    .bind(key)
-                    .bind(now + window)
-                    .bind(now)
-                    .bind(now)
-                    .bind(now + window)
-                    .execute(self.on(&mut *conn))
-                    .await?;
-                    sqlx::query_as(sql!(
-                        r#"SELECT "count", "resetAt" FROM "warden_rate_limit" WHERE "key" = $1"#
-                    ))
-                    .bind(key)
-                    .fetch_one(self.on(&mut *conn))
-                    .await
-                })?;
+            ))
+            .bind(key)
+            .bind(now + window)
+            .bind(now)
+            .bind(now)
+            .bind(now + window)
+            .execute(self.on(&mut *conn))
+            .await?;
+            sqlx::query_as(sql!(
+                r#"SELECT "count", "resetAt" FROM "warden_rate_limit" WHERE "key" = $1"#
+            ))
+            .bind(key)
+            .fetch_one(self.on(&mut *conn))
+            .await
+        })?;
         Ok(hit_of(count, reset_at, now))
     }
 }

@@ -78,7 +78,10 @@ macro_rules! sql {
             $text
         } else {
             static TEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-                $crate::store_impl::adapt($crate::store_impl::Dialect::QuestionMarks, $text.to_owned())
+                $crate::store_impl::adapt(
+                    $crate::store_impl::Dialect::QuestionMarks,
+                    $text.to_owned(),
+                )
             });
             TEXT.as_str()
         }
@@ -1423,7 +1426,11 @@ pub(crate) fn counter_key(dialect: Dialect, key: &str) -> std::borrow::Cow<'_, s
     if dialect == Dialect::Numbered || key.chars().count() <= 255 {
         key.into()
     } else {
-        format!("sha256:{}", hex::encode(sha2::Sha256::digest(key.as_bytes()))).into()
+        format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(key.as_bytes()))
+        )
+        .into()
     }
 }
 
@@ -1492,3 +1499,62 @@ macro_rules! impl_counters {
 }
 
 pub(crate) use impl_counters;
+
+#[cfg(test)]
+mod tests {
+    use super::{adapt, counter_key, Dialect};
+
+    #[test]
+    fn numbered_statements_are_left_alone() {
+        let sql = r#"SELECT "a" FROM "t" WHERE "b" = $1 AND "c" = $1"#.to_owned();
+        assert_eq!(adapt(Dialect::Numbered, sql.clone()), sql);
+    }
+
+    #[test]
+    fn placeholders_become_question_marks_outside_quotes() {
+        assert_eq!(
+            adapt(
+                Dialect::QuestionMarks,
+                r#"SELECT "$1x", '$2' FROM "t" WHERE "a" = $1 AND "b" LIKE $2 ESCAPE '\' AND "c" IN ($3, $4)"#
+                    .to_owned()
+            ),
+            r#"SELECT "$1x", '$2' FROM "t" WHERE "a" = ? AND "b" LIKE ? ESCAPE '\' AND "c" IN (?, ?)"#
+        );
+        // Two-digit numbers are one placeholder each.
+        let twelve: Vec<String> = (1..=12).map(|n| format!("${n}")).collect();
+        assert_eq!(
+            adapt(
+                Dialect::QuestionMarks,
+                format!("VALUES ({})", twelve.join(", "))
+            ),
+            format!("VALUES ({})", vec!["?"; 12].join(", "))
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "in order, each once")]
+    fn a_repeated_placeholder_is_refused() {
+        adapt(Dialect::QuestionMarks, "SELECT $1, $1".to_owned());
+    }
+
+    #[test]
+    #[should_panic(expected = "in order, each once")]
+    fn placeholders_out_of_order_are_refused() {
+        adapt(Dialect::QuestionMarks, "SELECT $2, $1".to_owned());
+    }
+
+    #[test]
+    fn long_counter_keys_are_hashed_on_mysql_only() {
+        let long = format!("signin-failures:{}", "a".repeat(300));
+        assert_eq!(counter_key(Dialect::Numbered, &long), long.as_str());
+        let hashed = counter_key(Dialect::QuestionMarks, &long);
+        assert!(
+            hashed.starts_with("sha256:") && hashed.len() == 71,
+            "{hashed}"
+        );
+        assert_eq!(
+            counter_key(Dialect::QuestionMarks, "rate:1.2.3.4|signin"),
+            "rate:1.2.3.4|signin"
+        );
+    }
+}

@@ -164,8 +164,7 @@ impl Explorer for MySqlExplorer {
             .bind(checked.limit)
             .bind(checked.offset)
             .fetch_all(&self.pool)
-            .await
-            ?;
+            .await?;
         Ok(RowPage {
             columns: table.columns.into_iter().map(|c| c.name).collect(),
             rows: raw.iter().map(|r| flatten(r)).collect::<Result<_, _>>()?,

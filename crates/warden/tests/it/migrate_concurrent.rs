@@ -120,7 +120,11 @@ async fn three_instances_migrate_once(backend: Backend) {
             .send()
             .await
             .unwrap();
-        assert!(res.status().is_success(), "sign-in through {a}: {}", res.status());
+        assert!(
+            res.status().is_success(),
+            "sign-in through {a}: {}",
+            res.status()
+        );
     }
     for tx in stops {
         let _ = tx.send(());

@@ -111,8 +111,15 @@ async fn sign_in_trace_has_request_db_and_hashing_spans(backend: Backend) {
     let q = attrs(select);
     assert_eq!(select.kind, SpanKind::Client as i32);
     // The statement as sent: MySQL's placeholders are `?`.
-    let placeholder = if backend == Backend::MySql { "= ?" } else { "$1" };
-    assert!(q["db.query.text"].contains(placeholder), "placeholders: {q:?}");
+    let placeholder = if backend == Backend::MySql {
+        "= ?"
+    } else {
+        "$1"
+    };
+    assert!(
+        q["db.query.text"].contains(placeholder),
+        "placeholders: {q:?}"
+    );
     assert!(
         !q["db.query.text"].contains(&user.email),
         "never the bound values"

@@ -1527,7 +1527,7 @@ mod tests {
                 Dialect::QuestionMarks,
                 format!("VALUES ({})", twelve.join(", "))
             ),
-            format!("VALUES ({})", vec!["?"; 12].join(", "))
+            format!("VALUES ({})", ["?"; 12].join(", "))
         );
     }
 

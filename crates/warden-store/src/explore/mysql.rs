@@ -3,27 +3,128 @@
 //! connections run with `ANSI_QUOTES`, so the shared double-quoting holds),
 //! secret columns masked by the database as on the other backends.
 //!
-//! The SQL console is not offered here: MySQL has neither SQLite's
-//! authorizer nor a way to run one statement as a role that cannot read
-//! the secret columns without creating an account (`CREATE USER`, column
-//! grants), which the server's own account may not be allowed to do. The
-//! console answers so instead of running anything.
+//! The console runs each statement on a connection of its own, as an
+//! account made for it (`warden_console_<16 hex of sha256(database)>`, at
+//! the host the server's own account connects from, a new random password
+//! per process) that holds SELECT on the non-secret columns of this
+//! database's tables and nothing else, in a READ ONLY transaction with a
+//! statement time limit (MariaDB `max_statement_time`, MySQL
+//! `max_execution_time`). Prepared (the binary protocol), a text holding
+//! two statements is refused. When the server's account may not make that
+//! account (no CREATE USER or GRANT OPTION), the console says so and runs
+//! nothing.
 
-use sqlx::mysql::MySqlPool;
-use sqlx::Row;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use sqlx::mysql::{MySql, MySqlConnection, MySqlPool, MySqlRow};
+use sqlx::{Column, Connection, Decode, Executor, Row, Statement, TypeInfo, ValueRef};
+use tokio::sync::OnceCell;
 
 use super::{
-    check_query, is_secret, links, quote, select_expr, CatalogTable, ColumnInfo, ExploreError,
-    Explorer, FilterOp, ForeignKey, Migration, RowPage, RowQuery, SqlLimits, SqlResult, TableInfo,
+    check_query, is_secret, links, quote, select_expr, trim_statement, CatalogTable, ColumnInfo,
+    ExploreError, Explorer, FilterOp, ForeignKey, Migration, RowPage, RowQuery, SqlLimits,
+    SqlResult, TableInfo,
 };
 
 pub(crate) struct MySqlExplorer {
     pool: MySqlPool,
+    console: OnceCell<Console>,
+}
+
+/// The console's account.
+#[derive(Clone)]
+struct Console {
+    user: String,
+    password: String,
+    mariadb: bool,
+}
+
+/// `'text'`, for names and a password this module made (quotes doubled).
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// `` `name` `` (backticks doubled).
+fn backtick(s: &str) -> String {
+    format!("`{}`", s.replace('`', "``"))
 }
 
 impl MySqlExplorer {
     pub(crate) fn new(pool: MySqlPool) -> Self {
-        MySqlExplorer { pool }
+        MySqlExplorer {
+            pool,
+            console: OnceCell::new(),
+        }
+    }
+
+    /// The console's account, made (and its grants brought up to date)
+    /// once per process; a failure is retried on the next use.
+    async fn console(&self) -> Result<Console, ExploreError> {
+        self.console
+            .get_or_try_init(|| self.make_console())
+            .await
+            .cloned()
+    }
+
+    async fn make_console(&self) -> Result<Console, ExploreError> {
+        let mut conn = self.pool.acquire().await?;
+        let (db, me, version): (String, String, String) = sqlx::query_as(
+            "SELECT CAST(DATABASE() AS CHAR), CAST(CURRENT_USER() AS CHAR), CAST(VERSION() AS CHAR)",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        let host = me.rsplit_once('@').map_or("%", |(_, h)| h).to_owned();
+        let user = format!(
+            "warden_console_{}",
+            &hex::encode(Sha256::digest(db.as_bytes()))[..16]
+        );
+        let password = warden_core::token::random_string(32);
+        let account = format!("{}@{}", literal(&user), literal(&host));
+        let unavailable = |e: sqlx::Error| {
+            ExploreError::Unavailable(format!(
+                "the SQL console needs an account of its own ({user}), which the server's \
+                 account could not make or grant to (CREATE USER and GRANT OPTION are \
+                 needed): {e}"
+            ))
+        };
+        for stmt in [
+            format!(
+                "CREATE USER IF NOT EXISTS {account} IDENTIFIED BY {}",
+                literal(&password)
+            ),
+            format!("ALTER USER {account} IDENTIFIED BY {}", literal(&password)),
+        ] {
+            conn.execute(stmt.as_str()).await.map_err(unavailable)?;
+        }
+        // Whatever it held before (a table since dropped, a column since
+        // made secret) goes; a new account holds nothing to revoke.
+        let _ = conn
+            .execute(format!("REVOKE ALL PRIVILEGES, GRANT OPTION FROM {account}").as_str())
+            .await;
+        for t in self.catalog().await? {
+            let cols: Vec<String> = t
+                .columns
+                .iter()
+                .filter(|c| !c.secret)
+                .map(|c| backtick(&c.name))
+                .collect();
+            if cols.is_empty() {
+                continue;
+            }
+            let grant = format!(
+                "GRANT SELECT ({}) ON {}.{} TO {account}",
+                cols.join(", "),
+                backtick(&db),
+                backtick(&t.name)
+            );
+            conn.execute(grant.as_str()).await.map_err(unavailable)?;
+        }
+        Ok(Console {
+            user,
+            password,
+            mariadb: version.contains("MariaDB"),
+        })
     }
 
     /// Every base table of the current database, by name (byte order).
@@ -172,12 +273,35 @@ impl Explorer for MySqlExplorer {
         })
     }
 
-    async fn sql(&self, _sql: &str, _limits: SqlLimits) -> Result<SqlResult, ExploreError> {
-        Err(ExploreError::Sql(
-            "the SQL console is not available on MySQL/MariaDB (see warden-store explore/mysql.rs): \
-             browse the tables instead"
-                .into(),
-        ))
+    async fn sql(&self, sql: &str, limits: SqlLimits) -> Result<SqlResult, ExploreError> {
+        let sql = trim_statement(sql);
+        if sql.is_empty() {
+            return Err(ExploreError::Sql("empty statement".into()));
+        }
+        let console = self.console().await?;
+        let work = async {
+            // A connection of its own, as the console's account, closed
+            // afterwards: nothing the statement leaves in its session
+            // (a user lock, a variable) outlives it.
+            let opts = self
+                .pool
+                .connect_options()
+                .as_ref()
+                .clone()
+                .username(&console.user)
+                .password(&console.password);
+            let mut conn = MySqlConnection::connect_with(&opts).await.map_err(|e| {
+                ExploreError::Unavailable(format!("the console's account cannot connect: {e}"))
+            })?;
+            let result = run_console(&mut conn, &console, sql, limits).await;
+            let _ = conn.close().await;
+            result
+        };
+        // A backstop beside the statement time limit.
+        match tokio::time::timeout(limits.timeout + Duration::from_secs(5), work).await {
+            Ok(r) => r,
+            Err(_) => Err(ExploreError::Timeout),
+        }
     }
 
     async fn migrations(&self) -> Result<Vec<Migration>, ExploreError> {
@@ -219,5 +343,138 @@ impl Explorer for MySqlExplorer {
             .fetch_one(&self.pool)
             .await?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+async fn run_console(
+    conn: &mut MySqlConnection,
+    console: &Console,
+    sql: &str,
+    limits: SqlLimits,
+) -> Result<SqlResult, ExploreError> {
+    let ms = limits.timeout.as_millis().clamp(1, u128::from(u32::MAX));
+    // The time limit bounds the statement, as on PostgreSQL: recursion
+    // is not cut short at 1000 steps (MariaDB would quietly return what it
+    // had, MySQL fail) but runs until then.
+    let limit = if console.mariadb {
+        format!(
+            "max_statement_time = {}, max_recursive_iterations = 4294967295",
+            ms as f64 / 1000.0
+        )
+    } else {
+        format!("max_execution_time = {ms}, cte_max_recursion_depth = 4294967295")
+    };
+    conn.execute(
+        format!(
+            "SET SESSION sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES,NO_BACKSLASH_ESCAPES'), \
+             time_zone = '+00:00', {limit}"
+        )
+        .as_str(),
+    )
+    .await?;
+    conn.execute("START TRANSACTION READ ONLY").await?;
+    // Prepared: one statement only, and its columns before it runs.
+    let stmt = conn.prepare(sql).await.map_err(console_error)?;
+    if !stmt.parameters().is_none_or(|p| match p {
+        sqlx::Either::Left(p) => p.is_empty(),
+        sqlx::Either::Right(n) => n == 0,
+    }) {
+        return Err(ExploreError::Sql(
+            "the console takes no parameters (?): write the values in".into(),
+        ));
+    }
+    let columns: Vec<String> = stmt.columns().iter().map(|c| c.name().to_owned()).collect();
+    if columns.is_empty() {
+        return Err(ExploreError::Sql(
+            "the statement returns no rows: the console runs queries (SELECT, VALUES, WITH ...)"
+                .into(),
+        ));
+    }
+    let mut rows = Vec::new();
+    let mut truncated = false;
+    {
+        use futures_util::TryStreamExt;
+        let mut stream = sqlx::query(sql).fetch(&mut *conn);
+        while let Some(row) = stream.try_next().await.map_err(console_error)? {
+            if rows.len() == limits.max_rows {
+                truncated = true;
+                break;
+            }
+            rows.push(json_values(&row)?);
+        }
+    }
+    let _ = conn.execute("ROLLBACK").await;
+    Ok(SqlResult {
+        columns,
+        rows,
+        truncated,
+    })
+}
+
+/// A console row's values as JSON, by each value's type.
+fn json_values(row: &MySqlRow) -> Result<Vec<serde_json::Value>, ExploreError> {
+    use serde_json::Value;
+    let bad = |e: sqlx::error::BoxDynError| ExploreError::Database(format!("a value: {e}"));
+    (0..row.len())
+        .map(|i| {
+            let v = row.try_get_raw(i)?;
+            if v.is_null() {
+                return Ok(Value::Null);
+            }
+            let ty = v.type_info().name().to_owned();
+            Ok(if ty == "BOOLEAN" {
+                Value::from(<bool as Decode<MySql>>::decode(v).map_err(bad)?)
+            } else if ty.contains("INT") && ty.contains("UNSIGNED") {
+                Value::from(<u64 as Decode<MySql>>::decode(v).map_err(bad)?)
+            } else if ty.contains("INT") || ty == "YEAR" {
+                Value::from(<i64 as Decode<MySql>>::decode(v).map_err(bad)?)
+            } else if ty == "FLOAT" || ty == "DOUBLE" {
+                Value::from(<f64 as Decode<MySql>>::decode(v).map_err(bad)?)
+            } else if ty == "DATETIME" || ty == "TIMESTAMP" {
+                let t = <chrono::NaiveDateTime as Decode<MySql>>::decode(v).map_err(bad)?;
+                Value::from(t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
+            } else if ty == "DATE" {
+                Value::from(
+                    <chrono::NaiveDate as Decode<MySql>>::decode(v)
+                        .map_err(bad)?
+                        .to_string(),
+                )
+            } else {
+                // Text (DECIMAL and TIME arrive as text too); bytes that
+                // are not UTF-8 as hex.
+                let b = <&[u8] as Decode<MySql>>::decode(v).map_err(bad)?;
+                match std::str::from_utf8(b) {
+                    Ok(s) => Value::from(s),
+                    Err(_) => Value::from(format!("0x{}", hex::encode(b))),
+                }
+            })
+        })
+        .collect::<Result<_, ExploreError>>()
+}
+
+/// The console's statement failed: the database's own message, a time
+/// limit as a timeout, a refused column explained.
+fn console_error(e: sqlx::Error) -> ExploreError {
+    match &e {
+        sqlx::Error::Database(d) => {
+            let m = d.message().to_owned();
+            let number = d
+                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                .map(|m| m.number());
+            match number {
+                // ER_STATEMENT_TIMEOUT (MariaDB), ER_QUERY_TIMEOUT (MySQL).
+                Some(1969 | 3024) => ExploreError::Timeout,
+                // Command or column denied.
+                Some(1142 | 1143) => ExploreError::Sql(format!(
+                    "{m}: the console only reads, and secret columns (token and password hashes, \
+                     provider tokens, two-factor secrets, verification identifiers and values) \
+                     cannot be read in it; name the columns you need (SELECT * includes the \
+                     secret ones)"
+                )),
+                Some(1792) => ExploreError::Sql(format!("{m}: the console only reads")),
+                _ => ExploreError::Sql(m),
+            }
+        }
+        _ => ExploreError::Database(e.to_string()),
     }
 }

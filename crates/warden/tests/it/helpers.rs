@@ -192,6 +192,26 @@ pub fn drop_mysql_database(name: &str) {
                 let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS `{name}`"))
                     .execute(&admin)
                     .await;
+                // The dashboard console's account for that database (see
+                // warden_store::explore), at whatever host it was made for.
+                let user = format!(
+                    "warden_console_{}",
+                    &hex::encode(<sha2::Sha256 as sha2::Digest>::digest(name.as_bytes()))[..16]
+                );
+                let hosts: Vec<String> =
+                    sqlx::query_scalar("SELECT CAST(Host AS CHAR) FROM mysql.user WHERE User = ?")
+                        .bind(&user)
+                        .fetch_all(&admin)
+                        .await
+                        .unwrap_or_default();
+                for host in hosts {
+                    let _ = sqlx::query(&format!(
+                        "DROP USER IF EXISTS '{user}'@'{}'",
+                        host.replace('\'', "''")
+                    ))
+                    .execute(&admin)
+                    .await;
+                }
                 admin.close().await;
             }
         });

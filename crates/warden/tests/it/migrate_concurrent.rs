@@ -30,6 +30,9 @@ async fn three_instances_migrate_once(backend: Backend) {
     let _heavy = crate::helpers::HEAVY.lock().await;
     let (config, _secrets, spec) = test_config(backend);
     spec.create().await;
+    // The test's own connection, first: the database is dropped with it
+    // even when an instance fails to start.
+    let db = spec.open(&config.database_url).await;
     // Each its own secrets file (a shared secret is not what is tested).
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let configs: Vec<_> = dirs
@@ -75,7 +78,6 @@ async fn three_instances_migrate_once(backend: Backend) {
         let res = client.get(format!("{a}/readyz")).send().await.unwrap();
         assert_eq!(res.status(), 200, "{a}/readyz");
     }
-    let db = spec.open(&config.database_url).await;
     let (applied, ok, expected) = match &db {
         TestDb::Postgres { pool, .. } => (
             sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM _sqlx_migrations")

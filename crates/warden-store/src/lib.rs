@@ -8,6 +8,7 @@ use warden_core::{Counters, Store, StoreError};
 
 pub mod explore;
 pub mod health;
+mod mysql;
 pub mod peers;
 mod postgres;
 #[cfg(feature = "redis")]
@@ -18,12 +19,15 @@ mod sqlite;
 mod store_impl;
 mod traced;
 
+pub use mysql::MySqlStore;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("unsupported database URL scheme in {0:?}: use sqlite:PATH or postgres://...")]
+    #[error(
+        "unsupported database URL scheme in {0:?}: use sqlite:PATH, postgres://... or mysql://..."
+    )]
     UnsupportedUrl(String),
     #[error("cannot connect to the database: {0}")]
     Connect(#[source] sqlx::Error),
@@ -58,9 +62,15 @@ pub fn is_sqlite(url: &str) -> bool {
     url.starts_with("sqlite:")
 }
 
+/// A MySQL or MariaDB URL (`mysql://`, `mariadb://`).
+pub fn is_mysql(url: &str) -> bool {
+    url.starts_with("mysql://") || url.starts_with("mariadb://")
+}
+
 /// Opens the database named by `url` (`sqlite:warden.db`,
-/// `sqlite::memory:`, `postgres://user@host/db`), creating a SQLite file if
-/// needed, and applies pending migrations when `migrate` is true.
+/// `sqlite::memory:`, `postgres://user@host/db`, `mysql://user@host/db`),
+/// creating a SQLite file if needed, and applies pending migrations when
+/// `migrate` is true.
 pub async fn open(
     url: &str,
     pool: &PoolOptions,
@@ -112,6 +122,20 @@ pub async fn open_database(
             peers: Some(peers::PgPeers::new(store.pool().clone())),
             store: store.clone(),
             counters: store,
+        })
+    } else if is_mysql(url) {
+        let store = Arc::new(MySqlStore::connect(url, pool).await?);
+        if migrate {
+            store.migrate().await?;
+        } else {
+            store.verify().await?;
+        }
+        Ok(Database {
+            explorer: Arc::new(explore::MySqlExplorer::new(store.pool().clone())),
+            store: store.clone(),
+            counters: store,
+            // MySQL cannot announce changes: `[cluster] invalidation = "redis"`.
+            peers: None,
         })
     } else {
         Err(OpenError::UnsupportedUrl(redact_url(url)))

@@ -13,8 +13,11 @@ use warden_core::{
 };
 
 use crate::store_impl::{
-    impl_counters, impl_store, ACCOUNT_COLS, DELETE_TRUSTED_DEVICES, SESSION_COLS, USER_COLS,
+    impl_counters, impl_returning, impl_store, sql, static_sql, Dialect, ACCOUNT_COLS,
+    DELETE_TRUSTED_DEVICES, SESSION_COLS, USER_COLS,
 };
+
+const DIALECT: Dialect = Dialect::Numbered;
 use crate::{OpenError, PoolOptions};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -78,4 +81,5 @@ impl PgStore {
 }
 
 impl_counters!(PgStore);
+impl_returning!(PgStore);
 impl_store!(PgStore, PgRow);

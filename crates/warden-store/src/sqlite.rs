@@ -15,8 +15,11 @@ use warden_core::{
 };
 
 use crate::store_impl::{
-    impl_counters, impl_store, ACCOUNT_COLS, DELETE_TRUSTED_DEVICES, SESSION_COLS, USER_COLS,
+    impl_counters, impl_returning, impl_store, sql, static_sql, Dialect, ACCOUNT_COLS,
+    DELETE_TRUSTED_DEVICES, SESSION_COLS, USER_COLS,
 };
+
+const DIALECT: Dialect = Dialect::Numbered;
 use crate::{OpenError, PoolOptions};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -147,4 +150,5 @@ impl SqliteStore {
 }
 
 impl_counters!(SqliteStore);
+impl_returning!(SqliteStore);
 impl_store!(SqliteStore, SqliteRow);

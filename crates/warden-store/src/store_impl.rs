@@ -1,11 +1,103 @@
-//! The `Store` implementation shared by every backend. The SQL is the same
-//! for SQLite and PostgreSQL (`$N` placeholders work in both); what differs
-//! is how timestamps are stored, which each backend module supplies:
+//! The `Store` implementation shared by every backend. The SQL is written
+//! once, in PostgreSQL's and SQLite's common dialect (`$N` placeholders,
+//! double-quoted identifiers); what differs is supplied by each backend
+//! module:
 //!
 //! - `fn ts(Timestamp) -> impl Encode`: a timestamp as bound to a query;
 //! - `fn get_ts(&Row, column) -> Result<Timestamp, sqlx::Error>`: a timestamp
 //!   read back, in whichever form the database holds it (our own schema, or
-//!   one that BetterAuth's migrator created).
+//!   one that BetterAuth's migrator created);
+//! - `const DIALECT: Dialect`: whether statements need their placeholders
+//!   rewritten (MySQL's `?`). Each statement goes through `sql!` (a literal)
+//!   or `static_sql!`/`adapt` (formatted): for SQLite and PostgreSQL these
+//!   are the text itself, for MySQL the rewrite, done once per statement and
+//!   cached. Placeholders therefore appear once each, in order (`$1`, `$2`,
+//!   ...), so that the rewrite keeps the binding order;
+//! - the few statements that read back what they change (`RETURNING`,
+//!   `ON CONFLICT`) are `dialect_*` methods: `impl_returning!` for SQLite and
+//!   PostgreSQL, hand-written transactions for MySQL (`mysql.rs`).
+
+/// How a backend takes the shared SQL text.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// `$N` placeholders as written (SQLite, PostgreSQL).
+    Numbered,
+    /// `?` placeholders (MySQL, MariaDB); double-quoted identifiers and
+    /// `'\'` literals work through the session's `sql_mode` (ANSI_QUOTES,
+    /// NO_BACKSLASH_ESCAPES, see `mysql.rs`).
+    QuestionMarks,
+}
+
+/// `sql` for `dialect`: `$N` placeholders become `?` outside string
+/// literals and quoted identifiers. They must appear in order, each once
+/// (`$1`, `$2`, ...): `?` binds by position.
+pub(crate) fn adapt(dialect: Dialect, sql: String) -> String {
+    if dialect == Dialect::Numbered {
+        return sql;
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    let mut quote: Option<char> = None;
+    let mut next = 1u32;
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) => {
+                if c == q {
+                    quote = None;
+                }
+                out.push(c);
+            }
+            None if c == '\'' || c == '"' || c == '`' => {
+                quote = Some(c);
+                out.push(c);
+            }
+            None if c == '$' && chars.peek().is_some_and(|d| d.is_ascii_digit()) => {
+                let mut n = 0u32;
+                while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                    n = n * 10 + d;
+                    chars.next();
+                }
+                assert_eq!(
+                    n, next,
+                    "placeholders must be $1, $2, ... in order, each once: {sql}"
+                );
+                next += 1;
+                out.push('?');
+            }
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+/// A literal statement for this backend (`DIALECT` where it is used):
+/// itself, or rewritten once and kept.
+macro_rules! sql {
+    ($text:expr) => {{
+        if DIALECT == $crate::store_impl::Dialect::Numbered {
+            $text
+        } else {
+            static TEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                $crate::store_impl::adapt(
+                    $crate::store_impl::Dialect::QuestionMarks,
+                    $text.to_owned(),
+                )
+            });
+            TEXT.as_str()
+        }
+    }};
+}
+
+/// A statement formatted from constants, formatted (and rewritten) once.
+macro_rules! static_sql {
+    ($($fmt:tt)*) => {{
+        static TEXT: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| $crate::store_impl::adapt(DIALECT, format!($($fmt)*)));
+        TEXT.as_str()
+    }};
+}
+
+pub(crate) use {sql, static_sql};
 
 /// Columns of `"user" u`, aliased for the row readers.
 pub(crate) const USER_COLS: &str = r#"u."id" AS u_id, u."name" AS u_name, u."email" AS u_email, u."emailVerified" AS u_verified, u."image" AS u_image, COALESCE(u."twoFactorEnabled", false) AS u_2fa, u."role" AS u_role, COALESCE(u."banned", false) AS u_banned, u."banReason" AS u_ban_reason, u."banExpires" IS NOT NULL AS u_ban_set, u."banExpires" AS u_ban_expires, u."createdAt" AS u_created, u."updatedAt" AS u_updated"#;
@@ -20,11 +112,13 @@ pub(crate) const ACCOUNT_COLS: &str = r#"a."id" AS a_id, a."userId" AS a_user, a
 pub(crate) const DELETE_TRUSTED_DEVICES: &str =
     r#"DELETE FROM "verification" WHERE "identifier" LIKE 'trust-device:%' AND "value" = $1"#;
 
-/// `DELETE ... RETURNING "token"` for the sessions of user `$1` that
-/// `which` selects, and the further values to bind (`$2`, `$3`).
-pub(crate) fn delete_sessions_sql(which: warden_core::SessionFilter<'_>) -> (String, Vec<&str>) {
+/// The condition (after `"userId" = $1`) that picks a user's sessions,
+/// and the further values to bind (`$2`, `$3`).
+pub(crate) fn session_filter_sql(
+    which: warden_core::SessionFilter<'_>,
+) -> (&'static str, Vec<&str>) {
     use warden_core::SessionFilter as F;
-    let (cond, binds) = match which {
+    match which {
         F::Id(id) => (r#" AND "id" = $2"#, vec![id]),
         F::TokenHash(h) => (r#" AND "token" = $2"#, vec![h]),
         F::IdOrTokenHash { id, token_hash } => {
@@ -32,7 +126,13 @@ pub(crate) fn delete_sessions_sql(which: warden_core::SessionFilter<'_>) -> (Str
         }
         F::All => ("", vec![]),
         F::AllExcept(id) => (r#" AND "id" <> $2"#, vec![id]),
-    };
+    }
+}
+
+/// `DELETE ... RETURNING "token"` for the sessions of user `$1` that
+/// `which` selects, and the further values to bind (`$2`, `$3`).
+pub(crate) fn delete_sessions_sql(which: warden_core::SessionFilter<'_>) -> (String, Vec<&str>) {
+    let (cond, binds) = session_filter_sql(which);
     (
         format!(r#"DELETE FROM "session" WHERE "userId" = $1{cond} RETURNING "token""#),
         binds,
@@ -215,6 +315,11 @@ macro_rules! impl_store {
 
         type Db = <$row as sqlx::Row>::Database;
 
+        /// A statement formatted at run time, for this backend.
+        fn adapt(sql: String) -> String {
+            $crate::store_impl::adapt(DIALECT, sql)
+        }
+
         /// A verification row's value and expiry (`v_value`, `v_expires`).
         fn verification(row: &$row) -> Result<(String, Timestamp), sqlx::Error> {
             Ok((row.try_get("v_value")?, get_ts(row, "v_expires")?))
@@ -224,8 +329,8 @@ macro_rules! impl_store {
             s: &Session,
         ) -> sqlx::query::Query<'_, Db, <Db as sqlx::Database>::Arguments<'_>> {
             sqlx::query(
-                r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId", "impersonatedBy")
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"#,
+                sql!(r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId", "impersonatedBy")
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"#),
             )
             .bind(&s.id)
             .bind(ts(s.expires_at))
@@ -257,7 +362,7 @@ macro_rules! impl_store {
             on: bool,
             now: Timestamp,
         ) -> sqlx::query::Query<'_, Db, <Db as sqlx::Database>::Arguments<'_>> {
-            sqlx::query(r#"UPDATE "user" SET "twoFactorEnabled" = $1, "updatedAt" = $2 WHERE "id" = $3"#)
+            sqlx::query(sql!(r#"UPDATE "user" SET "twoFactorEnabled" = $1, "updatedAt" = $2 WHERE "id" = $3"#))
                 .bind(on)
                 .bind(ts(now))
                 .bind(user_id)
@@ -267,8 +372,8 @@ macro_rules! impl_store {
             u: &User,
         ) -> sqlx::query::Query<'_, Db, <Db as sqlx::Database>::Arguments<'_>> {
             sqlx::query(
-                r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt", "role", "banned", "banReason", "banExpires")
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"#,
+                sql!(r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt", "role", "banned", "banReason", "banExpires")
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"#),
             )
             .bind(&u.id)
             .bind(&u.name)
@@ -287,10 +392,10 @@ macro_rules! impl_store {
             a: &warden_core::NewAccount,
         ) -> sqlx::query::Query<'_, Db, <Db as sqlx::Database>::Arguments<'_>> {
             sqlx::query(
-                r#"INSERT INTO "account" ("id", "accountId", "providerId", "issuer", "userId",
+                sql!(r#"INSERT INTO "account" ("id", "accountId", "providerId", "issuer", "userId",
                      "accessToken", "refreshToken", "idToken", "accessTokenExpiresAt", "scope",
                      "createdAt", "updatedAt")
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)"#,
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"#),
             )
             .bind(&a.id)
             .bind(&a.account_id)
@@ -302,6 +407,7 @@ macro_rules! impl_store {
             .bind(&a.id_token)
             .bind(a.access_token_expires_at.map(ts))
             .bind(&a.scope)
+            .bind(ts(a.now))
             .bind(ts(a.now))
         }
 
@@ -360,12 +466,14 @@ macro_rules! impl_store {
                     .await
                     .map_err(|e| self.fail(e))?;
                 sqlx::query(
-                    r#"INSERT INTO "account" ("id", "accountId", "providerId", "issuer", "userId", "password", "createdAt", "updatedAt")
-                       VALUES ($1, $2, 'credential', 'local:credential', $2, $3, $4, $4)"#,
+                    sql!(r#"INSERT INTO "account" ("id", "accountId", "providerId", "issuer", "userId", "password", "createdAt", "updatedAt")
+                       VALUES ($1, $2, 'credential', 'local:credential', $3, $4, $5, $6)"#),
                 )
                 .bind(account_id)
                 .bind(&u.id)
+                .bind(&u.id)
                 .bind(password_hash)
+                .bind(ts(u.created_at))
                 .bind(ts(u.created_at))
                 .execute(self.on(&mut tx))
                 .await
@@ -377,7 +485,7 @@ macro_rules! impl_store {
                 &self,
                 email: &str,
             ) -> Result<Option<(User, Option<Credential>)>, StoreError> {
-                let sql = format!(
+                let sql = static_sql!(
                     r#"SELECT {USER_COLS}, a."id" AS a_id, a."password" AS a_password
                        FROM "user" u
                        LEFT JOIN "account" a ON a."userId" = u."id" AND a."providerId" = 'credential'
@@ -408,7 +516,7 @@ macro_rules! impl_store {
                 password_hash: &str,
                 now: Timestamp,
             ) -> Result<(), StoreError> {
-                sqlx::query(r#"UPDATE "account" SET "password" = $1, "updatedAt" = $2 WHERE "id" = $3"#)
+                sqlx::query(sql!(r#"UPDATE "account" SET "password" = $1, "updatedAt" = $2 WHERE "id" = $3"#))
                     .bind(password_hash)
                     .bind(ts(now))
                     .bind(account_id)
@@ -430,14 +538,13 @@ macro_rules! impl_store {
                 &self,
                 token_hash: &str,
             ) -> Result<Option<(Session, User)>, StoreError> {
-                static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-                    format!(
-                        r#"SELECT {SESSION_COLS}, {USER_COLS}
-                           FROM "session" s JOIN "user" u ON u."id" = s."userId"
-                           WHERE s."token" = $1"#
-                    )
-                });
-                let row = sqlx::query(SQL.as_str())
+                // Formatted (and, for MySQL, rewritten) once.
+                let sql = static_sql!(
+                    r#"SELECT {SESSION_COLS}, {USER_COLS}
+                       FROM "session" s JOIN "user" u ON u."id" = s."userId"
+                       WHERE s."token" = $1"#
+                );
+                let row = sqlx::query(sql)
                     .bind(token_hash)
                     .fetch_optional(self.db()?)
                     .await
@@ -453,7 +560,7 @@ macro_rules! impl_store {
                 old: &str,
                 new_hash: &str,
             ) -> Result<bool, StoreError> {
-                let r = sqlx::query(r#"UPDATE "session" SET "token" = $1 WHERE "id" = $2 AND "token" = $3"#)
+                let r = sqlx::query(sql!(r#"UPDATE "session" SET "token" = $1 WHERE "id" = $2 AND "token" = $3"#))
                     .bind(new_hash)
                     .bind(session_id)
                     .bind(old)
@@ -469,7 +576,7 @@ macro_rules! impl_store {
                 expires_at: Timestamp,
                 now: Timestamp,
             ) -> Result<(), StoreError> {
-                sqlx::query(r#"UPDATE "session" SET "expiresAt" = $1, "updatedAt" = $2 WHERE "id" = $3"#)
+                sqlx::query(sql!(r#"UPDATE "session" SET "expiresAt" = $1, "updatedAt" = $2 WHERE "id" = $3"#))
                     .bind(ts(expires_at))
                     .bind(ts(now))
                     .bind(session_id)
@@ -480,7 +587,7 @@ macro_rules! impl_store {
             }
 
             async fn delete_session_by_token(&self, token_hash: &str) -> Result<bool, StoreError> {
-                let r = sqlx::query(r#"DELETE FROM "session" WHERE "token" = $1"#)
+                let r = sqlx::query(sql!(r#"DELETE FROM "session" WHERE "token" = $1"#))
                     .bind(token_hash)
                     .execute(self.db()?)
                     .await
@@ -493,12 +600,7 @@ macro_rules! impl_store {
                 user_id: &str,
                 which: SessionFilter<'_>,
             ) -> Result<Vec<String>, StoreError> {
-                let (sql, binds) = crate::store_impl::delete_sessions_sql(which);
-                let mut q = sqlx::query_scalar::<_, String>(&sql).bind(user_id);
-                for b in binds {
-                    q = q.bind(b);
-                }
-                q.fetch_all(self.db()?).await.map_err(|e| self.fail(e))
+                self.dialect_delete_sessions(user_id, which).await
             }
 
             async fn find_credential(
@@ -506,8 +608,8 @@ macro_rules! impl_store {
                 user_id: &str,
             ) -> Result<Option<Credential>, StoreError> {
                 let row: Option<(String, Option<String>)> = sqlx::query_as(
-                    r#"SELECT "id", "password" FROM "account"
-                       WHERE "userId" = $1 AND "providerId" = 'credential' LIMIT 1"#,
+                    sql!(r#"SELECT "id", "password" FROM "account"
+                       WHERE "userId" = $1 AND "providerId" = 'credential' LIMIT 1"#),
                 )
                 .bind(user_id)
                 .fetch_optional(self.db()?)
@@ -527,19 +629,14 @@ macro_rules! impl_store {
                 s: &Session,
             ) -> Result<Vec<String>, StoreError> {
                 let mut tx = self.db()?.begin().await.map_err(|e| self.fail(e))?;
-                sqlx::query(r#"UPDATE "account" SET "password" = $1, "updatedAt" = $2 WHERE "id" = $3"#)
+                sqlx::query(sql!(r#"UPDATE "account" SET "password" = $1, "updatedAt" = $2 WHERE "id" = $3"#))
                     .bind(password_hash)
                     .bind(ts(s.created_at))
                     .bind(account_id)
                     .execute(self.on(&mut tx))
                     .await
                     .map_err(|e| self.fail(e))?;
-                let (sql, binds) = crate::store_impl::delete_sessions_sql(revoke);
-                let mut q = sqlx::query_scalar::<_, String>(&sql).bind(&s.user_id);
-                for b in binds {
-                    q = q.bind(b);
-                }
-                let deleted = q.fetch_all(self.on(&mut tx)).await.map_err(|e| self.fail(e))?;
+                let deleted = self.dialect_delete_sessions_on(&mut tx, &s.user_id, revoke).await?;
                 insert_session_query(s)
                 .execute(self.on(&mut tx))
                 .await
@@ -556,13 +653,14 @@ macro_rules! impl_store {
                 now: Timestamp,
             ) -> Result<(), StoreError> {
                 sqlx::query(
-                    r#"INSERT INTO "verification" ("id", "identifier", "value", "expiresAt", "createdAt", "updatedAt")
-                       VALUES ($1, $2, $3, $4, $5, $5)"#,
+                    sql!(r#"INSERT INTO "verification" ("id", "identifier", "value", "expiresAt", "createdAt", "updatedAt")
+                       VALUES ($1, $2, $3, $4, $5, $6)"#),
                 )
                 .bind(warden_core::token::new_id())
                 .bind(identifier)
                 .bind(value)
                 .bind(ts(expires_at))
+                .bind(ts(now))
                 .bind(ts(now))
                 .execute(self.db()?)
                 .await
@@ -574,15 +672,7 @@ macro_rules! impl_store {
                 &self,
                 identifier: &str,
             ) -> Result<Option<(String, Timestamp)>, StoreError> {
-                let row = sqlx::query(
-                    r#"DELETE FROM "verification" WHERE "identifier" = $1
-                       RETURNING "value" AS v_value, "expiresAt" AS v_expires"#,
-                )
-                .bind(identifier)
-                .fetch_optional(self.db()?)
-                .await
-                .map_err(|e| self.fail(e))?;
-                row.map(|r| verification(&r)).transpose().map_err(|e| self.fail(e))
+                self.dialect_take_verification(identifier).await
             }
 
             async fn peek_verification(
@@ -590,8 +680,8 @@ macro_rules! impl_store {
                 identifier: &str,
             ) -> Result<Option<(String, Timestamp)>, StoreError> {
                 let row = sqlx::query(
-                    r#"SELECT "value" AS v_value, "expiresAt" AS v_expires FROM "verification"
-                       WHERE "identifier" = $1 LIMIT 1"#,
+                    sql!(r#"SELECT "value" AS v_value, "expiresAt" AS v_expires FROM "verification"
+                       WHERE "identifier" = $1 LIMIT 1"#),
                 )
                 .bind(identifier)
                 .fetch_optional(self.db()?)
@@ -609,8 +699,8 @@ macro_rules! impl_store {
             ) -> Result<(), StoreError> {
                 let mut tx = self.db()?.begin().await.map_err(|e| self.fail(e))?;
                 let updated = sqlx::query(
-                    r#"UPDATE "account" SET "password" = $1, "updatedAt" = $2
-                       WHERE "userId" = $3 AND "providerId" = 'credential'"#,
+                    sql!(r#"UPDATE "account" SET "password" = $1, "updatedAt" = $2
+                       WHERE "userId" = $3 AND "providerId" = 'credential'"#),
                 )
                 .bind(password_hash)
                 .bind(ts(now))
@@ -620,12 +710,14 @@ macro_rules! impl_store {
                 .map_err(|e| self.fail(e))?;
                 if updated.rows_affected() == 0 {
                     sqlx::query(
-                        r#"INSERT INTO "account" ("id", "accountId", "providerId", "issuer", "userId", "password", "createdAt", "updatedAt")
-                           VALUES ($1, $2, 'credential', 'local:credential', $2, $3, $4, $4)"#,
+                        sql!(r#"INSERT INTO "account" ("id", "accountId", "providerId", "issuer", "userId", "password", "createdAt", "updatedAt")
+                           VALUES ($1, $2, 'credential', 'local:credential', $3, $4, $5, $6)"#),
                     )
                     .bind(account_id)
                     .bind(user_id)
+                    .bind(user_id)
                     .bind(password_hash)
+                    .bind(ts(now))
                     .bind(ts(now))
                     .execute(self.on(&mut tx))
                     .await
@@ -639,16 +731,7 @@ macro_rules! impl_store {
                 user_id: &str,
                 now: Timestamp,
             ) -> Result<Option<User>, StoreError> {
-                let row = sqlx::query(
-                    concat!(r#"UPDATE "user" SET "emailVerified" = $1, "updatedAt" = $2 WHERE "id" = $3 "#, $crate::store_impl::user_returning!()),
-                )
-                .bind(true)
-                .bind(ts(now))
-                .bind(user_id)
-                .fetch_optional(self.db()?)
-                .await
-                .map_err(|e| self.fail(e))?;
-                row.map(|r| user(&r)).transpose().map_err(|e| self.fail(e))
+                self.dialect_set_email_verified(user_id, now).await
             }
 
             async fn set_email(
@@ -657,21 +740,11 @@ macro_rules! impl_store {
                 email: &str,
                 now: Timestamp,
             ) -> Result<Option<User>, StoreError> {
-                let row = sqlx::query(
-                    concat!(r#"UPDATE "user" SET "email" = $1, "emailVerified" = $2, "updatedAt" = $3 WHERE "id" = $4 "#, $crate::store_impl::user_returning!()),
-                )
-                .bind(email)
-                .bind(true)
-                .bind(ts(now))
-                .bind(user_id)
-                .fetch_optional(self.db()?)
-                .await
-                .map_err(|e| self.fail(e))?;
-                row.map(|r| user(&r)).transpose().map_err(|e| self.fail(e))
+                self.dialect_set_email(user_id, email, now).await
             }
 
             async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
-                let sql = format!(r#"SELECT {USER_COLS} FROM "user" u WHERE u."id" = $1"#);
+                let sql = static_sql!(r#"SELECT {USER_COLS} FROM "user" u WHERE u."id" = $1"#);
                 let row = sqlx::query(&sql)
                     .bind(user_id)
                     .fetch_optional(self.db()?)
@@ -686,10 +759,10 @@ macro_rules! impl_store {
                 // otherwise keep orphans.
                 let mut tx = self.db()?.begin().await.map_err(|e| self.fail(e))?;
                 for sql in [
-                    r#"DELETE FROM "session" WHERE "userId" = $1"#,
-                    r#"DELETE FROM "account" WHERE "userId" = $1"#,
-                    r#"DELETE FROM "twoFactor" WHERE "userId" = $1"#,
-                    DELETE_TRUSTED_DEVICES,
+                    sql!(r#"DELETE FROM "session" WHERE "userId" = $1"#),
+                    sql!(r#"DELETE FROM "account" WHERE "userId" = $1"#),
+                    sql!(r#"DELETE FROM "twoFactor" WHERE "userId" = $1"#),
+                    sql!(DELETE_TRUSTED_DEVICES),
                 ] {
                     sqlx::query(sql)
                         .bind(user_id)
@@ -697,7 +770,7 @@ macro_rules! impl_store {
                         .await
                         .map_err(|e| self.fail(e))?;
                 }
-                let r = sqlx::query(r#"DELETE FROM "user" WHERE "id" = $1"#)
+                let r = sqlx::query(sql!(r#"DELETE FROM "user" WHERE "id" = $1"#))
                     .bind(user_id)
                     .execute(self.on(&mut tx))
                     .await
@@ -711,7 +784,7 @@ macro_rules! impl_store {
                 user_id: &str,
                 now: Timestamp,
             ) -> Result<Vec<Session>, StoreError> {
-                let sql = format!(
+                let sql = static_sql!(
                     r#"SELECT {SESSION_COLS} FROM "session" s
                        WHERE s."userId" = $1 AND s."expiresAt" > $2
                        ORDER BY s."createdAt" DESC, s."id" DESC"#
@@ -731,42 +804,11 @@ macro_rules! impl_store {
                 update: &UserUpdate,
                 now: Timestamp,
             ) -> Result<Option<User>, StoreError> {
-                // RETURNING cannot use a table alias in SQLite: name the columns.
-                let row = sqlx::query(
-                    concat!(r#"UPDATE "user" SET
-                         "name" = COALESCE($1, "name"),
-                         "image" = CASE WHEN $2 THEN $3 ELSE "image" END,
-                         "updatedAt" = $4,
-                         "email" = COALESCE($6, "email"),
-                         "emailVerified" = COALESCE($7, "emailVerified"),
-                         "role" = CASE WHEN $8 THEN $9 ELSE "role" END,
-                         "banned" = COALESCE($10, "banned"),
-                         "banReason" = CASE WHEN $11 THEN $12 ELSE "banReason" END,
-                         "banExpires" = CASE WHEN $13 THEN $14 ELSE "banExpires" END
-                       WHERE "id" = $5 "#, $crate::store_impl::user_returning!()),
-                )
-                .bind(&update.name)
-                .bind(update.image.is_some())
-                .bind(update.image.clone().flatten())
-                .bind(ts(now))
-                .bind(user_id)
-                .bind(&update.email)
-                .bind(update.email_verified)
-                .bind(update.role.is_some())
-                .bind(update.role.clone().flatten())
-                .bind(update.banned)
-                .bind(update.ban_reason.is_some())
-                .bind(update.ban_reason.clone().flatten())
-                .bind(update.ban_expires.is_some())
-                .bind(update.ban_expires.flatten().map(ts))
-                .fetch_optional(self.db()?)
-                .await
-                .map_err(|e| self.fail(e))?;
-                row.map(|r| user(&r)).transpose().map_err(|e| self.fail(e))
+                self.dialect_update_user(user_id, update, now).await
             }
 
             async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64, StoreError> {
-                let r = sqlx::query(r#"DELETE FROM "session" WHERE "expiresAt" <= $1"#)
+                let r = sqlx::query(sql!(r#"DELETE FROM "session" WHERE "expiresAt" <= $1"#))
                     .bind(ts(now))
                     .execute(self.db()?)
                     .await
@@ -779,12 +821,12 @@ macro_rules! impl_store {
                 user_id: &str,
             ) -> Result<Option<warden_core::TwoFactorRecord>, StoreError> {
                 let row = sqlx::query(
-                    r#"SELECT "id", "userId", "secret", "backupCodes",
+                    sql!(r#"SELECT "id", "userId", "secret", "backupCodes",
                               COALESCE("verified", true) AS verified,
                               COALESCE("failedVerificationCount", 0) AS failed,
                               "lockedUntil" IS NOT NULL AS locked_set,
                               "lockedUntil", "lastUsedStep"
-                       FROM "twoFactor" WHERE "userId" = $1 LIMIT 1"#,
+                       FROM "twoFactor" WHERE "userId" = $1 LIMIT 1"#),
                 )
                 .bind(user_id)
                 .fetch_optional(self.db()?)
@@ -812,14 +854,14 @@ macro_rules! impl_store {
                 rec: &warden_core::TwoFactorRecord,
             ) -> Result<(), StoreError> {
                 let mut tx = self.db()?.begin().await.map_err(|e| self.fail(e))?;
-                sqlx::query(r#"DELETE FROM "twoFactor" WHERE "userId" = $1"#)
+                sqlx::query(sql!(r#"DELETE FROM "twoFactor" WHERE "userId" = $1"#))
                     .bind(&rec.user_id)
                     .execute(self.on(&mut tx))
                     .await
                     .map_err(|e| self.fail(e))?;
                 sqlx::query(
-                    r#"INSERT INTO "twoFactor" ("id", "secret", "backupCodes", "userId", "verified", "failedVerificationCount", "lockedUntil", "lastUsedStep")
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"#,
+                    sql!(r#"INSERT INTO "twoFactor" ("id", "secret", "backupCodes", "userId", "verified", "failedVerificationCount", "lockedUntil", "lastUsedStep")
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"#),
                 )
                 .bind(&rec.id)
                 .bind(&rec.secret)
@@ -837,7 +879,7 @@ macro_rules! impl_store {
 
             async fn enable_two_factor(&self, user_id: &str, now: Timestamp) -> Result<(), StoreError> {
                 let mut tx = self.db()?.begin().await.map_err(|e| self.fail(e))?;
-                sqlx::query(r#"UPDATE "twoFactor" SET "verified" = $1 WHERE "userId" = $2"#)
+                sqlx::query(sql!(r#"UPDATE "twoFactor" SET "verified" = $1 WHERE "userId" = $2"#))
                     .bind(true)
                     .bind(user_id)
                     .execute(self.on(&mut tx))
@@ -853,8 +895,8 @@ macro_rules! impl_store {
             async fn disable_two_factor(&self, user_id: &str, now: Timestamp) -> Result<(), StoreError> {
                 let mut tx = self.db()?.begin().await.map_err(|e| self.fail(e))?;
                 for sql in [
-                    r#"DELETE FROM "twoFactor" WHERE "userId" = $1"#,
-                    DELETE_TRUSTED_DEVICES,
+                    sql!(r#"DELETE FROM "twoFactor" WHERE "userId" = $1"#),
+                    sql!(DELETE_TRUSTED_DEVICES),
                 ] {
                     sqlx::query(sql)
                         .bind(user_id)
@@ -871,11 +913,12 @@ macro_rules! impl_store {
 
             async fn use_totp_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError> {
                 let r = sqlx::query(
-                    r#"UPDATE "twoFactor" SET "lastUsedStep" = $1, "failedVerificationCount" = 0
-                       WHERE "userId" = $2 AND ("lastUsedStep" IS NULL OR "lastUsedStep" < $1)"#,
+                    sql!(r#"UPDATE "twoFactor" SET "lastUsedStep" = $1, "failedVerificationCount" = 0
+                       WHERE "userId" = $2 AND ("lastUsedStep" IS NULL OR "lastUsedStep" < $3)"#),
                 )
                 .bind(step)
                 .bind(user_id)
+                .bind(step)
                 .execute(self.db()?)
                 .await
                 .map_err(|e| self.fail(e))?;
@@ -889,8 +932,8 @@ macro_rules! impl_store {
                 new: &str,
             ) -> Result<bool, StoreError> {
                 let r = sqlx::query(
-                    r#"UPDATE "twoFactor" SET "backupCodes" = $1, "failedVerificationCount" = 0
-                       WHERE "userId" = $2 AND "backupCodes" = $3"#,
+                    sql!(r#"UPDATE "twoFactor" SET "backupCodes" = $1, "failedVerificationCount" = 0
+                       WHERE "userId" = $2 AND "backupCodes" = $3"#),
                 )
                 .bind(new)
                 .bind(user_id)
@@ -907,27 +950,7 @@ macro_rules! impl_store {
                 lock_after: i64,
                 lock_until: Timestamp,
             ) -> Result<Option<Timestamp>, StoreError> {
-                // One statement: concurrent failures are all counted.
-                let row = sqlx::query(
-                    r#"UPDATE "twoFactor" SET
-                         "failedVerificationCount" = CASE WHEN COALESCE("failedVerificationCount", 0) + 1 >= $1 THEN 0
-                                                          ELSE COALESCE("failedVerificationCount", 0) + 1 END,
-                         "lockedUntil" = CASE WHEN COALESCE("failedVerificationCount", 0) + 1 >= $1 THEN $2
-                                              ELSE "lockedUntil" END
-                       WHERE "userId" = $3
-                       RETURNING "failedVerificationCount" = 0 AS locked_now"#,
-                )
-                .bind(lock_after as i32)
-                .bind(ts(lock_until))
-                .bind(user_id)
-                .fetch_optional(self.db()?)
-                .await
-                .map_err(|e| self.fail(e))?;
-                let locked_now: bool = match row {
-                    Some(r) => r.try_get("locked_now").map_err(|e| self.fail(e))?,
-                    None => false,
-                };
-                Ok(locked_now.then_some(lock_until))
+                self.dialect_count_two_factor_failure(user_id, lock_after, lock_until).await
             }
 
             async fn find_account(
@@ -935,7 +958,7 @@ macro_rules! impl_store {
                 provider_id: &str,
                 account_id: &str,
             ) -> Result<Option<(warden_core::LinkedAccount, User)>, StoreError> {
-                let sql = format!(
+                let sql = static_sql!(
                     r#"SELECT {USER_COLS}, {ACCOUNT_COLS}
                        FROM "account" a JOIN "user" u ON u."id" = a."userId"
                        WHERE a."providerId" = $1 AND a."accountId" = $2 LIMIT 1"#
@@ -984,11 +1007,11 @@ macro_rules! impl_store {
                 a: &warden_core::NewAccount,
             ) -> Result<(), StoreError> {
                 sqlx::query(
-                    r#"UPDATE "account" SET "accessToken" = $1,
+                    sql!(r#"UPDATE "account" SET "accessToken" = $1,
                          "refreshToken" = COALESCE($2, "refreshToken"), "idToken" = $3,
                          "accessTokenExpiresAt" = $4, "scope" = COALESCE($5, "scope"),
                          "issuer" = COALESCE("issuer", $6), "updatedAt" = $7
-                       WHERE "id" = $8"#,
+                       WHERE "id" = $8"#),
                 )
                 .bind(&a.access_token)
                 .bind(&a.refresh_token)
@@ -1008,7 +1031,7 @@ macro_rules! impl_store {
                 &self,
                 user_id: &str,
             ) -> Result<Vec<warden_core::LinkedAccount>, StoreError> {
-                let sql = format!(
+                let sql = static_sql!(
                     r#"SELECT {ACCOUNT_COLS} FROM "account" a WHERE a."userId" = $1
                        ORDER BY a."createdAt", a."id""#
                 );
@@ -1036,7 +1059,7 @@ macro_rules! impl_store {
                 query: &warden_core::UserQuery,
             ) -> Result<(Vec<User>, u64), StoreError> {
                 let (cond, binds) = $crate::store_impl::user_conditions(query);
-                let count_sql = format!(r#"SELECT COUNT(*) FROM "user" u{cond}"#);
+                let count_sql = adapt(format!(r#"SELECT COUNT(*) FROM "user" u{cond}"#));
                 // Binds the listing's values, in order, to a query of either kind.
                 macro_rules! bind_all {
                     ($q:expr) => {{
@@ -1061,10 +1084,10 @@ macro_rules! impl_store {
                     ),
                     None => r#" ORDER BY u."createdAt" ASC, u."id" ASC"#.to_owned(),
                 };
-                let sql = format!(
+                let sql = adapt(format!(
                     r#"SELECT {USER_COLS} FROM "user" u{cond}{order} LIMIT {} OFFSET {}"#,
                     query.limit, query.offset
-                );
+                ));
                 let rows = bind_all!(sqlx::query(&sql)).fetch_all(self.db()?).await.map_err(|e| self.fail(e))?;
                 let users = rows.iter().map(user).collect::<Result<_, _>>().map_err(|e| self.fail(e))?;
                 Ok((users, total.max(0) as u64))
@@ -1075,23 +1098,13 @@ macro_rules! impl_store {
                 id: &str,
                 token_hash: &str,
             ) -> Result<Option<(String, String)>, StoreError> {
-                let row = sqlx::query(
-                    r#"DELETE FROM "session" WHERE "id" = $1 OR "token" = $2 RETURNING "userId", "token""#,
-                )
-                .bind(id)
-                .bind(token_hash)
-                .fetch_optional(self.db()?)
-                .await
-                .map_err(|e| self.fail(e))?;
-                row.map(|r| Ok((r.try_get("userId")?, r.try_get("token")?)))
-                    .transpose()
-                    .map_err(|e| self.fail(e))
+                self.dialect_delete_session_by_handle(id, token_hash).await
             }
 
             async fn insert_audit(&self, e: &warden_core::AuditEntry) -> Result<(), StoreError> {
                 sqlx::query(
-                    r#"INSERT INTO "warden_audit" ("id", "at", "actorId", "actor", "action", "targetId", "ipAddress", "userAgent", "detail")
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"#,
+                    sql!(r#"INSERT INTO "warden_audit" ("id", "at", "actorId", "actor", "action", "targetId", "ipAddress", "userAgent", "detail")
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"#),
                 )
                 .bind(&e.id)
                 .bind(ts(e.at))
@@ -1115,17 +1128,22 @@ macro_rules! impl_store {
                 offset: u64,
             ) -> Result<(Vec<warden_core::AuditEntry>, u64), StoreError> {
                 let filter = if target_id.is_some() { r#"WHERE "targetId" = $1"# } else { "" };
-                let total: i64 = sqlx::query_scalar(&format!(r#"SELECT COUNT(*) FROM "warden_audit" {filter}"#))
-                    .bind(target_id)
-                    .fetch_one(self.db()?)
-                    .await
-                    .map_err(|e| self.fail(e))?;
-                let sql = format!(
+                // The target is bound only where the statement names it.
+                let count_sql = adapt(format!(r#"SELECT COUNT(*) FROM "warden_audit" {filter}"#));
+                let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
+                if let Some(t) = target_id {
+                    count = count.bind(t);
+                }
+                let total = count.fetch_one(self.db()?).await.map_err(|e| self.fail(e))?;
+                let sql = adapt(format!(
                     r#"SELECT "id", "at", "actorId", "actor", "action", "targetId", "ipAddress", "userAgent", "detail"
                        FROM "warden_audit" {filter} ORDER BY "seq" DESC LIMIT {limit} OFFSET {offset}"#
-                );
-                let rows = sqlx::query(&sql)
-                    .bind(target_id)
+                ));
+                let mut q = sqlx::query(&sql);
+                if let Some(t) = target_id {
+                    q = q.bind(t);
+                }
+                let rows = q
                     .fetch_all(self.db()?)
                     .await
                     .map_err(|e| self.fail(e))?;
@@ -1151,7 +1169,7 @@ macro_rules! impl_store {
             }
 
             async fn publish_revocation(&self, user_id: &str, at: Timestamp) -> Result<(), StoreError> {
-                sqlx::query(r#"INSERT INTO "warden_revocation" ("userId", "at") VALUES ($1, $2)"#)
+                sqlx::query(sql!(r#"INSERT INTO "warden_revocation" ("userId", "at") VALUES ($1, $2)"#))
                     .bind(user_id)
                     .bind(ts(at))
                     .execute(self.db()?)
@@ -1162,7 +1180,7 @@ macro_rules! impl_store {
 
             async fn revocations_since(&self, since: Timestamp) -> Result<Vec<(i64, String)>, StoreError> {
                 let rows = sqlx::query(
-                    r#"SELECT "seq", "userId" FROM "warden_revocation" WHERE "at" >= $1 ORDER BY "seq" LIMIT 10000"#,
+                    sql!(r#"SELECT "seq", "userId" FROM "warden_revocation" WHERE "at" >= $1 ORDER BY "seq" LIMIT 10000"#),
                 )
                 .bind(ts(since))
                 .fetch_all(self.db()?)
@@ -1175,7 +1193,7 @@ macro_rules! impl_store {
             }
 
             async fn purge_revocations(&self, before: Timestamp) -> Result<(), StoreError> {
-                sqlx::query(r#"DELETE FROM "warden_revocation" WHERE "at" < $1"#)
+                sqlx::query(sql!(r#"DELETE FROM "warden_revocation" WHERE "at" < $1"#))
                     .bind(ts(before))
                     .execute(self.db()?)
                     .await
@@ -1184,7 +1202,7 @@ macro_rules! impl_store {
             }
 
             async fn delete_account(&self, user_id: &str, id: &str) -> Result<bool, StoreError> {
-                let r = sqlx::query(r#"DELETE FROM "account" WHERE "userId" = $1 AND "id" = $2"#)
+                let r = sqlx::query(sql!(r#"DELETE FROM "account" WHERE "userId" = $1 AND "id" = $2"#))
                     .bind(user_id)
                     .bind(id)
                     .execute(self.db()?)
@@ -1197,7 +1215,224 @@ macro_rules! impl_store {
 }
 
 pub(crate) use impl_store;
+
+/// The statements that read back what they changed, in one statement
+/// (`RETURNING`, `ON CONFLICT`): SQLite's and PostgreSQL's. MySQL has
+/// neither and implements these methods its own way (`mysql.rs`), in a
+/// transaction.
+macro_rules! impl_returning {
+    ($store:ident) => {
+        impl $store {
+        async fn dialect_delete_sessions_on(
+            &self,
+            conn: &mut <Db as sqlx::Database>::Connection,
+            user_id: &str,
+            which: SessionFilter<'_>,
+        ) -> Result<Vec<String>, StoreError> {
+            let (sql, binds) = crate::store_impl::delete_sessions_sql(which);
+            let mut q = sqlx::query_scalar::<_, String>(&sql).bind(user_id);
+            for b in binds {
+                q = q.bind(b);
+            }
+            q.fetch_all(self.on(conn)).await.map_err(|e| self.fail(e))
+        }
+        async fn dialect_delete_sessions(
+            &self,
+            user_id: &str,
+            which: SessionFilter<'_>,
+        ) -> Result<Vec<String>, StoreError> {
+            let (sql, binds) = crate::store_impl::delete_sessions_sql(which);
+            let mut q = sqlx::query_scalar::<_, String>(&sql).bind(user_id);
+            for b in binds {
+                q = q.bind(b);
+            }
+            q.fetch_all(self.db()?).await.map_err(|e| self.fail(e))
+        }
+
+        async fn dialect_take_verification(
+            &self,
+            identifier: &str,
+        ) -> Result<Option<(String, Timestamp)>, StoreError> {
+            let row = sqlx::query(
+                sql!(r#"DELETE FROM "verification" WHERE "identifier" = $1
+                   RETURNING "value" AS v_value, "expiresAt" AS v_expires"#),
+            )
+            .bind(identifier)
+            .fetch_optional(self.db()?)
+            .await
+            .map_err(|e| self.fail(e))?;
+            row.map(|r| verification(&r)).transpose().map_err(|e| self.fail(e))
+        }
+
+        async fn dialect_set_email_verified(
+            &self,
+            user_id: &str,
+            now: Timestamp,
+        ) -> Result<Option<User>, StoreError> {
+            let row = sqlx::query(
+                concat!(r#"UPDATE "user" SET "emailVerified" = $1, "updatedAt" = $2 WHERE "id" = $3 "#, $crate::store_impl::user_returning!()),
+            )
+            .bind(true)
+            .bind(ts(now))
+            .bind(user_id)
+            .fetch_optional(self.db()?)
+            .await
+            .map_err(|e| self.fail(e))?;
+            row.map(|r| user(&r)).transpose().map_err(|e| self.fail(e))
+        }
+
+        async fn dialect_set_email(
+            &self,
+            user_id: &str,
+            email: &str,
+            now: Timestamp,
+        ) -> Result<Option<User>, StoreError> {
+            let row = sqlx::query(
+                concat!(r#"UPDATE "user" SET "email" = $1, "emailVerified" = $2, "updatedAt" = $3 WHERE "id" = $4 "#, $crate::store_impl::user_returning!()),
+            )
+            .bind(email)
+            .bind(true)
+            .bind(ts(now))
+            .bind(user_id)
+            .fetch_optional(self.db()?)
+            .await
+            .map_err(|e| self.fail(e))?;
+            row.map(|r| user(&r)).transpose().map_err(|e| self.fail(e))
+        }
+
+        async fn dialect_update_user(
+            &self,
+            user_id: &str,
+            update: &UserUpdate,
+            now: Timestamp,
+        ) -> Result<Option<User>, StoreError> {
+            // RETURNING cannot use a table alias in SQLite: name the columns.
+            let row = sqlx::query(
+                concat!(r#"UPDATE "user" SET
+                     "name" = COALESCE($1, "name"),
+                     "image" = CASE WHEN $2 THEN $3 ELSE "image" END,
+                     "updatedAt" = $4,
+                     "email" = COALESCE($6, "email"),
+                     "emailVerified" = COALESCE($7, "emailVerified"),
+                     "role" = CASE WHEN $8 THEN $9 ELSE "role" END,
+                     "banned" = COALESCE($10, "banned"),
+                     "banReason" = CASE WHEN $11 THEN $12 ELSE "banReason" END,
+                     "banExpires" = CASE WHEN $13 THEN $14 ELSE "banExpires" END
+                   WHERE "id" = $5 "#, $crate::store_impl::user_returning!()),
+            )
+            .bind(&update.name)
+            .bind(update.image.is_some())
+            .bind(update.image.clone().flatten())
+            .bind(ts(now))
+            .bind(user_id)
+            .bind(&update.email)
+            .bind(update.email_verified)
+            .bind(update.role.is_some())
+            .bind(update.role.clone().flatten())
+            .bind(update.banned)
+            .bind(update.ban_reason.is_some())
+            .bind(update.ban_reason.clone().flatten())
+            .bind(update.ban_expires.is_some())
+            .bind(update.ban_expires.flatten().map(ts))
+            .fetch_optional(self.db()?)
+            .await
+            .map_err(|e| self.fail(e))?;
+            row.map(|r| user(&r)).transpose().map_err(|e| self.fail(e))
+        }
+
+        async fn dialect_count_two_factor_failure(
+            &self,
+            user_id: &str,
+            lock_after: i64,
+            lock_until: Timestamp,
+        ) -> Result<Option<Timestamp>, StoreError> {
+            // One statement: concurrent failures are all counted.
+            let row = sqlx::query(
+                sql!(r#"UPDATE "twoFactor" SET
+                     "failedVerificationCount" = CASE WHEN COALESCE("failedVerificationCount", 0) + 1 >= $1 THEN 0
+                                                      ELSE COALESCE("failedVerificationCount", 0) + 1 END,
+                     "lockedUntil" = CASE WHEN COALESCE("failedVerificationCount", 0) + 1 >= $1 THEN $2
+                                          ELSE "lockedUntil" END
+                   WHERE "userId" = $3
+                   RETURNING "failedVerificationCount" = 0 AS locked_now"#),
+            )
+            .bind(lock_after as i32)
+            .bind(ts(lock_until))
+            .bind(user_id)
+            .fetch_optional(self.db()?)
+            .await
+            .map_err(|e| self.fail(e))?;
+            let locked_now: bool = match row {
+                Some(r) => r.try_get("locked_now").map_err(|e| self.fail(e))?,
+                None => false,
+            };
+            Ok(locked_now.then_some(lock_until))
+        }
+
+        async fn dialect_delete_session_by_handle(
+            &self,
+            id: &str,
+            token_hash: &str,
+        ) -> Result<Option<(String, String)>, StoreError> {
+            let row = sqlx::query(
+                sql!(r#"DELETE FROM "session" WHERE "id" = $1 OR "token" = $2 RETURNING "userId", "token""#),
+            )
+            .bind(id)
+            .bind(token_hash)
+            .fetch_optional(self.db()?)
+            .await
+            .map_err(|e| self.fail(e))?;
+            row.map(|r| Ok((r.try_get("userId")?, r.try_get("token")?)))
+                .transpose()
+                .map_err(|e| self.fail(e))
+        }
+
+        async fn dialect_hit(
+            &self,
+            key: &str,
+            window: std::time::Duration,
+        ) -> Result<warden_core::Hit, StoreError> {
+            use crate::store_impl::{hit_of, now_ms, window_ms};
+            let now = now_ms();
+            let (count, reset_at): (i64, i64) = sqlx::query_as(
+                sql!(r#"INSERT INTO "warden_rate_limit" ("key", "count", "resetAt") VALUES ($1, 1, $2 + $3)
+                   ON CONFLICT ("key") DO UPDATE SET
+                     "count" = CASE WHEN "warden_rate_limit"."resetAt" <= $2 THEN 1
+                                    ELSE "warden_rate_limit"."count" + 1 END,
+                     "resetAt" = CASE WHEN "warden_rate_limit"."resetAt" <= $2 THEN $2 + $3
+                                      ELSE "warden_rate_limit"."resetAt" END
+                   RETURNING "count", "resetAt""#),
+            )
+            .bind(key)
+            .bind(now)
+            .bind(window_ms(window))
+            .fetch_one(self.db()?)
+            .await
+            .map_err(|e| self.fail(e))?;
+            Ok(hit_of(count, reset_at, now))
+        }
+        }
+    };
+}
+
+pub(crate) use impl_returning;
 pub(crate) use user_returning;
+
+/// A counter's key as stored. MySQL's key column is a `varchar(255)`
+/// (an index holds at most 3072 bytes): a longer key (one naming a long
+/// email, say) is stored as its SHA-256.
+pub(crate) fn counter_key(dialect: Dialect, key: &str) -> std::borrow::Cow<'_, str> {
+    use sha2::Digest;
+    if dialect == Dialect::Numbered || key.chars().count() <= 255 {
+        key.into()
+    } else {
+        format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(key.as_bytes()))
+        )
+        .into()
+    }
+}
 
 /// Milliseconds since the Unix epoch, for counter windows.
 pub(crate) fn now_ms() -> i64 {
@@ -1225,33 +1460,16 @@ macro_rules! impl_counters {
                 key: &str,
                 window: std::time::Duration,
             ) -> Result<warden_core::Hit, StoreError> {
-                use crate::store_impl::{hit_of, now_ms, window_ms};
-                let now = now_ms();
-                let (count, reset_at): (i64, i64) = sqlx::query_as(
-                    r#"INSERT INTO "warden_rate_limit" ("key", "count", "resetAt") VALUES ($1, 1, $2 + $3)
-                       ON CONFLICT ("key") DO UPDATE SET
-                         "count" = CASE WHEN "warden_rate_limit"."resetAt" <= $2 THEN 1
-                                        ELSE "warden_rate_limit"."count" + 1 END,
-                         "resetAt" = CASE WHEN "warden_rate_limit"."resetAt" <= $2 THEN $2 + $3
-                                          ELSE "warden_rate_limit"."resetAt" END
-                       RETURNING "count", "resetAt""#,
-                )
-                .bind(key)
-                .bind(now)
-                .bind(window_ms(window))
-                .fetch_one(self.db()?)
-                .await
-                .map_err(|e| self.fail(e))?;
-                Ok(hit_of(count, reset_at, now))
+                self.dialect_hit(key, window).await
             }
 
             async fn peek(&self, key: &str) -> Result<Option<warden_core::Hit>, StoreError> {
                 use crate::store_impl::{hit_of, now_ms};
                 let now = now_ms();
                 let row: Option<(i64, i64)> = sqlx::query_as(
-                    r#"SELECT "count", "resetAt" FROM "warden_rate_limit" WHERE "key" = $1 AND "resetAt" > $2"#,
+                    sql!(r#"SELECT "count", "resetAt" FROM "warden_rate_limit" WHERE "key" = $1 AND "resetAt" > $2"#),
                 )
-                .bind(key)
+                .bind(crate::store_impl::counter_key(DIALECT, key).as_ref())
                 .bind(now)
                 .fetch_optional(self.db()?)
                 .await
@@ -1260,8 +1478,8 @@ macro_rules! impl_counters {
             }
 
             async fn reset(&self, key: &str) -> Result<(), StoreError> {
-                sqlx::query(r#"DELETE FROM "warden_rate_limit" WHERE "key" = $1"#)
-                    .bind(key)
+                sqlx::query(sql!(r#"DELETE FROM "warden_rate_limit" WHERE "key" = $1"#))
+                    .bind(crate::store_impl::counter_key(DIALECT, key).as_ref())
                     .execute(self.db()?)
                     .await
                     .map_err(|e| self.fail(e))?;
@@ -1269,7 +1487,7 @@ macro_rules! impl_counters {
             }
 
             async fn purge(&self) -> Result<(), StoreError> {
-                sqlx::query(r#"DELETE FROM "warden_rate_limit" WHERE "resetAt" <= $1"#)
+                sqlx::query(sql!(r#"DELETE FROM "warden_rate_limit" WHERE "resetAt" <= $1"#))
                     .bind(crate::store_impl::now_ms())
                     .execute(self.db()?)
                     .await
@@ -1281,3 +1499,62 @@ macro_rules! impl_counters {
 }
 
 pub(crate) use impl_counters;
+
+#[cfg(test)]
+mod tests {
+    use super::{adapt, counter_key, Dialect};
+
+    #[test]
+    fn numbered_statements_are_left_alone() {
+        let sql = r#"SELECT "a" FROM "t" WHERE "b" = $1 AND "c" = $1"#.to_owned();
+        assert_eq!(adapt(Dialect::Numbered, sql.clone()), sql);
+    }
+
+    #[test]
+    fn placeholders_become_question_marks_outside_quotes() {
+        assert_eq!(
+            adapt(
+                Dialect::QuestionMarks,
+                r#"SELECT "$1x", '$2' FROM "t" WHERE "a" = $1 AND "b" LIKE $2 ESCAPE '\' AND "c" IN ($3, $4)"#
+                    .to_owned()
+            ),
+            r#"SELECT "$1x", '$2' FROM "t" WHERE "a" = ? AND "b" LIKE ? ESCAPE '\' AND "c" IN (?, ?)"#
+        );
+        // Two-digit numbers are one placeholder each.
+        let twelve: Vec<String> = (1..=12).map(|n| format!("${n}")).collect();
+        assert_eq!(
+            adapt(
+                Dialect::QuestionMarks,
+                format!("VALUES ({})", twelve.join(", "))
+            ),
+            format!("VALUES ({})", ["?"; 12].join(", "))
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "in order, each once")]
+    fn a_repeated_placeholder_is_refused() {
+        adapt(Dialect::QuestionMarks, "SELECT $1, $1".to_owned());
+    }
+
+    #[test]
+    #[should_panic(expected = "in order, each once")]
+    fn placeholders_out_of_order_are_refused() {
+        adapt(Dialect::QuestionMarks, "SELECT $2, $1".to_owned());
+    }
+
+    #[test]
+    fn long_counter_keys_are_hashed_on_mysql_only() {
+        let long = format!("signin-failures:{}", "a".repeat(300));
+        assert_eq!(counter_key(Dialect::Numbered, &long), long.as_str());
+        let hashed = counter_key(Dialect::QuestionMarks, &long);
+        assert!(
+            hashed.starts_with("sha256:") && hashed.len() == 71,
+            "{hashed}"
+        );
+        assert_eq!(
+            counter_key(Dialect::QuestionMarks, "rate:1.2.3.4|signin"),
+            "rate:1.2.3.4|signin"
+        );
+    }
+}

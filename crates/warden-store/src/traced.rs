@@ -5,7 +5,7 @@
 //! `db.query` span (OpenTelemetry's database conventions), child of
 //! whatever span is current:
 //!
-//! * `db.query.text`: the SQL with its `$n` placeholders, never the bound
+//! * `db.query.text`: the SQL with its placeholders (`$n`; `?` on MySQL), never the bound
 //!   values (sqlx keeps them apart, so they are not even at hand here);
 //! * `db.operation.name` (`SELECT`, ...), also the exported span's name;
 //! * `db.response.returned_rows` and `db.rows_affected`;
@@ -42,6 +42,12 @@ impl Affected for sqlx::sqlite::SqliteQueryResult {
 }
 
 impl Affected for sqlx::postgres::PgQueryResult {
+    fn affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+impl Affected for sqlx::mysql::MySqlQueryResult {
     fn affected(&self) -> u64 {
         self.rows_affected()
     }

@@ -19,7 +19,7 @@ struct Cli {
     /// Configuration file (default: ./warden.toml if it exists).
     #[arg(long, global = true, env = "WARDEN_CONFIG")]
     config: Option<PathBuf>,
-    /// sqlite:PATH or postgres://... (DATABASE_URL; default sqlite:warden.db).
+    /// sqlite:PATH, postgres://... or mysql://... (DATABASE_URL; default sqlite:warden.db).
     /// Before or after the command: `warden --database-url U user list`.
     #[arg(long, global = true)]
     database_url: Option<String>,

@@ -1,10 +1,12 @@
 // A database made by BetterAuth itself works under Warden unchanged.
 //
-// For each backend (PostgreSQL through `pg`, SQLite through `better-sqlite3`):
+// For each backend (PostgreSQL through `pg`, MySQL/MariaDB through `mysql2`,
+// SQLite through `better-sqlite3`):
 //
 //   1. make a fresh, empty database (PostgreSQL: a uniquely named database on
 //      127.0.0.1:5432, user postgres, whose default time zone is not UTC;
-//      SQLite: a file in a temporary directory);
+//      MySQL: a uniquely named database on 127.0.0.1:3306, user root, no
+//      password; SQLite: a file in a temporary directory);
 //   2. run BetterAuth 1.7.25 in this process against it: create its schema
 //      with its own migrator (`getMigrations(options).runMigrations()` from
 //      "better-auth/db/migration", i.e. node_modules/better-auth/dist/db/
@@ -44,6 +46,9 @@ const PG_ADMIN_DATABASES = ["postgres", "test"];
 const PG_TIMEOUT_MS = 5_000;
 /** The new database's default time zone: deliberately not UTC (see create()). */
 const PG_TIME_ZONE = "America/New_York";
+
+const MYSQL = { host: "127.0.0.1", port: 3306, user: "root" };
+const MYSQL_TIMEOUT_MS = 5_000;
 
 const ALICE = {
   email: "alice@example.com",
@@ -144,6 +149,47 @@ const postgres = {
         try {
           // FORCE: a Warden that did not stop cleanly may still hold connections.
           await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+        } finally {
+          await client.end().catch(() => {});
+        }
+      },
+    };
+  },
+};
+
+const mysql = {
+  name: "MySQL",
+  async create() {
+    const mysql2 = await import("mysql2/promise");
+    const name = uniqueName();
+    let admin;
+    try {
+      admin = await mysql2.createConnection({ ...MYSQL, connectTimeout: MYSQL_TIMEOUT_MS });
+    } catch (err) {
+      throw new Error(
+        `MySQL/MariaDB is not reachable at ${MYSQL.host}:${MYSQL.port} as user "${MYSQL.user}" (no password). ` +
+          `This test needs a local MySQL or MariaDB server.\n  ${err.code ?? ""} ${err.message}`,
+        { cause: err },
+      );
+    }
+    try {
+      await admin.query(`CREATE DATABASE \`${name}\``);
+    } finally {
+      await admin.end().catch(() => {});
+    }
+    return {
+      label: `MySQL database "${name}"`,
+      databaseURL: `mysql://${MYSQL.user}@${MYSQL.host}:${MYSQL.port}/${name}`,
+      /** A mysql2 pool (promise API), what BetterAuth takes as `database`. */
+      open() {
+        const pool = mysql2.createPool({ ...MYSQL, database: name, connectionLimit: 2, connectTimeout: MYSQL_TIMEOUT_MS });
+        pool.on("error", () => {});
+        return { database: pool, close: () => pool.end() };
+      },
+      async drop() {
+        const client = await mysql2.createConnection({ ...MYSQL, connectTimeout: MYSQL_TIMEOUT_MS });
+        try {
+          await client.query(`DROP DATABASE IF EXISTS \`${name}\``);
         } finally {
           await client.end().catch(() => {});
         }
@@ -432,7 +478,7 @@ if (binaryProblem) {
     throw binaryProblem;
   });
 } else {
-  for (const backend of [postgres, sqlite]) {
+  for (const backend of [postgres, mysql, sqlite]) {
     describe(`${backend.name}: a database made by BetterAuth 1.7.25, opened by Warden`, () => backendSuite(backend));
   }
 }

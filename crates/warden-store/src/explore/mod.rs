@@ -12,7 +12,9 @@
 //!   in a read-only transaction as a role granted only the non-secret
 //!   columns, inside a `SECURITY DEFINER` function of that role (where
 //!   PostgreSQL refuses `set_config('role', ...)`, which would otherwise
-//!   switch back to the server's own role in mid-statement).
+//!   switch back to the server's own role in mid-statement). MySQL: the
+//!   statement runs, prepared, in a read-only transaction on a connection
+//!   of its own as an account granted only the non-secret columns.
 //!
 //! Which columns are secret is decided here, for every column of Warden's
 //! schema, in two explicit lists ([`SECRET_COLUMNS`], [`NOT_SECRET_COLUMNS`]);
@@ -27,9 +29,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+mod mysql;
 mod postgres;
 mod sqlite;
 
+pub(crate) use mysql::MySqlExplorer;
 pub(crate) use postgres::PgExplorer;
 pub(crate) use sqlite::SqliteExplorer;
 

@@ -311,6 +311,9 @@ async fn sliding_refresh_extends_old_sessions_only(b: Backend) {
                 Backend::Postgres => {
                     r#"SELECT to_char("expiresAt", 'YYYY-MM-DD"T"HH24:MI:SS.MS') FROM "session""#
                 }
+                Backend::MySql => {
+                    r#"SELECT DATE_FORMAT("expiresAt", '%Y-%m-%dT%H:%i:%s.%f') FROM "session""#
+                }
             },
             &[],
         )

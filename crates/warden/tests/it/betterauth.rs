@@ -27,7 +27,7 @@ async fn insert_betterauth_user(app: &crate::helpers::TestApp, id: &str, email: 
     let now = app.ts_from_now(-86400);
     let bool_false = match app.backend {
         Backend::Sqlite => "0",
-        Backend::Postgres => "false",
+        Backend::Postgres | Backend::MySql => "false",
     };
     app.exec(
         &format!(r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt") VALUES (?, 'Ada', ?, {bool_false}, NULL, {ts}, {ts})"#),

@@ -44,11 +44,19 @@ fn migrate_creates_the_schema() {
     assert!(out.status.success());
     // A bad URL is a clear error, not a panic.
     let out = warden(dir.path())
-        .args(["migrate", "--database-url", "mysql://x"])
+        .args(["migrate", "--database-url", "mongodb://x"])
         .output()
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported database URL"));
+    // So is a MySQL server that is not there (mysql:// is a backend now).
+    let out = warden(dir.path())
+        .args(["migrate", "--database-url", "mysql://root@127.0.0.1:1/x"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot connect to the database"), "{err}");
 }
 
 #[test]

@@ -301,6 +301,7 @@ async fn users_without_credential(db: &TestDb) -> i64 {
     match db {
         TestDb::Sqlite { pool, .. } => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
         TestDb::Postgres { pool, .. } => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        TestDb::MySql { pool, .. } => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
     }
 }
 

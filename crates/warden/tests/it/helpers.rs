@@ -5,7 +5,7 @@ use std::sync::{Mutex, OnceLock};
 
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{MySqlPool, PgPool, SqlitePool};
 use tokio::sync::oneshot;
 use warden::config::{Config, LogConfig, LogFormat};
 
@@ -13,10 +13,12 @@ use warden::config::{Config, LogConfig, LogFormat};
 pub enum Backend {
     Sqlite,
     Postgres,
+    MySql,
 }
 
-/// Runs each listed generic test against both backends. The PostgreSQL
-/// tests run only when WARDEN_TEST_DATABASE_URL is set (see build.rs).
+/// Runs each listed generic test against every backend. The PostgreSQL
+/// tests run only when WARDEN_TEST_DATABASE_URL is set, the MySQL/MariaDB
+/// ones only when WARDEN_TEST_MYSQL_URL is (see build.rs).
 #[macro_export]
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
@@ -37,6 +39,18 @@ macro_rules! backend_tests {
                 )]
                 async fn $name() {
                     super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+        mod mysql {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(
+                    not(warden_mysql_tests),
+                    ignore = "MySQL suite not run: set WARDEN_TEST_MYSQL_URL=mysql://root@127.0.0.1:3306/test"
+                )]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::MySql).await
                 }
             )*
         }
@@ -105,7 +119,7 @@ impl Write for LogWriter {
     }
 }
 
-fn init_logs() {
+pub fn init_logs() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
         // Capture everything, debug included, so the secrecy test is strict.
@@ -142,6 +156,69 @@ pub fn pg_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
+pub fn mysql_admin_url() -> String {
+    std::env::var("WARDEN_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+}
+
+/// A pool on a MySQL database with the session settings Warden's own use
+/// (double-quoted identifiers, UTC), so that the tests' SQL is the same.
+pub async fn mysql_pool(url: &str) -> MySqlPool {
+    use sqlx::Executor;
+    sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(2)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("SET SESSION sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES,NO_BACKSLASH_ESCAPES')")
+                    .await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+        .expect("MySQL at WARDEN_TEST_MYSQL_URL must be reachable")
+}
+
+/// Drops a test's MySQL database (from any runtime: a thread of its own).
+pub fn drop_mysql_database(name: &str) {
+    let name = name.to_owned();
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            if let Ok(admin) = MySqlPool::connect(&mysql_admin_url()).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS `{name}`"))
+                    .execute(&admin)
+                    .await;
+                // The dashboard console's account for that database (see
+                // warden_store::explore), at whatever host it was made for.
+                let user = format!(
+                    "warden_console_{}",
+                    &hex::encode(<sha2::Sha256 as sha2::Digest>::digest(name.as_bytes()))[..16]
+                );
+                let hosts: Vec<String> =
+                    sqlx::query_scalar("SELECT CAST(Host AS CHAR) FROM mysql.user WHERE User = ?")
+                        .bind(&user)
+                        .fetch_all(&admin)
+                        .await
+                        .unwrap_or_default();
+                for host in hosts {
+                    let _ = sqlx::query(&format!(
+                        "DROP USER IF EXISTS '{user}'@'{}'",
+                        host.replace('\'', "''")
+                    ))
+                    .execute(&admin)
+                    .await;
+                }
+                admin.close().await;
+            }
+        });
+    })
+    .join();
+}
+
 /// A test database, dropped when the app is dropped.
 pub enum TestDb {
     Sqlite {
@@ -152,10 +229,17 @@ pub enum TestDb {
         name: String,
         pool: PgPool,
     },
+    MySql {
+        name: String,
+        pool: MySqlPool,
+    },
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if let TestDb::MySql { name, .. } = self {
+            drop_mysql_database(name);
+        }
         if let TestDb::Postgres { name, .. } = self {
             let name = name.clone();
             // Drop runs inside the test's runtime: use a thread with its own.
@@ -236,6 +320,16 @@ pub fn test_config(backend: Backend) -> (Config, tempfile::TempDir, TestDbSpec) 
             config.database_url = format!("{base}/{name}");
             TestDbSpec::Postgres(name)
         }
+        Backend::MySql => {
+            let name = format!(
+                "warden_test_{}",
+                warden_core::token::random_string(12).to_lowercase()
+            );
+            let admin = mysql_admin_url();
+            let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
+            config.database_url = format!("{base}/{name}");
+            TestDbSpec::MySql(name)
+        }
     };
     (config, secrets, spec)
 }
@@ -243,11 +337,23 @@ pub fn test_config(backend: Backend) -> (Config, tempfile::TempDir, TestDbSpec) 
 pub enum TestDbSpec {
     Sqlite(tempfile::TempDir),
     Postgres(String),
+    MySql(String),
 }
 
 impl TestDbSpec {
-    /// Creates the PostgreSQL database (a SQLite file creates itself).
+    /// Creates the PostgreSQL or MySQL database (a SQLite file creates
+    /// itself).
     pub async fn create(&self) {
+        if let TestDbSpec::MySql(name) = self {
+            let admin = MySqlPool::connect(&mysql_admin_url())
+                .await
+                .expect("MySQL at WARDEN_TEST_MYSQL_URL must be reachable");
+            sqlx::query(&format!("CREATE DATABASE `{name}`"))
+                .execute(&admin)
+                .await
+                .unwrap();
+            admin.close().await;
+        }
         if let TestDbSpec::Postgres(name) = self {
             let admin = PgPool::connect(&pg_admin_url())
                 .await
@@ -270,6 +376,10 @@ impl TestDbSpec {
             },
             TestDbSpec::Postgres(name) => TestDb::Postgres {
                 pool: PgPool::connect(url).await.unwrap(),
+                name,
+            },
+            TestDbSpec::MySql(name) => TestDb::MySql {
+                pool: mysql_pool(url).await,
                 name,
             },
         }
@@ -464,6 +574,14 @@ impl TestApp {
                 }
                 q.execute(pool).await.unwrap().rows_affected()
             }
+            TestDb::MySql { pool, .. } => {
+                let sql = mysql_sql(sql);
+                let mut q = sqlx::query(&sql);
+                for a in args {
+                    q = q.bind(*a);
+                }
+                q.execute(pool).await.unwrap().rows_affected()
+            }
         }
     }
 
@@ -479,6 +597,14 @@ impl TestApp {
             }
             TestDb::Postgres { pool, .. } => {
                 let sql = numbered(sql);
+                let mut q = sqlx::query_scalar::<_, String>(&sql);
+                for a in args {
+                    q = q.bind(*a);
+                }
+                q.fetch_optional(pool).await.unwrap()
+            }
+            TestDb::MySql { pool, .. } => {
+                let sql = mysql_sql(sql);
                 let mut q = sqlx::query_scalar::<_, String>(&sql);
                 for a in args {
                     q = q.bind(*a);
@@ -505,6 +631,14 @@ impl TestApp {
                 }
                 q.fetch_one(pool).await.unwrap()
             }
+            TestDb::MySql { pool, .. } => {
+                let sql = mysql_sql(sql);
+                let mut q = sqlx::query_scalar::<_, i64>(&sql);
+                for a in args {
+                    q = q.bind(*a);
+                }
+                q.fetch_one(pool).await.unwrap()
+            }
         }
     }
 
@@ -513,7 +647,7 @@ impl TestApp {
         let t = chrono::Utc::now() + chrono::TimeDelta::seconds(offset_secs);
         match self.backend {
             Backend::Sqlite => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-            Backend::Postgres => t.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+            Backend::Postgres | Backend::MySql => t.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
         }
     }
 
@@ -522,6 +656,7 @@ impl TestApp {
         match self.backend {
             Backend::Sqlite => "?",
             Backend::Postgres => "CAST(? AS TIMESTAMP)",
+            Backend::MySql => "CAST(? AS DATETIME(3))",
         }
     }
 }
@@ -539,6 +674,12 @@ impl Drop for TestApp {
             h.abort();
         }
     }
+}
+
+/// The tests' SQL for MySQL: `CAST(x AS TEXT)` is `CAST(x AS CHAR)` there
+/// (double quotes and `?` work as they are, see `mysql_pool`).
+fn mysql_sql(sql: &str) -> String {
+    sql.replace(" AS TEXT)", " AS CHAR)")
 }
 
 /// `?` placeholders to PostgreSQL's `$1, $2, ...`.

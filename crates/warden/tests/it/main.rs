@@ -1,5 +1,6 @@
 //! Warden's integration tests: each drives a real server over HTTP, against
-//! SQLite and (with WARDEN_TEST_DATABASE_URL) PostgreSQL.
+//! SQLite, (with WARDEN_TEST_DATABASE_URL) PostgreSQL and (with
+//! WARDEN_TEST_MYSQL_URL) MySQL/MariaDB.
 
 mod browser_env;
 mod helpers;
@@ -24,6 +25,7 @@ mod dashboard_browser;
 mod db_failure;
 mod email_verification;
 mod gen_client;
+mod migrate_concurrent;
 mod observability;
 mod observability_flow;
 mod password_reset;

@@ -778,11 +778,17 @@ async fn asvs_7_4_2_banned_user_every_sign_in_refused(b: Backend) {
     // too, and removed.
     let token = warden_core::SessionToken::generate();
     remember_secret(token.expose());
-    app.exec(
-        r#"INSERT INTO "session" ("id", "token", "userId", "expiresAt", "createdAt", "updatedAt") VALUES (?, ?, ?, '2999-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')"#,
-        &["sneaky-session", token.hash().as_str(), &user.id],
-    )
-    .await;
+    let sql = match app.backend {
+        // BetterAuth's MySQL columns are timestamp(3): they end in 2038.
+        crate::helpers::Backend::MySql => {
+            r#"INSERT INTO "session" ("id", "token", "userId", "expiresAt", "createdAt", "updatedAt") VALUES (?, ?, ?, '2038-01-01 00:00:00.000', '2026-01-01 00:00:00.000', '2026-01-01 00:00:00.000')"#
+        }
+        _ => {
+            r#"INSERT INTO "session" ("id", "token", "userId", "expiresAt", "createdAt", "updatedAt") VALUES (?, ?, ?, '2999-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')"#
+        }
+    };
+    app.exec(sql, &["sneaky-session", token.hash().as_str(), &user.id])
+        .await;
     assert_eq!(app.get_as("/profile", token.expose()).await.status(), 401);
     assert_eq!(
         app.count(

@@ -27,6 +27,7 @@ pub const CHANNEL: &str = "warden_invalidate";
 const HEARTBEAT: Duration = Duration::from_millis(500);
 const HEARTBEAT_DEADLINE: Duration = Duration::from_millis(1500);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A subscribed connection: its messages, and the task that reads them
 /// (aborted when the link is given up).
@@ -52,7 +53,12 @@ pub(crate) async fn follow(
     let me = warden_core::token::new_id();
     let mut backoff = Duration::from_millis(100);
     loop {
-        match connect().await {
+        // A network that drops everything would hold a connection attempt
+        // forever.
+        let attempt = tokio::time::timeout(CONNECT_TIMEOUT, connect())
+            .await
+            .unwrap_or_else(|_| Err("connection attempt timed out".to_owned()));
+        match attempt {
             Ok(mut link) => {
                 backoff = Duration::from_millis(100);
                 warden.invalidation_link_up();

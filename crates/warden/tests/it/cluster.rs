@@ -100,6 +100,15 @@ impl Cluster {
 
     /// [`Cluster::start`] with more environment for every node.
     async fn start_with(via: &[Option<u16>], env: &[(&str, String)]) -> Cluster {
+        Self::start_each(via, env, &[]).await
+    }
+
+    /// [`Cluster::start_with`], and node `i` also gets `own[i]`.
+    async fn start_each(
+        via: &[Option<u16>],
+        env: &[(&str, String)],
+        own: &[Vec<(&str, String)>],
+    ) -> Cluster {
         let (name, url) = fresh_database();
         let spec = TestDbSpec::Postgres(name);
         spec.create().await;
@@ -111,7 +120,9 @@ impl Cluster {
                 Some(port) => replace_port(&url, *port),
                 None => url.clone(),
             };
-            nodes.push(start_node(dir.path(), i, &db, env));
+            let mut node_env = env.to_vec();
+            node_env.extend(own.get(i).cloned().unwrap_or_default());
+            nodes.push(start_node(dir.path(), i, &db, &node_env));
         }
         let http = Client::new();
         for n in &mut nodes {
@@ -825,4 +836,73 @@ async fn the_sign_in_lockout_is_counted_across_nodes() {
             .unwrap();
         assert_eq!(r.status(), 429, "node {i}: {}", r.text().await.unwrap());
     }
+}
+
+/// The same over Redis (`cluster.invalidation = "redis"`): B reaches Redis
+/// through the proxy, which then drops everything. A sign-out on A is lost
+/// for B; within the heartbeat's deadline B empties its cache and checks
+/// sessions against the database (which it still reaches), then listens
+/// again once Redis is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(warden_pg_tests),
+    ignore = "PostgreSQL suite not run: set WARDEN_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test"
+)]
+async fn a_node_that_loses_its_redis_link_flushes_and_then_serves_correctly() {
+    let proxy = TcpProxy::start("127.0.0.1:6379".parse().unwrap()).await;
+    let env = [
+        ("WARDEN_CLUSTER__INVALIDATION", "redis".to_owned()),
+        ("REDIS_URL", "redis://127.0.0.1:6379/0".to_owned()),
+        (
+            "WARDEN_RATE_LIMIT__REDIS_PREFIX",
+            format!("warden-cluster-{}:", warden_core::token::random_string(8)),
+        ),
+    ];
+    let b = vec![("REDIS_URL", format!("redis://127.0.0.1:{}/0", proxy.port))];
+    let c = Cluster::start_each(&[None, None, None], &env, &[vec![], b]).await;
+    let (_, revoked) = c.sign_up(&email("rcut", 0)).await;
+    let (_, kept) = c.sign_up(&email("rkept", 0)).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !std::fs::read_to_string(&c.nodes[1].log)
+        .unwrap()
+        .contains("listening for other instances' invalidations")
+    {
+        assert!(Instant::now() < deadline, "B never listened");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    c.warm(&revoked).await;
+    c.warm(&kept).await;
+
+    proxy.blackhole();
+    c.call(reqwest::Method::POST, "/auth/signout", &revoked, json!({}))
+        .await;
+    // B never hears it, but stops trusting its cache within the deadline.
+    let stale = c.until_seen(&revoked, |u| u.is_none()).await;
+    // At most a heartbeat interval plus its deadline (2 s), and a tick.
+    assert!(stale < Duration::from_secs(4), "B served it for {stale:?}");
+    assert!(std::fs::read_to_string(&c.nodes[1].log)
+        .unwrap()
+        .contains("session cache emptied and bypassed"));
+    // The database is still there: B serves the kept session from it.
+    assert!(c.session_on(1, &kept).await.is_some());
+
+    proxy.restore().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = std::fs::read_to_string(&c.nodes[1].log).unwrap();
+        if log
+            .matches("listening for other instances' invalidations")
+            .count()
+            >= 2
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "B did not listen again: {log}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    c.call(reqwest::Method::POST, "/auth/signout", &kept, json!({}))
+        .await;
+    let d = c.until_seen(&kept, |u| u.is_none()).await;
+    assert!(d < TARGET, "{d:?}");
+    eprintln!("B served a session signed out on A for {stale:?} after its Redis link went silent");
 }

@@ -5,8 +5,8 @@
 //! Every command acts as [`Actor::cli`] (the trusted operator, recorded in
 //! the audit trail as `cli:<os user>`) through the same `Warden` admin
 //! operations the HTTP API calls, so each change writes its audit row and
-//! reaches running servers through the revocation feed within a quarter of
-//! a second. Nothing printed here is a credential: users are shown by id,
+//! reaches running servers at once (PostgreSQL's NOTIFY), or through the
+//! revocation feed within a quarter of a second. Nothing printed here is a credential: users are shown by id,
 //! email, name and role, the audit trail by what its rows record.
 
 use std::io::{BufRead, IsTerminal, Write};

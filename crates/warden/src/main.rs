@@ -38,7 +38,8 @@ enum Command {
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage users: roles, bans, sessions, deletion (on the configured
-    /// database; running servers see a change within a quarter of a second).
+    /// database; running servers see a change at once on PostgreSQL, within
+    /// a quarter of a second elsewhere).
     User {
         #[command(subcommand)]
         command: admin_cli::UserCommand,

@@ -21,6 +21,8 @@ use crate::tcp_proxy::TcpProxy;
 
 const PASSWORD: &str = "Cluster-Pass-123!";
 const TARGET: Duration = Duration::from_secs(1);
+/// What a node logs each time its invalidation listener listens.
+const LISTENING: &str = "listening for other instances' invalidations";
 
 fn trials() -> usize {
     std::env::var("WARDEN_CLUSTER_TRIALS")
@@ -150,6 +152,22 @@ impl Cluster {
             database_url: url,
             http,
             _db: db,
+        }
+    }
+
+    /// Waits until node `i`'s log holds `needle` at least `times` times.
+    async fn wait_for_log(&self, i: usize, needle: &str, times: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let log = std::fs::read_to_string(&self.nodes[i].log).unwrap_or_default();
+            if log.matches(needle).count() >= times {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {i} never logged {needle:?} x{times}: {log}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -741,15 +759,13 @@ async fn a_node_that_loses_its_listener_flushes_and_then_serves_correctly() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // Within the heartbeat deadline, B gives up its cache...
-    let deadline = Instant::now() + Duration::from_secs(6);
-    loop {
-        let log = std::fs::read_to_string(&c.nodes[1].log).unwrap();
-        if log.contains("session cache emptied and bypassed") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "B did not notice: {log}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    c.wait_for_log(
+        1,
+        "session cache emptied and bypassed",
+        1,
+        Duration::from_secs(6),
+    )
+    .await;
     // ...so while the database is unreachable it answers no session from
     // memory: neither the revoked one nor, for now, the kept one.
     let r = c
@@ -763,18 +779,8 @@ async fn a_node_that_loses_its_listener_flushes_and_then_serves_correctly() {
 
     proxy.restore().await;
     let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let log = std::fs::read_to_string(&c.nodes[1].log).unwrap();
-        if log
-            .matches("listening for other instances' invalidations")
-            .count()
-            >= 2
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "B did not listen again: {log}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    c.wait_for_log(1, LISTENING, 2, Duration::from_secs(10))
+        .await;
     while c
         .http
         .get(format!("{}/readyz", c.base(1)))
@@ -862,14 +868,8 @@ async fn a_node_that_loses_its_redis_link_flushes_and_then_serves_correctly() {
     let c = Cluster::start_each(&[None, None, None], &env, &[vec![], b]).await;
     let (_, revoked) = c.sign_up(&email("rcut", 0)).await;
     let (_, kept) = c.sign_up(&email("rkept", 0)).await;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !std::fs::read_to_string(&c.nodes[1].log)
-        .unwrap()
-        .contains("listening for other instances' invalidations")
-    {
-        assert!(Instant::now() < deadline, "B never listened");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    c.wait_for_log(1, LISTENING, 1, Duration::from_secs(5))
+        .await;
     c.warm(&revoked).await;
     c.warm(&kept).await;
 
@@ -887,19 +887,8 @@ async fn a_node_that_loses_its_redis_link_flushes_and_then_serves_correctly() {
     assert!(c.session_on(1, &kept).await.is_some());
 
     proxy.restore().await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let log = std::fs::read_to_string(&c.nodes[1].log).unwrap();
-        if log
-            .matches("listening for other instances' invalidations")
-            .count()
-            >= 2
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "B did not listen again: {log}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    c.wait_for_log(1, LISTENING, 2, Duration::from_secs(10))
+        .await;
     c.call(reqwest::Method::POST, "/auth/signout", &kept, json!({}))
         .await;
     let d = c.until_seen(&kept, |u| u.is_none()).await;

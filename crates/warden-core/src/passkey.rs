@@ -33,14 +33,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use url::Url;
 use warden_telemetry::metrics::SignInMethod;
-use webauthn_rs_core::proto::{
-    AttestationFormat, AuthenticationState, AuthenticatorAttachment,
-    COSEAlgorithm, COSEKey, Credential, ParsedAttestation, PublicKeyCredential,
-    RegisterPublicKeyCredential, RegisteredExtensions, Registration, RegistrationState,
-    UserVerificationPolicy,
-};
 use webauthn_rs_core::error::WebauthnError;
 use webauthn_rs_core::internals::AuthenticatorData;
+use webauthn_rs_core::proto::{
+    AttestationFormat, AuthenticationState, AuthenticatorAttachment, COSEAlgorithm, COSEKey,
+    Credential, ParsedAttestation, PublicKeyCredential, RegisterPublicKeyCredential,
+    RegisteredExtensions, Registration, RegistrationState, UserVerificationPolicy,
+};
 use webauthn_rs_core::WebauthnCore;
 
 use crate::error::AuthError;
@@ -393,12 +392,7 @@ impl Warden {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| AuthError::Internal(format!("passkey origin: {e}")))?;
         Ok(WebauthnCore::new_unsafe_experts_only(
-            &s.rp_name,
-            &s.rp_id,
-            origins,
-            s.timeout,
-            None,
-            None,
+            &s.rp_name, &s.rp_id, origins, s.timeout, None, None,
         ))
     }
 
@@ -556,10 +550,12 @@ impl Warden {
         }
         let reg: RegisterPublicKeyCredential = parse(response)?;
         let webauthn = self.webauthn()?;
-        let cred = webauthn.register_credential(&reg, &state, None).map_err(|e| {
-            tracing::info!(user_id = %auth.user.id, error = %e, "passkey registration refused");
-            AuthError::PasskeyRegistrationFailed(describe(&e))
-        })?;
+        let cred = webauthn
+            .register_credential(&reg, &state, None)
+            .map_err(|e| {
+                tracing::info!(user_id = %auth.user.id, error = %e, "passkey registration refused");
+                AuthError::PasskeyRegistrationFailed(describe(&e))
+            })?;
         let (key, aaguid) = attested_key(&reg).map_err(|e| {
             tracing::info!(user_id = %auth.user.id, error = %e, "passkey registration: unreadable key");
             AuthError::PasskeyRegistrationFailed("the response is malformed")
@@ -652,10 +648,11 @@ impl Warden {
             .find_passkey_by_credential_id(&credential_id)
             .await?
             .ok_or(AuthError::PasskeyUnknownCredential)?;
-        let cred = credential_from_record(&passkey, s.user_verification.policy()).ok_or_else(|| {
-            tracing::warn!(passkey_id = %passkey.id, "stored passkey has no usable public key");
-            AuthError::PasskeyAuthenticationFailed("the stored passkey is unusable")
-        })?;
+        let cred =
+            credential_from_record(&passkey, s.user_verification.policy()).ok_or_else(|| {
+                tracing::warn!(passkey_id = %passkey.id, "stored passkey has no usable public key");
+                AuthError::PasskeyAuthenticationFailed("the stored passkey is unusable")
+            })?;
         state.set_allowed_credentials(vec![cred]);
         let webauthn = self.webauthn()?;
         let result = webauthn.authenticate_credential(&rsp, &state).map_err(|e| {
@@ -695,14 +692,21 @@ impl Warden {
     }
 
     /// The signed-in user's passkeys, oldest first.
-    pub async fn list_passkeys(&self, auth: &Authenticated) -> Result<Vec<PasskeyRecord>, AuthError> {
+    pub async fn list_passkeys(
+        &self,
+        auth: &Authenticated,
+    ) -> Result<Vec<PasskeyRecord>, AuthError> {
         self.passkey_settings()?;
         Ok(self.store.list_passkeys(&auth.user.id).await?)
     }
 
     /// A passkey of the signed-in user: `PasskeyNotFound` if none has this
     /// id, `PasskeyNotOwned` if another user's has (as BetterAuth).
-    async fn own_passkey(&self, auth: &Authenticated, id: &str) -> Result<PasskeyRecord, AuthError> {
+    async fn own_passkey(
+        &self,
+        auth: &Authenticated,
+        id: &str,
+    ) -> Result<PasskeyRecord, AuthError> {
         self.passkey_settings()?;
         if id.is_empty() || id.len() > 256 {
             return Err(AuthError::Invalid {
@@ -737,7 +741,11 @@ impl Warden {
             message: "must not be empty".into(),
         })?;
         let p = self.own_passkey(auth, id).await?;
-        match self.store.rename_passkey(&auth.user.id, &p.id, &name).await? {
+        match self
+            .store
+            .rename_passkey(&auth.user.id, &p.id, &name)
+            .await?
+        {
             Some(p) => {
                 tracing::info!(user_id = %auth.user.id, passkey_id = %p.id, "passkey renamed");
                 Ok(p)

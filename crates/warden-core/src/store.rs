@@ -1,10 +1,10 @@
 use async_trait::async_trait;
 
 use crate::admin::{AuditEntry, UserQuery};
-use crate::passkey::PasskeyRecord;
 use crate::model::{
     Credential, LinkedAccount, NewAccount, Session, Timestamp, TwoFactorRecord, User, UserUpdate,
 };
+use crate::passkey::PasskeyRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -311,8 +311,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Moves a passkey's signature counter from `old` to `new`; false if
     /// it no longer holds `old` (a concurrent sign-in moved it). Atomic.
-    async fn update_passkey_counter(&self, id: &str, old: i64, new: i64)
-        -> Result<bool, StoreError>;
+    async fn update_passkey_counter(
+        &self,
+        id: &str,
+        old: i64,
+        new: i64,
+    ) -> Result<bool, StoreError>;
 
     /// Renames one of the user's passkeys; `None` if the user has none
     /// with this id.

@@ -311,7 +311,7 @@ pub async fn rename_passkey(
 }
 
 /// Delete one of the signed-in user's passkeys.
-#[utoipa::path(delete, path = "/auth/passkeys/{id}", tag = "passkey", operation_id = "passkeyDelete",
+#[utoipa::path(delete, path = "/auth/passkeys/{id}", tag = "passkey", operation_id = "passkeyRemove",
     security(("bearerAuth" = []), ("sessionCookie" = [])),
     params(("id" = String, Path, max_length = 128, description = "Passkey id, as listed by GET /auth/passkeys")),
     responses(

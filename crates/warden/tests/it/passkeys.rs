@@ -164,7 +164,8 @@ impl SoftAuthenticator {
         assert!(offered.contains(&self.alg()), "offered: {offered:?}");
         self.user_handle = unb64u(options["user"]["id"].as_str().unwrap());
         let rp_id = options["rp"]["id"].as_str().unwrap();
-        let client_data = self.client_data("webauthn.create", options["challenge"].as_str().unwrap());
+        let client_data =
+            self.client_data("webauthn.create", options["challenge"].as_str().unwrap());
         let mut auth_data = Sha256::digest(rp_id.as_bytes()).to_vec();
         auth_data.push(self.flags(true));
         auth_data.extend_from_slice(&0u32.to_be_bytes());
@@ -292,7 +293,12 @@ async fn register(app: &TestApp, session: &str, auth: &mut SoftAuthenticator) ->
 
 /// Authentication options (no session: a discoverable sign-in).
 async fn auth_options(app: &TestApp, session: &str) -> (Value, String) {
-    let res = get(app, "/api/auth/passkey/generate-authenticate-options", session).await;
+    let res = get(
+        app,
+        "/api/auth/passkey/generate-authenticate-options",
+        session,
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let c = passkey_cookie(&res).expect("the options set the challenge cookie");
     remember_secret(c.split_once('=').unwrap().1);
@@ -474,7 +480,11 @@ async fn eddsa_passkey_verifies(b: Backend) {
         panic!()
     };
     assert_eq!(m.get(&Cbor::Integer(3)), Some(&Cbor::Integer(-8)), "EdDSA");
-    assert_eq!(m.get(&Cbor::Integer(-1)), Some(&Cbor::Integer(6)), "Ed25519");
+    assert_eq!(
+        m.get(&Cbor::Integer(-1)),
+        Some(&Cbor::Integer(6)),
+        "Ed25519"
+    );
     let res = sign_in(&app, &mut auth).await;
     signed_in_cookie(&app, res, &user.id).await;
     // A wrong signature does not verify.
@@ -546,9 +556,21 @@ async fn challenges_are_single_use(b: Backend) {
     let (options, challenge) = auth_options(&app, "").await;
     let response = auth.authenticate(&options);
     let body = json!({ "response": response });
-    let res = post(&app, "/api/auth/passkey/verify-authentication", &challenge, &body).await;
+    let res = post(
+        &app,
+        "/api/auth/passkey/verify-authentication",
+        &challenge,
+        &body,
+    )
+    .await;
     assert_eq!(res.status(), 200);
-    let res = post(&app, "/api/auth/passkey/verify-authentication", &challenge, &body).await;
+    let res = post(
+        &app,
+        "/api/auth/passkey/verify-authentication",
+        &challenge,
+        &body,
+    )
+    .await;
     assert_ba_error(res, 400, "CHALLENGE_NOT_FOUND").await;
     // A failed attempt spends the challenge too.
     let (options, challenge) = auth_options(&app, "").await;
@@ -650,7 +672,13 @@ async fn bad_input_is_a_clear_4xx(b: Backend) {
     // No challenge cookie.
     let (options, _) = register_options(&app, &user.cookie).await;
     let response = auth.register(&options);
-    let res = post(&app, verify_reg, &user.cookie, &json!({ "response": response })).await;
+    let res = post(
+        &app,
+        verify_reg,
+        &user.cookie,
+        &json!({ "response": response }),
+    )
+    .await;
     assert_ba_error(res, 400, "CHALLENGE_NOT_FOUND").await;
     // A forged (unsigned) challenge cookie.
     let res = post(
@@ -800,8 +828,7 @@ async fn cloned_authenticator_counter_is_refused(b: Backend) {
     // A clone of the key, whose counter is behind (or equal).
     for counter in [5, 10] {
         auth.counter = counter;
-        let m =
-            assert_ba_error(sign_in(&app, &mut auth).await, 400, "AUTHENTICATION_FAILED").await;
+        let m = assert_ba_error(sign_in(&app, &mut auth).await, 400, "AUTHENTICATION_FAILED").await;
         assert!(m.contains("counter"), "{m}");
     }
     assert!(
@@ -1038,7 +1065,12 @@ async fn tutorial_api_passkeys(b: Backend) {
 async fn disabled_passkeys_are_not_found(b: Backend) {
     let app = spawn_app_with(b, |c| c.passkey.enabled = false).await;
     let user = app.ba_sign_up().await;
-    let res = get(&app, "/api/auth/passkey/generate-register-options", &user.cookie).await;
+    let res = get(
+        &app,
+        "/api/auth/passkey/generate-register-options",
+        &user.cookie,
+    )
+    .await;
     assert_ba_error(res, 404, "NOT_FOUND").await;
     let res = get(&app, "/api/auth/passkey/generate-authenticate-options", "").await;
     assert_ba_error(res, 404, "NOT_FOUND").await;

@@ -647,7 +647,7 @@ export namespace passkey {
             this.signinVerify = this.signinVerify.bind(this)
             this.list = this.list.bind(this)
             this.rename = this.rename.bind(this)
-            this.passkeyDelete = this.passkeyDelete.bind(this)
+            this.remove = this.remove.bind(this)
         }
 
         /**
@@ -720,7 +720,7 @@ export namespace passkey {
          *
          * `DELETE /auth/passkeys/{id}`
          */
-        public async passkeyDelete(id: string): Promise<auth.SuccessResponse> {
+        public async remove(id: string): Promise<auth.SuccessResponse> {
             const resp = await this.baseClient.callTypedAPI("DELETE", `/auth/passkeys/${encodeURIComponent(String(id))}`)
             return await resp.json() as auth.SuccessResponse
         }

@@ -58,6 +58,11 @@ pub const ALGORITHMS: [COSEAlgorithm; 3] = [
 /// Verification rows' purpose (`passkey:<sha256(token)>`).
 const PURPOSE: &str = "passkey";
 
+/// The reason [`AuthError::PasskeyAuthenticationFailed`] gives for a
+/// signature that does not verify (BetterAuth answers it with 401, other
+/// refusals with 400).
+pub const BAD_SIGNATURE: &str = "the signature is invalid";
+
 /// Longest passkey name accepted.
 pub const MAX_NAME_CHARS: usize = 256;
 /// Largest ceremony response accepted (a registration response with an
@@ -329,7 +334,7 @@ fn describe(e: &WebauthnError) -> &'static str {
         }
         E::CredentialAlteredAlgFromRequest => "the key algorithm is not allowed",
         E::CredentialNotFound => "unknown credential",
-        E::AuthenticationFailure => "the signature is invalid",
+        E::AuthenticationFailure => BAD_SIGNATURE,
         E::CredentialBackupEligibilityInconsistent => "the credential's backup eligibility changed",
         E::ParseBase64Failure(_)
         | E::ParseCBORFailure(_)
@@ -766,5 +771,96 @@ impl Warden {
             Err(StoreError::Conflict) => Err(AuthError::PasskeyNotFound),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(public_key: String) -> PasskeyRecord {
+        PasskeyRecord {
+            id: "p1".into(),
+            name: None,
+            public_key,
+            user_id: "u1".into(),
+            credential_id: URL_SAFE_NO_PAD.encode([1u8, 2, 3, 4]),
+            counter: 7,
+            device_type: "multiDevice".into(),
+            backed_up: true,
+            transports: Some("internal,hybrid".into()),
+            created_at: None,
+            aaguid: None,
+        }
+    }
+
+    /// An Ed25519 COSE key as BetterAuth stores it (RFC 8152 example
+    /// shape: kty OKP, alg EdDSA, crv Ed25519, x).
+    fn ed25519_cose() -> Vec<u8> {
+        use serde_cbor_2::Value as V;
+        let mut m = std::collections::BTreeMap::new();
+        m.insert(V::Integer(1), V::Integer(1));
+        m.insert(V::Integer(3), V::Integer(-8));
+        m.insert(V::Integer(-1), V::Integer(6));
+        // The Ed25519 base point: a valid public key.
+        let x = hex::decode("5866666666666666666666666666666666666666666666666666666666666666")
+            .unwrap();
+        m.insert(V::Integer(-2), V::Bytes(x));
+        serde_cbor_2::to_vec(&V::Map(m)).unwrap()
+    }
+
+    #[test]
+    fn a_betterauth_row_maps_to_the_crates_credential() {
+        let r = record(STANDARD.encode(ed25519_cose()));
+        let c = credential_from_record(&r, UserVerificationPolicy::Required).unwrap();
+        assert_eq!(c.cred_id.as_ref(), &[1u8, 2, 3, 4]);
+        assert_eq!(c.cred.type_, COSEAlgorithm::EDDSA);
+        assert_eq!(c.counter, 7);
+        assert!(c.backup_eligible && c.backup_state);
+        assert_eq!(c.transports.map(|t| t.len()), Some(2));
+    }
+
+    #[test]
+    fn unusable_rows_map_to_none() {
+        assert!(credential_from_record(
+            &record("not base64!".into()),
+            UserVerificationPolicy::Required
+        )
+        .is_none());
+        assert!(credential_from_record(
+            &record(STANDARD.encode(b"\x01\x02")),
+            UserVerificationPolicy::Required
+        )
+        .is_none());
+        let mut r = record(STANDARD.encode(ed25519_cose()));
+        r.credential_id = "%%%".into();
+        assert!(credential_from_record(&r, UserVerificationPolicy::Required).is_none());
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(
+            clean_name(Some("  Laptop ")).unwrap().as_deref(),
+            Some("Laptop")
+        );
+        assert_eq!(clean_name(Some("   ")).unwrap(), None);
+        assert!(clean_name(Some(&"x".repeat(MAX_NAME_CHARS + 1))).is_err());
+        assert!(clean_name(Some("a\u{0}b")).is_err());
+    }
+
+    #[test]
+    fn aaguids_are_uuids() {
+        assert_eq!(
+            uuid_string(&[0xab; 16]),
+            "abababab-abab-abab-abab-abababababab"
+        );
+    }
+
+    #[test]
+    fn user_verification_parses_its_three_values() {
+        for v in ["required", "preferred", "discouraged"] {
+            assert_eq!(v.parse::<UserVerification>().unwrap().as_str(), v);
+        }
+        assert!("always".parse::<UserVerification>().is_err());
     }
 }

@@ -263,7 +263,7 @@ impl From<AuthError> for BaError {
             // As BetterAuth: 401 for a signature that does not verify, 400
             // for a response refused before that.
             AuthError::PasskeyAuthenticationFailed(why) => BaError::new(
-                if why == "the signature is invalid" {
+                if why == warden_core::passkey::BAD_SIGNATURE {
                     S::UNAUTHORIZED
                 } else {
                     S::BAD_REQUEST

@@ -106,7 +106,11 @@ const ROUTES: &[(&str, &str, bool)] = &[
     ("delete", "/auth/passkeys/{id}", true),
     ("get", "/api/auth/passkey/generate-register-options", true),
     ("post", "/api/auth/passkey/verify-registration", true),
-    ("get", "/api/auth/passkey/generate-authenticate-options", false),
+    (
+        "get",
+        "/api/auth/passkey/generate-authenticate-options",
+        false,
+    ),
     ("post", "/api/auth/passkey/verify-authentication", false),
     ("get", "/api/auth/passkey/list-user-passkeys", true),
     ("post", "/api/auth/passkey/update-passkey", true),

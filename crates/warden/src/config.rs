@@ -1181,3 +1181,66 @@ impl Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod passkey_config_tests {
+    use super::*;
+
+    #[test]
+    fn the_relying_party_defaults_to_base_url_and_the_trusted_origins() {
+        let mut c = Config {
+            base_url: "https://auth.example.com/".into(),
+            trusted_origins: vec![
+                "https://app.example.com".into(),
+                "https://*.example.com".into(),
+            ],
+            ..Config::default()
+        };
+        c.mail.app_name = "Acme".into();
+        let s = c.passkey.settings(&c);
+        assert_eq!(s.rp_id, "auth.example.com");
+        assert_eq!(s.rp_name, "Acme");
+        assert_eq!(
+            s.origins,
+            [
+                "https://auth.example.com",
+                "https://app.example.com",
+                "http://localhost:5173"
+            ]
+        );
+        assert_eq!(s.user_verification, warden_core::UserVerification::Required);
+        assert!(s.enabled);
+    }
+
+    #[test]
+    fn passkey_settings_come_from_the_file_and_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("warden.toml");
+        std::fs::write(
+            &file,
+            "[passkey]\nrp_id = \"example.com\"\nrp_name = \"Example\"\nuser_verification = \"discouraged\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file), &Overrides::default()).unwrap();
+        let s = c.passkey.settings(&c);
+        assert_eq!(s.rp_id, "example.com");
+        assert_eq!(s.rp_name, "Example");
+        assert_eq!(
+            s.user_verification,
+            warden_core::UserVerification::Discouraged
+        );
+        std::env::set_var("WARDEN_PASSKEY__USER_VERIFICATION", "preferred");
+        let c = Config::load(Some(&file), &Overrides::default());
+        std::env::remove_var("WARDEN_PASSKEY__USER_VERIFICATION");
+        assert_eq!(
+            c.unwrap().passkey.user_verification,
+            warden_core::UserVerification::Preferred
+        );
+        std::fs::write(&file, "[passkey]\nuser_verification = \"sometimes\"\n").unwrap();
+        let e = Config::load(Some(&file), &Overrides::default()).unwrap_err();
+        assert!(
+            e.to_string().contains("user_verification") || e.to_string().contains("sometimes"),
+            "{e}"
+        );
+    }
+}

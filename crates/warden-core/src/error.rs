@@ -114,6 +114,28 @@ pub enum AuthError {
     /// The user an admin operation names does not exist.
     #[error("user not found")]
     NoSuchUser,
+    /// Passkeys are turned off (`passkey.enabled = false`).
+    #[error("passkeys are disabled")]
+    PasskeysDisabled,
+    /// No live passkey ceremony: no challenge cookie, or its challenge was
+    /// used (single use) or expired.
+    #[error("passkey challenge not found; it expired or was used already: request new options")]
+    PasskeyChallengeNotFound,
+    /// No passkey has this id.
+    #[error("passkey not found")]
+    PasskeyNotFound,
+    /// The passkey (or the ceremony) belongs to another user.
+    #[error("this passkey belongs to another user")]
+    PasskeyNotOwned,
+    /// A sign-in with a credential no user has registered.
+    #[error("unknown passkey")]
+    PasskeyUnknownCredential,
+    /// The registration response did not verify.
+    #[error("passkey registration failed: {0}")]
+    PasskeyRegistrationFailed(&'static str),
+    /// The authentication response did not verify.
+    #[error("passkey authentication failed: {0}")]
+    PasskeyAuthenticationFailed(&'static str),
     /// The password hashing queue is full: shed load instead of queueing forever.
     #[error("too many password operations in progress, retry shortly")]
     Busy,

@@ -12,6 +12,7 @@ pub mod invalidate;
 pub mod limit;
 pub mod mail;
 mod model;
+pub mod passkey;
 pub mod password;
 mod service;
 pub mod social;
@@ -34,6 +35,7 @@ pub use model::{
     now, Credential, LinkedAccount, NewAccount, RequestMeta, Session, Timestamp, TwoFactorRecord,
     User, UserUpdate,
 };
+pub use passkey::{Attachment, PasskeyCeremony, PasskeyRecord, PasskeySettings, UserVerification};
 pub use password::{Argon2Settings, PasswordHasher, PasswordPolicy};
 pub use service::{
     Authenticated, EmailVerificationSettings, LockoutSettings, PasswordChange,

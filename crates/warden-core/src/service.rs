@@ -154,6 +154,7 @@ pub struct WardenSettings {
     pub password_reset: PasswordResetSettings,
     pub two_factor: TwoFactorSettings,
     pub admin: AdminSettings,
+    pub passkey: crate::passkey::PasskeySettings,
     pub password: PasswordPolicy,
     pub argon2: Argon2Settings,
     /// Password hashes computed at once (default: the number of cores).
@@ -172,6 +173,7 @@ impl Default for WardenSettings {
             password_reset: PasswordResetSettings::default(),
             two_factor: TwoFactorSettings::default(),
             admin: AdminSettings::default(),
+            passkey: crate::passkey::PasskeySettings::default(),
             password: PasswordPolicy::default(),
             argon2: Argon2Settings::default(),
             hash_concurrency: std::thread::available_parallelism()

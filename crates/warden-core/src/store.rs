@@ -4,6 +4,7 @@ use crate::admin::{AuditEntry, UserQuery};
 use crate::model::{
     Credential, LinkedAccount, NewAccount, Session, Timestamp, TwoFactorRecord, User, UserUpdate,
 };
+use crate::passkey::PasskeyRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -292,6 +293,42 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<AuditEntry>, u64), StoreError>;
+
+    /// Stores a new passkey (BetterAuth's `passkey` row).
+    async fn insert_passkey(&self, passkey: &PasskeyRecord) -> Result<(), StoreError>;
+
+    /// The user's passkeys, oldest first.
+    async fn list_passkeys(&self, user_id: &str) -> Result<Vec<PasskeyRecord>, StoreError>;
+
+    /// The passkey with this row id.
+    async fn find_passkey(&self, id: &str) -> Result<Option<PasskeyRecord>, StoreError>;
+
+    /// The passkey with this credential id (base64url).
+    async fn find_passkey_by_credential_id(
+        &self,
+        credential_id: &str,
+    ) -> Result<Option<PasskeyRecord>, StoreError>;
+
+    /// Moves a passkey's signature counter from `old` to `new`; false if
+    /// it no longer holds `old` (a concurrent sign-in moved it). Atomic.
+    async fn update_passkey_counter(
+        &self,
+        id: &str,
+        old: i64,
+        new: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Renames one of the user's passkeys; `None` if the user has none
+    /// with this id.
+    async fn rename_passkey(
+        &self,
+        user_id: &str,
+        id: &str,
+        name: &str,
+    ) -> Result<Option<PasskeyRecord>, StoreError>;
+
+    /// Deletes one of the user's passkeys; false if there was none.
+    async fn delete_passkey(&self, user_id: &str, id: &str) -> Result<bool, StoreError>;
 
     /// Tells every process sharing the database that this user's cached
     /// sessions are stale.

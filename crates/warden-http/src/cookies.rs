@@ -257,6 +257,21 @@ impl CookieSettings {
         self.clear("two_factor")
     }
 
+    /// `Set-Cookie` naming a passkey ceremony (its options were handed out
+    /// and its state is kept server-side): `<prefix>.better-auth-passkey`,
+    /// BetterAuth's name, signed.
+    pub fn set_passkey(&self, token: &str, max_age_secs: u64) -> HeaderValue {
+        self.set_signed("better-auth-passkey", "passkey", token, Some(max_age_secs))
+    }
+
+    pub fn read_passkey(&self, headers: &HeaderMap) -> Option<String> {
+        self.read_signed(headers, "better-auth-passkey", "passkey")
+    }
+
+    pub fn clear_passkey(&self) -> HeaderValue {
+        self.clear("better-auth-passkey")
+    }
+
     /// `Set-Cookie` for a trusted device (skips the second step):
     /// `<prefix>.trust_device`, signed.
     pub fn set_trust_device(&self, token: &str, max_age_secs: u64) -> HeaderValue {

@@ -166,6 +166,17 @@ impl From<AuthError> for ApiError {
                 ApiError::new(code, r.to_string())
             }
             AuthError::NoSuchUser => ApiError::new(ErrCode::NotFound, "user not found"),
+            AuthError::PasskeysDisabled => ApiError::new(ErrCode::NotFound, "passkeys are disabled"),
+            e @ AuthError::PasskeyChallengeNotFound => ApiError::invalid(format!("challenge: {e}")),
+            e @ AuthError::PasskeyNotFound => ApiError::new(ErrCode::NotFound, e.to_string()),
+            e @ AuthError::PasskeyNotOwned => {
+                ApiError::new(ErrCode::PermissionDenied, e.to_string())
+            }
+            e @ AuthError::PasskeyUnknownCredential => ApiError::unauthenticated(e.to_string()),
+            e @ AuthError::PasskeyRegistrationFailed(_) => ApiError::invalid(e.to_string()),
+            e @ AuthError::PasskeyAuthenticationFailed(_) => {
+                ApiError::unauthenticated(e.to_string())
+            }
             AuthError::Busy => ApiError::new(
                 ErrCode::Unavailable,
                 "too many password operations in progress, retry shortly",

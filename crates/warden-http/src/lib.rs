@@ -173,6 +173,7 @@ impl AppState {
         (name = "profile", description = "The signed-in user's profile"),
         (name = "sessions", description = "The signed-in user's sessions"),
         (name = "social", description = "Sign-in with Google, GitHub, Discord or any OpenID Connect provider"),
+        (name = "passkey", description = "Passkeys (WebAuthn): register, sign in without a password, list, rename and delete"),
         (name = "two-factor", description = "TOTP two-factor authentication with backup codes and trusted devices"),
         (name = "admin", description = "Administration: users, roles, bans, sessions, impersonation and the audit trail (needs admin permissions)"),
         (name = "betterauth", description = "BetterAuth-compatible API (`/api/auth` by default), for BetterAuth's client library. Errors are `{code, message}`."),
@@ -228,6 +229,8 @@ fn tutorial_routes<R: RouteSink>(router: R) -> R {
     let router = routes::admin::routes(router);
     #[cfg(feature = "social")]
     let router = social::api::routes(router);
+    #[cfg(feature = "passkey")]
+    let router = routes::passkey::routes(router);
     router
 }
 

@@ -271,6 +271,10 @@ fn sign_in_method(route: &str) -> Option<SignInMethod> {
         || route.ends_with("/two-factor/verify-backup-code")
     {
         Some(SignInMethod::TwoFactor)
+    } else if route == "/auth/passkey/signin/verify"
+        || route.ends_with("/passkey/verify-authentication")
+    {
+        Some(SignInMethod::Passkey)
     } else {
         None
     }

@@ -15,3 +15,9 @@ pub fn serialize_opt<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok
         None => s.serialize_none(),
     }
 }
+
+/// The wire form of a timestamp, as a string.
+#[cfg(feature = "passkey")]
+pub fn rfc3339(t: Timestamp) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}

@@ -21,7 +21,7 @@ use warden_core::{
 
 use crate::store_impl::{
     impl_counters, impl_store, sql, static_sql, Dialect, ACCOUNT_COLS, DELETE_TRUSTED_DEVICES,
-    SESSION_COLS, USER_COLS,
+    PASSKEY_COLS, SESSION_COLS, USER_COLS,
 };
 use crate::{OpenError, PoolOptions};
 
@@ -47,6 +47,11 @@ pub struct MySqlStore {
 /// provider's token expiry) are `datetime(3)` (migrations 1 and 7).
 fn ts(t: Timestamp) -> NaiveDateTime {
     t.naive_utc().trunc_subsecs(3)
+}
+
+/// `passkey."createdAt"` (`timestamp(3)`, read in the connection's UTC).
+fn ts_tz(t: Timestamp) -> NaiveDateTime {
+    ts(t)
 }
 
 fn get_ts(row: &MySqlRow, col: &str) -> Result<Timestamp, sqlx::Error> {

@@ -14,7 +14,7 @@ use warden_core::{
 
 use crate::store_impl::{
     impl_counters, impl_returning, impl_store, sql, static_sql, Dialect, ACCOUNT_COLS,
-    DELETE_TRUSTED_DEVICES, SESSION_COLS, USER_COLS,
+    DELETE_TRUSTED_DEVICES, PASSKEY_COLS, SESSION_COLS, USER_COLS,
 };
 
 const DIALECT: Dialect = Dialect::Numbered;
@@ -32,6 +32,12 @@ pub struct PgStore {
 
 fn ts(t: Timestamp) -> NaiveDateTime {
     t.naive_utc()
+}
+
+/// `passkey."createdAt"` is BetterAuth's `timestamptz`: bound as an
+/// instant, not a local time.
+fn ts_tz(t: Timestamp) -> DateTime<Utc> {
+    t
 }
 
 fn get_ts(row: &PgRow, col: &str) -> Result<Timestamp, sqlx::Error> {

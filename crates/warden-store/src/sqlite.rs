@@ -16,7 +16,7 @@ use warden_core::{
 
 use crate::store_impl::{
     impl_counters, impl_returning, impl_store, sql, static_sql, Dialect, ACCOUNT_COLS,
-    DELETE_TRUSTED_DEVICES, SESSION_COLS, USER_COLS,
+    DELETE_TRUSTED_DEVICES, PASSKEY_COLS, SESSION_COLS, USER_COLS,
 };
 
 const DIALECT: Dialect = Dialect::Numbered;
@@ -34,6 +34,11 @@ pub struct SqliteStore {
 
 fn ts(t: Timestamp) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// `passkey."createdAt"` (BetterAuth's `date`): the same text.
+fn ts_tz(t: Timestamp) -> String {
+    ts(t)
 }
 
 /// Reads our own format, SQLite's CURRENT_TIMESTAMP format, and epoch

@@ -107,6 +107,10 @@ pub(crate) const SESSION_COLS: &str = r#"s."id" AS s_id, s."token" AS s_token, s
 /// Columns of `"account" a`, aliased for the row readers.
 pub(crate) const ACCOUNT_COLS: &str = r#"a."id" AS a_id, a."userId" AS a_user, a."providerId" AS a_provider, a."accountId" AS a_account, a."issuer" AS a_issuer, a."scope" AS a_scope, (a."providerId" = 'credential' AND a."password" IS NOT NULL) AS a_has_password, a."createdAt" AS a_created, a."updatedAt" AS a_updated"#;
 
+/// Columns of `"passkey"` for [`passkey_row`] (BetterAuth's passkey
+/// plugin's table).
+pub(crate) const PASSKEY_COLS: &str = r#""id", "name", "publicKey", "userId", "credentialID", "counter", "deviceType", "backedUp", "transports", "createdAt", "createdAt" IS NOT NULL AS pk_created_set, "aaguid""#;
+
 /// Deletes the trusted devices of user `$1` (two-factor's
 /// `trust-device:<sha256>` verification rows hold the user id).
 pub(crate) const DELETE_TRUSTED_DEVICES: &str =
@@ -310,6 +314,32 @@ macro_rules! impl_store {
                 },
                 created_at: get_ts(row, "u_created")?,
                 updated_at: get_ts(row, "u_updated")?,
+            })
+        }
+
+        /// A `passkey` row read with [`PASSKEY_COLS`].
+        fn passkey_row(row: &$row) -> Result<warden_core::PasskeyRecord, sqlx::Error> {
+            // BetterAuth's `integer`: 32 bits on PostgreSQL and MySQL.
+            let counter = match row.try_get::<i64, _>("counter") {
+                Ok(c) => c,
+                Err(_) => i64::from(row.try_get::<i32, _>("counter")?),
+            };
+            Ok(warden_core::PasskeyRecord {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                public_key: row.try_get("publicKey")?,
+                user_id: row.try_get("userId")?,
+                credential_id: row.try_get("credentialID")?,
+                counter,
+                device_type: row.try_get("deviceType")?,
+                backed_up: row.try_get("backedUp")?,
+                transports: row.try_get("transports")?,
+                created_at: if row.try_get("pk_created_set")? {
+                    Some(get_ts(row, "createdAt")?)
+                } else {
+                    None
+                },
+                aaguid: row.try_get("aaguid")?,
             })
         }
 
@@ -762,6 +792,7 @@ macro_rules! impl_store {
                     sql!(r#"DELETE FROM "session" WHERE "userId" = $1"#),
                     sql!(r#"DELETE FROM "account" WHERE "userId" = $1"#),
                     sql!(r#"DELETE FROM "twoFactor" WHERE "userId" = $1"#),
+                    sql!(r#"DELETE FROM "passkey" WHERE "userId" = $1"#),
                     sql!(DELETE_TRUSTED_DEVICES),
                 ] {
                     sqlx::query(sql)
@@ -1199,6 +1230,134 @@ macro_rules! impl_store {
                     .await
                     .map(drop)
                     .map_err(|e| self.fail(e))
+            }
+
+            async fn insert_passkey(
+                &self,
+                p: &warden_core::PasskeyRecord,
+            ) -> Result<(), StoreError> {
+                sqlx::query(sql!(
+                    r#"INSERT INTO "passkey" ("id", "name", "publicKey", "userId", "credentialID", "counter", "deviceType", "backedUp", "transports", "createdAt", "aaguid")
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"#
+                ))
+                .bind(&p.id)
+                .bind(&p.name)
+                .bind(&p.public_key)
+                .bind(&p.user_id)
+                .bind(&p.credential_id)
+                .bind(p.counter)
+                .bind(&p.device_type)
+                .bind(p.backed_up)
+                .bind(&p.transports)
+                .bind(p.created_at.map(ts_tz))
+                .bind(&p.aaguid)
+                .execute(self.db()?)
+                .await
+                .map(drop)
+                .map_err(|e| self.fail(e))
+            }
+
+            async fn list_passkeys(
+                &self,
+                user_id: &str,
+            ) -> Result<Vec<warden_core::PasskeyRecord>, StoreError> {
+                let sql = static_sql!(
+                    r#"SELECT {PASSKEY_COLS} FROM "passkey" WHERE "userId" = $1
+                       ORDER BY "createdAt", "id" LIMIT 1000"#
+                );
+                let rows = sqlx::query(sql)
+                    .bind(user_id)
+                    .fetch_all(self.db()?)
+                    .await
+                    .map_err(|e| self.fail(e))?;
+                rows.iter()
+                    .map(passkey_row)
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| self.fail(e))
+            }
+
+            async fn find_passkey(
+                &self,
+                id: &str,
+            ) -> Result<Option<warden_core::PasskeyRecord>, StoreError> {
+                let sql = static_sql!(r#"SELECT {PASSKEY_COLS} FROM "passkey" WHERE "id" = $1"#);
+                let row = sqlx::query(sql)
+                    .bind(id)
+                    .fetch_optional(self.db()?)
+                    .await
+                    .map_err(|e| self.fail(e))?;
+                row.as_ref()
+                    .map(passkey_row)
+                    .transpose()
+                    .map_err(|e| self.fail(e))
+            }
+
+            async fn find_passkey_by_credential_id(
+                &self,
+                credential_id: &str,
+            ) -> Result<Option<warden_core::PasskeyRecord>, StoreError> {
+                let sql = static_sql!(
+                    r#"SELECT {PASSKEY_COLS} FROM "passkey" WHERE "credentialID" = $1
+                       ORDER BY "createdAt", "id" LIMIT 1"#
+                );
+                let row = sqlx::query(sql)
+                    .bind(credential_id)
+                    .fetch_optional(self.db()?)
+                    .await
+                    .map_err(|e| self.fail(e))?;
+                row.as_ref()
+                    .map(passkey_row)
+                    .transpose()
+                    .map_err(|e| self.fail(e))
+            }
+
+            async fn update_passkey_counter(
+                &self,
+                id: &str,
+                old: i64,
+                new: i64,
+            ) -> Result<bool, StoreError> {
+                let r = sqlx::query(sql!(
+                    r#"UPDATE "passkey" SET "counter" = $1 WHERE "id" = $2 AND "counter" = $3"#
+                ))
+                .bind(new)
+                .bind(id)
+                .bind(old)
+                .execute(self.db()?)
+                .await
+                .map_err(|e| self.fail(e))?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn rename_passkey(
+                &self,
+                user_id: &str,
+                id: &str,
+                name: &str,
+            ) -> Result<Option<warden_core::PasskeyRecord>, StoreError> {
+                sqlx::query(sql!(
+                    r#"UPDATE "passkey" SET "name" = $1 WHERE "id" = $2 AND "userId" = $3"#
+                ))
+                .bind(name)
+                .bind(id)
+                .bind(user_id)
+                .execute(self.db()?)
+                .await
+                .map_err(|e| self.fail(e))?;
+                Ok(self
+                    .find_passkey(id)
+                    .await?
+                    .filter(|p| p.user_id == user_id))
+            }
+
+            async fn delete_passkey(&self, user_id: &str, id: &str) -> Result<bool, StoreError> {
+                let r = sqlx::query(sql!(r#"DELETE FROM "passkey" WHERE "userId" = $1 AND "id" = $2"#))
+                    .bind(user_id)
+                    .bind(id)
+                    .execute(self.db()?)
+                    .await
+                    .map_err(|e| self.fail(e))?;
+                Ok(r.rows_affected() > 0)
             }
 
             async fn delete_account(&self, user_id: &str, id: &str) -> Result<bool, StoreError> {

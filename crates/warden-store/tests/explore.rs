@@ -308,6 +308,7 @@ async fn lists_tables(f: &Fixture) {
         [
             "_sqlx_migrations",
             "account",
+            "passkey",
             "session",
             "twoFactor",
             "user",
@@ -953,7 +954,7 @@ async fn console_needs_a_database_file() {
         Err(ExploreError::Unavailable(_))
     ));
     // Everything else works on it.
-    assert_eq!(db.explorer.tables().await.unwrap().len(), 9);
+    assert_eq!(db.explorer.tables().await.unwrap().len(), 10);
 }
 
 /// A server user that may not create roles: the console is unavailable,
@@ -991,8 +992,8 @@ async fn console_without_createrole_is_unavailable() {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(db.explorer.tables().await.unwrap().len(), 9);
-        assert_eq!(db.explorer.migrations().await.unwrap().len(), 8);
+        assert_eq!(db.explorer.tables().await.unwrap().len(), 10);
+        assert_eq!(db.explorer.migrations().await.unwrap().len(), 9);
     };
     let r = AssertUnwindSafe(body).catch_unwind().await;
     drop_database(&admin, &name, &[console_role(&name), user]).await;
@@ -1008,8 +1009,8 @@ async fn lists_migrations(f: &Fixture) {
     let m = f.ex().migrations().await.unwrap();
     let versions: Vec<i64> = m.iter().map(|m| m.version).collect();
     match f.backend {
-        Backend::Sqlite => assert_eq!(versions, [1, 2, 4, 5, 6, 7]),
-        Backend::Postgres => assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7, 8]),
+        Backend::Sqlite => assert_eq!(versions, [1, 2, 4, 5, 6, 7, 9]),
+        Backend::Postgres => assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9]),
     }
     assert_eq!(m[0].description, "create auth tables");
     for x in &m {

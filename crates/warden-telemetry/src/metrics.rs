@@ -109,6 +109,7 @@ label_enum! {
         Social = "social",
         /// The second step: a TOTP or backup code after a password.
         TwoFactor = "two_factor",
+        Passkey = "passkey",
     }
 }
 

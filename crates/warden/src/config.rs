@@ -58,6 +58,7 @@ pub struct Config {
     pub password_reset: PasswordResetConfig,
     pub email_verification: EmailVerificationConfig,
     pub two_factor: TwoFactorConfig,
+    pub passkey: PasskeyConfig,
     pub admin: AdminConfig,
     pub telemetry: TelemetryConfig,
     pub dashboard: DashboardConfig,
@@ -237,6 +238,76 @@ impl Default for TwoFactorConfig {
             lock_after: d.lock_after,
             lock_for: d.lock_for,
             trust_device_ttl: d.trust_device_ttl,
+        }
+    }
+}
+
+/// `[passkey]`: passkeys (WebAuthn), the relying party.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasskeyConfig {
+    /// Passkey endpoints on (default true).
+    pub enabled: bool,
+    /// The relying party id; default the host of `base_url`. Every origin
+    /// passkeys are used from must be on it (`localhost` covers
+    /// `http://localhost:5173`).
+    pub rp_id: Option<String>,
+    /// The name authenticators show; default `mail.app_name`.
+    pub rp_name: Option<String>,
+    /// `required` (default), `preferred` or `discouraged`.
+    pub user_verification: warden_core::UserVerification,
+}
+
+impl Default for PasskeyConfig {
+    fn default() -> Self {
+        PasskeyConfig {
+            enabled: true,
+            rp_id: None,
+            rp_name: None,
+            user_verification: warden_core::UserVerification::Required,
+        }
+    }
+}
+
+impl PasskeyConfig {
+    /// The relying party this configuration describes: its origins are
+    /// Warden's trusted origins (`base_url`, `trusted_origins`, the CORS
+    /// credentialed origins). Wildcard origins (`https://*.example.com`)
+    /// cannot be WebAuthn origins and are left out.
+    pub fn settings(&self, config: &Config) -> warden_core::PasskeySettings {
+        let d = warden_core::PasskeySettings::default();
+        let host = url::Url::parse(&config.base_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| d.rp_id.clone());
+        let mut origins: Vec<String> = Vec::new();
+        let candidates = std::iter::once(&config.base_url)
+            .chain(&config.trusted_origins)
+            .chain(&config.cors.allow_origins_with_credentials);
+        for o in candidates {
+            if o.contains('*') {
+                continue;
+            }
+            if let Some(o) = url::Url::parse(o)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+                .map(|u| u.origin().ascii_serialization())
+            {
+                if !origins.contains(&o) {
+                    origins.push(o);
+                }
+            }
+        }
+        warden_core::PasskeySettings {
+            enabled: self.enabled,
+            rp_id: self.rp_id.clone().unwrap_or(host),
+            rp_name: self
+                .rp_name
+                .clone()
+                .unwrap_or_else(|| config.mail.app_name.clone()),
+            origins,
+            user_verification: self.user_verification,
+            ..d
         }
     }
 }
@@ -790,6 +861,7 @@ const CONFIG_KEYS: &[&str] = &[
     "password_reset",
     "email_verification",
     "two_factor",
+    "passkey",
     "admin",
     "telemetry",
     "dashboard",
@@ -820,6 +892,7 @@ impl Default for Config {
             password_reset: PasswordResetConfig::default(),
             email_verification: EmailVerificationConfig::default(),
             two_factor: TwoFactorConfig::default(),
+            passkey: PasskeyConfig::default(),
             admin: AdminConfig::default(),
             telemetry: TelemetryConfig::default(),
             dashboard: DashboardConfig::default(),
@@ -1003,6 +1076,9 @@ impl Config {
         if let Err(e) = self.admin.settings() {
             return Err(ConfigError::Rule(format!("admin: {e}")));
         }
+        if let Err(e) = self.passkey.settings(self).check() {
+            return Err(ConfigError::Rule(e));
+        }
         const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
         let a = &self.admin;
         if a.impersonation_session_duration.is_zero() || a.impersonation_session_duration > YEAR {
@@ -1103,5 +1179,68 @@ impl Config {
             )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod passkey_config_tests {
+    use super::*;
+
+    #[test]
+    fn the_relying_party_defaults_to_base_url_and_the_trusted_origins() {
+        let mut c = Config {
+            base_url: "https://auth.example.com/".into(),
+            trusted_origins: vec![
+                "https://app.example.com".into(),
+                "https://*.example.com".into(),
+            ],
+            ..Config::default()
+        };
+        c.mail.app_name = "Acme".into();
+        let s = c.passkey.settings(&c);
+        assert_eq!(s.rp_id, "auth.example.com");
+        assert_eq!(s.rp_name, "Acme");
+        assert_eq!(
+            s.origins,
+            [
+                "https://auth.example.com",
+                "https://app.example.com",
+                "http://localhost:5173"
+            ]
+        );
+        assert_eq!(s.user_verification, warden_core::UserVerification::Required);
+        assert!(s.enabled);
+    }
+
+    #[test]
+    fn passkey_settings_come_from_the_file_and_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("warden.toml");
+        std::fs::write(
+            &file,
+            "[passkey]\nrp_id = \"example.com\"\nrp_name = \"Example\"\nuser_verification = \"discouraged\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file), &Overrides::default()).unwrap();
+        let s = c.passkey.settings(&c);
+        assert_eq!(s.rp_id, "example.com");
+        assert_eq!(s.rp_name, "Example");
+        assert_eq!(
+            s.user_verification,
+            warden_core::UserVerification::Discouraged
+        );
+        std::env::set_var("WARDEN_PASSKEY__USER_VERIFICATION", "preferred");
+        let c = Config::load(Some(&file), &Overrides::default());
+        std::env::remove_var("WARDEN_PASSKEY__USER_VERIFICATION");
+        assert_eq!(
+            c.unwrap().passkey.user_verification,
+            warden_core::UserVerification::Preferred
+        );
+        std::fs::write(&file, "[passkey]\nuser_verification = \"sometimes\"\n").unwrap();
+        let e = Config::load(Some(&file), &Overrides::default()).unwrap_err();
+        assert!(
+            e.to_string().contains("user_verification") || e.to_string().contains("sometimes"),
+            "{e}"
+        );
     }
 }

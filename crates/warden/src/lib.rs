@@ -127,6 +127,7 @@ pub fn warden_settings(config: &Config) -> WardenSettings {
         },
         // Checked when the configuration was loaded.
         admin: config.admin.settings().unwrap_or_default(),
+        passkey: config.passkey.settings(config),
     }
 }
 

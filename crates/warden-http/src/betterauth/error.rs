@@ -238,6 +238,39 @@ impl From<AuthError> for BaError {
                 }
             }
             AuthError::NoSuchUser => BaError::not_found_code("USER_NOT_FOUND", "User not found"),
+            // The passkey plugin's codes (`PASSKEY_ERROR_CODES`).
+            AuthError::PasskeysDisabled => BaError::not_found(),
+            AuthError::PasskeyChallengeNotFound => {
+                BaError::bad_request("CHALLENGE_NOT_FOUND", "Challenge not found")
+            }
+            AuthError::PasskeyNotFound => {
+                BaError::not_found_code("PASSKEY_NOT_FOUND", "Passkey not found")
+            }
+            AuthError::PasskeyNotOwned => BaError::new(
+                S::UNAUTHORIZED,
+                "YOU_ARE_NOT_ALLOWED_TO_REGISTER_THIS_PASSKEY",
+                "You are not allowed to register this passkey",
+            ),
+            AuthError::PasskeyUnknownCredential => {
+                BaError::new(S::UNAUTHORIZED, "PASSKEY_NOT_FOUND", "Passkey not found")
+            }
+            // BetterAuth answers 500 here; a refused response is the
+            // client's problem, so 400, naming why.
+            AuthError::PasskeyRegistrationFailed(why) => BaError::bad_request(
+                "FAILED_TO_VERIFY_REGISTRATION",
+                format!("Failed to verify registration: {why}"),
+            ),
+            // As BetterAuth: 401 for a signature that does not verify, 400
+            // for a response refused before that.
+            AuthError::PasskeyAuthenticationFailed(why) => BaError::new(
+                if why == warden_core::passkey::BAD_SIGNATURE {
+                    S::UNAUTHORIZED
+                } else {
+                    S::BAD_REQUEST
+                },
+                "AUTHENTICATION_FAILED",
+                format!("Authentication failed: {why}"),
+            ),
             AuthError::Busy => BaError::new(
                 S::SERVICE_UNAVAILABLE,
                 "SERVICE_UNAVAILABLE",

@@ -6,6 +6,8 @@
 mod admin;
 pub(crate) mod body;
 mod error;
+#[cfg(feature = "passkey")]
+mod passkey;
 mod two_factor;
 
 use axum::extract::{FromRef, FromRequestParts, Query, State};
@@ -94,6 +96,8 @@ pub(crate) fn routes<R: RouteSink>(router: R) -> R {
         .ba_fallback();
     #[cfg(feature = "social")]
     let router = crate::social::ba::routes(router);
+    #[cfg(feature = "passkey")]
+    let router = passkey::routes(router);
     router
 }
 

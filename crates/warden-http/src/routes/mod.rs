@@ -2,6 +2,8 @@ pub mod admin;
 pub mod auth;
 pub mod email;
 pub mod health;
+#[cfg(feature = "passkey")]
+pub mod passkey;
 pub mod password;
 pub mod profile;
 pub mod sessions;

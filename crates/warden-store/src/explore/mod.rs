@@ -233,6 +233,19 @@ pub const NOT_SECRET_COLUMNS: &[(&str, &str)] = &[
     ("account", "updatedAt"),
     ("account", "issuer"),
     // A random id, not the token: what a user sees when listing sessions.
+    // Passkeys: a public key is public; the credential id is a handle the
+    // authenticator hands to any site asking for it (not a credential).
+    ("passkey", "id"),
+    ("passkey", "name"),
+    ("passkey", "publicKey"),
+    ("passkey", "userId"),
+    ("passkey", "credentialID"),
+    ("passkey", "counter"),
+    ("passkey", "deviceType"),
+    ("passkey", "backedUp"),
+    ("passkey", "transports"),
+    ("passkey", "createdAt"),
+    ("passkey", "aaguid"),
     ("session", "id"),
     ("session", "expiresAt"),
     ("session", "createdAt"),

@@ -97,6 +97,24 @@ const ROUTES: &[(&str, &str, bool)] = &[
     ("get", "/api/auth/list-accounts", true),
     ("post", "/api/auth/unlink-account", true),
     ("get", "/api/auth/error", false),
+    ("post", "/auth/passkey/register/options", true),
+    ("post", "/auth/passkey/register/verify", true),
+    ("post", "/auth/passkey/signin/options", false),
+    ("post", "/auth/passkey/signin/verify", false),
+    ("get", "/auth/passkeys", true),
+    ("patch", "/auth/passkeys/{id}", true),
+    ("delete", "/auth/passkeys/{id}", true),
+    ("get", "/api/auth/passkey/generate-register-options", true),
+    ("post", "/api/auth/passkey/verify-registration", true),
+    (
+        "get",
+        "/api/auth/passkey/generate-authenticate-options",
+        false,
+    ),
+    ("post", "/api/auth/passkey/verify-authentication", false),
+    ("get", "/api/auth/passkey/list-user-passkeys", true),
+    ("post", "/api/auth/passkey/update-passkey", true),
+    ("post", "/api/auth/passkey/delete-passkey", true),
 ];
 
 async fn openapi_documents_every_route(b: Backend) {

@@ -28,6 +28,7 @@ mod gen_client;
 mod migrate_concurrent;
 mod observability;
 mod observability_flow;
+mod passkeys;
 mod password_reset;
 mod profile;
 mod rate_limit;

@@ -35,6 +35,7 @@ export default class Client {
     public readonly profile: profile.ServiceClient
     public readonly sessions: sessions.ServiceClient
     public readonly social: social.ServiceClient
+    public readonly passkey: passkey.ServiceClient
     public readonly twoFactor: twoFactor.ServiceClient
     public readonly admin: admin.ServiceClient
     public readonly health: health.ServiceClient
@@ -55,6 +56,7 @@ export default class Client {
         this.profile = new profile.ServiceClient(base)
         this.sessions = new sessions.ServiceClient(base)
         this.social = new social.ServiceClient(base)
+        this.passkey = new passkey.ServiceClient(base)
         this.twoFactor = new twoFactor.ServiceClient(base)
         this.admin = new admin.ServiceClient(base)
         this.health = new health.ServiceClient(base)
@@ -563,6 +565,163 @@ export namespace social {
          */
         public async unlinkAccount(params: UnlinkRequest): Promise<auth.SuccessResponse> {
             const resp = await this.baseClient.callTypedAPI("POST", `/auth/unlink-account`, JSON.stringify(params))
+            return await resp.json() as auth.SuccessResponse
+        }
+    }
+}
+
+/** Passkeys (WebAuthn): register, sign in without a password, list, rename and delete */
+export namespace passkey {
+    /** A registered passkey. */
+    export interface PasskeyInfo {
+        /** The authenticator model's AAGUID. */
+        aaguid: string | null
+        backedUp: boolean
+        /** RFC 3339. */
+        createdAt: string | null
+        /** The credential id (base64url). */
+        credentialID: string
+        /** `singleDevice` or `multiDevice` (synced, e.g. by a password manager). */
+        deviceType: string
+        id: string
+        name: string | null
+        /** How the browser can reach it (`internal`, `hybrid`, `usb`, ...). */
+        transports: string[]
+    }
+
+    export interface PasskeyListResponse {
+        passkeys: PasskeyInfo[]
+    }
+
+    /** A ceremony's options and its challenge handle. */
+    export interface PasskeyOptionsResponse {
+        /** Opaque; send it back with the response. Browsers get it as a cookie too. */
+        challenge: string
+        /** Seconds the challenge stays valid. */
+        expiresIn: number
+        /**
+         * For `navigator.credentials.create()`/`.get()`, in the JSON form
+         * `@simplewebauthn/browser` (`startRegistration`/`startAuthentication`)
+         * and `PublicKeyCredential.parseCreationOptionsFromJSON` take.
+         */
+        options: { [key: string]: unknown }
+    }
+
+    export interface RegisterOptionsRequest {
+        /** `platform` or `cross-platform`. */
+        authenticatorAttachment?: string | null
+        /**
+         * A name for the passkey (default: none; the account's email is what
+         * the authenticator shows).
+         */
+        name?: string | null
+    }
+
+    export interface RegisterVerifyRequest {
+        /** From the options' answer (browsers may rely on the cookie). */
+        challenge?: string | null
+        name?: string | null
+        /** `navigator.credentials.create()`'s credential, as JSON. */
+        response: { [key: string]: unknown }
+    }
+
+    export interface RenamePasskeyRequest {
+        name: string
+    }
+
+    export interface SigninVerifyRequest {
+        /** From the options' answer (browsers may rely on the cookie). */
+        challenge?: string | null
+        /** `navigator.credentials.get()`'s credential, as JSON. */
+        response: { [key: string]: unknown }
+    }
+
+    export class ServiceClient {
+        private baseClient: BaseClient
+
+        constructor(baseClient: BaseClient) {
+            this.baseClient = baseClient
+            this.registerOptions = this.registerOptions.bind(this)
+            this.registerVerify = this.registerVerify.bind(this)
+            this.signinOptions = this.signinOptions.bind(this)
+            this.signinVerify = this.signinVerify.bind(this)
+            this.list = this.list.bind(this)
+            this.rename = this.rename.bind(this)
+            this.remove = this.remove.bind(this)
+        }
+
+        /**
+         * Start registering a passkey for the signed-in user (a recent sign-in
+         * is needed). The options go to `navigator.credentials.create()`.
+         *
+         * `POST /auth/passkey/register/options`
+         */
+        public async registerOptions(params: RegisterOptionsRequest): Promise<PasskeyOptionsResponse> {
+            const resp = await this.baseClient.callTypedAPI("POST", `/auth/passkey/register/options`, JSON.stringify(params))
+            return await resp.json() as PasskeyOptionsResponse
+        }
+
+        /**
+         * Finish registering: verifies the authenticator's response and stores
+         * the passkey.
+         *
+         * `POST /auth/passkey/register/verify`
+         */
+        public async registerVerify(params: RegisterVerifyRequest): Promise<PasskeyInfo> {
+            const resp = await this.baseClient.callTypedAPI("POST", `/auth/passkey/register/verify`, JSON.stringify(params))
+            return await resp.json() as PasskeyInfo
+        }
+
+        /**
+         * Start a passkey sign-in. The options name no credential: the
+         * authenticator offers the passkeys it holds for this site (no email
+         * needed), and the same options serve autofill (conditional UI).
+         *
+         * `POST /auth/passkey/signin/options`
+         */
+        public async signinOptions(): Promise<PasskeyOptionsResponse> {
+            const resp = await this.baseClient.callTypedAPI("POST", `/auth/passkey/signin/options`)
+            return await resp.json() as PasskeyOptionsResponse
+        }
+
+        /**
+         * Finish a passkey sign-in: a session, as `/auth/signin` gives (no
+         * two-factor step follows a passkey).
+         *
+         * `POST /auth/passkey/signin/verify`
+         */
+        public async signinVerify(params: SigninVerifyRequest): Promise<auth.AuthResponse> {
+            const resp = await this.baseClient.callTypedAPI("POST", `/auth/passkey/signin/verify`, JSON.stringify(params))
+            return await resp.json() as auth.AuthResponse
+        }
+
+        /**
+         * The signed-in user's passkeys, oldest first.
+         *
+         * `GET /auth/passkeys`
+         */
+        public async list(): Promise<PasskeyListResponse> {
+            const resp = await this.baseClient.callTypedAPI("GET", `/auth/passkeys`)
+            return await resp.json() as PasskeyListResponse
+        }
+
+        /**
+         * Rename one of the signed-in user's passkeys.
+         *
+         * `PATCH /auth/passkeys/{id}`
+         */
+        public async rename(id: string, params: RenamePasskeyRequest): Promise<PasskeyInfo> {
+            const resp = await this.baseClient.callTypedAPI("PATCH", `/auth/passkeys/${encodeURIComponent(String(id))}`, JSON.stringify(params))
+            return await resp.json() as PasskeyInfo
+        }
+
+        /**
+         * Delete one of the signed-in user's passkeys.
+         *
+         * `DELETE /auth/passkeys/{id}`
+         */
+        public async remove(id: string): Promise<auth.SuccessResponse> {
+            const resp = await this.baseClient.callTypedAPI("DELETE", `/auth/passkeys/${encodeURIComponent(String(id))}`)
             return await resp.json() as auth.SuccessResponse
         }
     }

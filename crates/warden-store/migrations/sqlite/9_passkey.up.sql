@@ -1,0 +1,13 @@
+-- Passkeys, in the table BetterAuth's passkey plugin (@better-auth/passkey
+-- 1.7) defines, with the types its migrator gives it on SQLite:
+--   create table "passkey" ("id" text not null primary key, "name" text,
+--   "publicKey" text not null, "userId" text not null references "user"
+--   ("id") on delete cascade, "credentialID" text not null, "counter"
+--   integer not null, "deviceType" text not null, "backedUp" integer not
+--   null, "transports" text, "createdAt" date, "aaguid" text);
+-- A database made by BetterAuth with the plugin already has it; hence IF
+-- NOT EXISTS. "createdAt" holds Warden's ISO-8601 text (what BetterAuth
+-- writes through better-sqlite3 too).
+CREATE TABLE IF NOT EXISTS "passkey" ("id" text not null primary key, "name" text, "publicKey" text not null, "userId" text not null references "user" ("id") on delete cascade, "credentialID" text not null, "counter" integer not null, "deviceType" text not null, "backedUp" integer not null, "transports" text, "createdAt" date, "aaguid" text);
+CREATE INDEX IF NOT EXISTS "passkey_userId_idx" ON "passkey" ("userId");
+CREATE INDEX IF NOT EXISTS "passkey_credentialID_idx" ON "passkey" ("credentialID");

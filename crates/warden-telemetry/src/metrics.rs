@@ -109,6 +109,10 @@ label_enum! {
         Social = "social",
         /// The second step: a TOTP or backup code after a password.
         TwoFactor = "two_factor",
+        /// A magic link followed.
+        MagicLink = "magic_link",
+        /// A one-time code from the email.
+        EmailOtp = "email_otp",
     }
 }
 
@@ -143,6 +147,8 @@ label_enum! {
         Password = "password",
         Social = "social",
         Admin = "admin",
+        /// Created by a magic link or an email code.
+        Passwordless = "passwordless",
     }
 }
 

@@ -3,6 +3,7 @@ pub mod auth;
 pub mod email;
 pub mod health;
 pub mod password;
+pub mod passwordless;
 pub mod profile;
 pub mod sessions;
 pub mod two_factor;

@@ -29,6 +29,7 @@ mod migrate_concurrent;
 mod observability;
 mod observability_flow;
 mod password_reset;
+mod passwordless;
 mod profile;
 mod rate_limit;
 mod security;

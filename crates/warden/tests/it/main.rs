@@ -36,3 +36,4 @@ mod security;
 mod sessions;
 mod social;
 mod two_factor;
+mod two_factor_email;

@@ -106,6 +106,9 @@ pub enum AuthError {
     /// No live two-factor code was mailed for this sign-in (or it expired).
     #[error("the two-factor code has expired or was not sent; ask for a new one")]
     TwoFactorOtpExpired,
+    /// Email change by code is off (`email_otp.change_email`).
+    #[error("email change by one-time code is disabled")]
+    EmailChangeByCodeDisabled,
     /// Two-factor by email is off (`two_factor.email_otp`).
     #[error("two-factor codes by email are not enabled")]
     TwoFactorOtpNotConfigured,

@@ -188,9 +188,11 @@ pub enum Template {
     PasswordResetCode,
     /// The second step of a sign-in by email (`[two_factor] email_otp`).
     TwoFactorCode,
+    /// A one-time code confirming a new address (email change by code).
+    ChangeEmailCode,
 }
 
-const ALL_TEMPLATES: [Template; 11] = [
+const ALL_TEMPLATES: [Template; 12] = [
     Template::PasswordReset,
     Template::PasswordChanged,
     Template::VerifyEmail,
@@ -202,6 +204,7 @@ const ALL_TEMPLATES: [Template; 11] = [
     Template::VerifyEmailCode,
     Template::PasswordResetCode,
     Template::TwoFactorCode,
+    Template::ChangeEmailCode,
 ];
 
 impl Template {
@@ -220,6 +223,7 @@ impl Template {
             Template::VerifyEmailCode => "verify-email-code",
             Template::PasswordResetCode => "password-reset-code",
             Template::TwoFactorCode => "two-factor-code",
+            Template::ChangeEmailCode => "change-email-code",
         }
     }
 
@@ -274,6 +278,11 @@ impl Template {
                 "Your {{app_name}} password reset code: {{code}}",
                 "Someone asked to reset the password of your {{app_name}} account ({{email}}). The code is:\n\n{{code}}\n\nIt works once, within {{expires_in}}. If it was not you, ignore this message: your password stays as it is.\n",
                 "<p>Someone asked to reset the password of your {{app_name}} account ({{email}}). The code is:</p>\n<p><strong>{{code}}</strong></p>\n<p>It works once, within {{expires_in}}. If it was not you, ignore this message: your password stays as it is.</p>\n",
+            ),
+            Template::ChangeEmailCode => (
+                "Your {{app_name}} code to confirm {{email}}: {{code}}",
+                "To make {{email}} the address of your {{app_name}} account, enter this code within {{expires_in}}:\n\n{{code}}\n\nIf you did not ask for this, ignore this message.\n",
+                "<p>To make {{email}} the address of your {{app_name}} account, enter this code:</p>\n<p><strong>{{code}}</strong></p>\n<p>It works once, within {{expires_in}}. If you did not ask for this, ignore this message.</p>\n",
             ),
             Template::TwoFactorCode => (
                 "Your {{app_name}} verification code: {{code}}",

@@ -79,6 +79,13 @@ pub struct EmailOtpSettings {
     /// minute); more requests get the same answer and no mail.
     pub max_per_email: u64,
     pub email_window: Duration,
+    /// Email change by code (`/email-otp/request-email-change`,
+    /// `/email-otp/change-email`; BetterAuth's `changeEmail.enabled`,
+    /// default off).
+    pub change_email: bool,
+    /// ... which also needs an `email-verification` code of the current
+    /// address (`changeEmail.verifyCurrentEmail`, default off).
+    pub change_email_verify_current: bool,
 }
 
 impl Default for EmailOtpSettings {
@@ -89,6 +96,8 @@ impl Default for EmailOtpSettings {
             expires_in: Duration::from_secs(300),
             allowed_attempts: 3,
             disable_sign_up: false,
+            change_email: false,
+            change_email_verify_current: false,
             max_per_email: 3,
             email_window: Duration::from_secs(60),
         }
@@ -101,6 +110,9 @@ pub enum OtpPurpose {
     SignIn,
     EmailVerification,
     ForgetPassword,
+    /// A code to the new address of an email change (never sent by
+    /// `send-verification-otp`).
+    ChangeEmail,
 }
 
 impl OtpPurpose {
@@ -120,6 +132,7 @@ impl OtpPurpose {
             OtpPurpose::SignIn => "sign-in",
             OtpPurpose::EmailVerification => "email-verification",
             OtpPurpose::ForgetPassword => "forget-password",
+            OtpPurpose::ChangeEmail => "change-email",
         }
     }
 
@@ -128,6 +141,7 @@ impl OtpPurpose {
             OtpPurpose::SignIn => Template::SignInCode,
             OtpPurpose::EmailVerification => Template::VerifyEmailCode,
             OtpPurpose::ForgetPassword => Template::PasswordResetCode,
+            OtpPurpose::ChangeEmail => Template::ChangeEmailCode,
         }
     }
 }
@@ -638,6 +652,97 @@ impl Warden {
         self.send_later(Template::PasswordChanged, &user.email, "", "");
         tracing::info!(user_id = %user.id, "password reset (one-time code)");
         Ok(())
+    }
+
+    /// Asks to move a signed-in user to `new_email` by code: the code goes
+    /// to the new address (a taken one gets nothing, and the same answer).
+    /// With `change_email_verify_current`, `otp` must be an
+    /// `email-verification` code of the current address.
+    pub async fn request_email_change_otp(
+        &self,
+        auth: &Authenticated,
+        new_email: &str,
+        otp: Option<&str>,
+    ) -> Result<(), AuthError> {
+        let s = self.email_change_settings(auth)?.clone();
+        let new_email = self.new_address(auth, new_email)?;
+        if s.change_email_verify_current {
+            let otp = otp.ok_or(AuthError::invalid(
+                "otp",
+                "is required: a code sent to the current email (type email-verification)",
+            ))?;
+            self.email_code(&auth.user.email, OtpPurpose::EmailVerification, otp, false)
+                .await?;
+        }
+        let key = format!("{}:{new_email}", auth.user.id);
+        if self.store.find_user_by_email(&new_email).await?.is_some() {
+            tracing::info!(user_id = %auth.user.id, "email change by code to a taken address ignored");
+            return Ok(());
+        }
+        if !self
+            .mail_budget("email-otp", &new_email, s.max_per_email, s.email_window)
+            .await
+        {
+            return Ok(());
+        }
+        let code = Self::new_code(s.length);
+        self.store_code(&otp_identifier(OtpPurpose::ChangeEmail, &key), &code, s.expires_in)
+            .await?;
+        self.send_code_later(Template::ChangeEmailCode, &new_email, &code, s.expires_in);
+        tracing::info!(user_id = %auth.user.id, "email change by code requested");
+        Ok(())
+    }
+
+    /// Completes an email change with the code mailed to the new address:
+    /// the new address is the user's, verified.
+    pub async fn change_email_otp(
+        &self,
+        auth: &Authenticated,
+        new_email: &str,
+        otp: &str,
+    ) -> Result<User, AuthError> {
+        self.email_change_settings(auth)?;
+        let new_email = self.new_address(auth, new_email)?;
+        let key = format!("{}:{new_email}", auth.user.id);
+        self.email_code(&key, OtpPurpose::ChangeEmail, otp, false)
+            .await?;
+        let user = match self.store.set_email(&auth.user.id, &new_email, self.now()).await {
+            Ok(u) => u.ok_or(AuthError::UserNotFound)?,
+            Err(StoreError::Conflict) => return Err(AuthError::EmailTaken),
+            Err(e) => return Err(e.into()),
+        };
+        self.forget_user(&user.id);
+        tracing::info!(user_id = %user.id, "email changed (one-time code)");
+        Ok(user)
+    }
+
+    fn email_change_settings(
+        &self,
+        auth: &Authenticated,
+    ) -> Result<&crate::passwordless::EmailOtpSettings, AuthError> {
+        let s = self.email_otp_settings()?;
+        if !s.change_email {
+            return Err(AuthError::EmailChangeByCodeDisabled);
+        }
+        self.not_impersonating(auth)?;
+        if !self.is_fresh(&auth.session) {
+            return Err(AuthError::SessionNotFresh);
+        }
+        Ok(s)
+    }
+
+    fn new_address(&self, auth: &Authenticated, new_email: &str) -> Result<String, AuthError> {
+        let new_email = validate::email(new_email).map_err(|e| match e {
+            AuthError::Invalid { message, .. } => AuthError::Invalid {
+                field: "newEmail",
+                message,
+            },
+            e => e,
+        })?;
+        if new_email == auth.user.email {
+            return Err(AuthError::invalid("newEmail", "is the current email"));
+        }
+        Ok(new_email)
     }
 
     // -----------------------------------------------------------------------

@@ -234,6 +234,8 @@ fn tutorial_routes<R: RouteSink>(router: R) -> R {
         .add(route!(passwordless::email_otp_verify_email))
         .add(route!(passwordless::email_otp_check))
         .add(route!(passwordless::email_otp_reset_password))
+        .add(route!(passwordless::email_otp_request_email_change))
+        .add(route!(passwordless::email_otp_change_email))
         .add(route!(health::healthz))
         .add(route!(health::readyz));
     let router = routes::admin::routes(router);

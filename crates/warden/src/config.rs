@@ -289,6 +289,11 @@ pub struct EmailOtpConfig {
     pub per_email_max: u64,
     #[serde(with = "humantime_serde")]
     pub per_email_window: Duration,
+    /// Email change by code (`/email-otp/request-email-change`,
+    /// `/email-otp/change-email`); off, as BetterAuth's default.
+    pub change_email: bool,
+    /// Email change by code also needs a code sent to the current address.
+    pub change_email_verify_current: bool,
 }
 
 impl Default for EmailOtpConfig {
@@ -302,6 +307,8 @@ impl Default for EmailOtpConfig {
             disable_sign_up: d.disable_sign_up,
             per_email_max: d.max_per_email,
             per_email_window: d.email_window,
+            change_email: d.change_email,
+            change_email_verify_current: d.change_email_verify_current,
         }
     }
 }

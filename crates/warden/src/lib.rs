@@ -143,6 +143,8 @@ pub fn warden_settings(config: &Config) -> WardenSettings {
             disable_sign_up: config.email_otp.disable_sign_up,
             max_per_email: config.email_otp.per_email_max,
             email_window: config.email_otp.per_email_window,
+            change_email: config.email_otp.change_email,
+            change_email_verify_current: config.email_otp.change_email_verify_current,
         },
         // Checked when the configuration was loaded.
         admin: config.admin.settings().unwrap_or_default(),

@@ -177,6 +177,11 @@ impl From<AuthError> for BaError {
             AuthError::OtpTooManyAttempts => {
                 BaError::forbidden("TOO_MANY_ATTEMPTS", "Too many attempts")
             }
+            // BetterAuth answers 400 with this message and no code.
+            AuthError::EmailChangeByCodeDisabled => BaError::bad_request(
+                "CHANGE_EMAIL_DISABLED",
+                "Change email with OTP is disabled",
+            ),
             AuthError::TwoFactorOtpExpired => {
                 BaError::bad_request("OTP_HAS_EXPIRED", "OTP has expired")
             }

@@ -86,6 +86,8 @@ pub(crate) fn routes<R: RouteSink>(router: R) -> R {
         .add(route!(passwordless::request_password_reset_otp))
         .add(route!(passwordless::forget_password_otp))
         .add(route!(passwordless::reset_password_otp))
+        .add(route!(passwordless::request_email_change_otp))
+        .add(route!(passwordless::change_email_otp))
         .add(route!(admin::set_role))
         .add(route!(admin::get_user))
         .add(route!(admin::create_user))

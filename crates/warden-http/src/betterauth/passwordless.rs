@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use warden_core::{AuthError, OtpPurpose, PasswordlessSignIn, SignInOutcome};
 
-use super::{with_session, BaBody, BaError, BaSession, BaStatus, BaSuccess, BaUser};
+use super::{with_session, BaAuth, BaBody, BaError, BaSession, BaStatus, BaSuccess, BaUser};
 use crate::extract::ClientMeta;
 use crate::passwordless::{with_params, EmailCodes, Gate, MagicLinks};
 use crate::routes::email::redirect;
@@ -131,6 +131,27 @@ pub struct ResetPasswordOtpRequest {
     pub otp: String,
     #[schema(min_length = 8, max_length = 128)]
     pub password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestEmailChangeOtpRequest {
+    #[schema(min_length = 3, max_length = 254, format = Email)]
+    pub new_email: String,
+    /// An `email-verification` code of the current address, when
+    /// `email_otp.change_email_verify_current` is on.
+    #[schema(max_length = 16)]
+    pub otp: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeEmailOtpRequest {
+    #[schema(min_length = 3, max_length = 254, format = Email)]
+    pub new_email: String,
+    /// The code mailed to the new address.
+    #[schema(min_length = 1, max_length = 16)]
+    pub otp: String,
 }
 
 /// A signed-in user's answer (`{token, user}` and the session cookie), or
@@ -501,4 +522,72 @@ pub async fn reset_password_otp(
         .await
         .map_err(user_not_found)?;
     Ok(Json(BaSuccess { success: true }))
+}
+
+/// Ask to change the email by code (`emailOtp.requestEmailChange`): a code
+/// goes to the new address; a taken one gets nothing (the same answer).
+/// Needs `email_otp.change_email` and a fresh session.
+#[utoipa::path(post, path = "/email-otp/request-email-change", tag = "betterauth", operation_id = "baEmailOtpRequestEmailChange",
+    request_body = RequestEmailChangeOtpRequest,
+    security(("sessionCookie" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, body = BaSuccess),
+        (status = 400, description = "CHANGE_EMAIL_DISABLED, INVALID_EMAIL, VALIDATION_ERROR (the current email; otp required), INVALID_OTP", body = BaError),
+        (status = 401, description = "UNAUTHORIZED", body = BaError),
+        (status = 403, description = "SESSION_NOT_FRESH", body = BaError),
+        (status = 404, description = "NOT_FOUND: email codes are off", body = BaError),
+    ))]
+pub async fn request_email_change_otp(
+    _on: EmailOtpGate,
+    State(state): State<AppState>,
+    BaAuth(auth): BaAuth,
+    BaBody(req): BaBody<RequestEmailChangeOtpRequest>,
+) -> Result<Json<BaSuccess>, BaError> {
+    state
+        .warden
+        .request_email_change_otp(&auth.authenticated(), &req.new_email, req.otp.as_deref())
+        .await
+        .map_err(new_email_error)?;
+    Ok(Json(BaSuccess { success: true }))
+}
+
+/// Change the email with the code mailed to the new address
+/// (`emailOtp.changeEmail`); the new address is verified.
+#[utoipa::path(post, path = "/email-otp/change-email", tag = "betterauth", operation_id = "baEmailOtpChangeEmail",
+    request_body = ChangeEmailOtpRequest,
+    security(("sessionCookie" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, body = BaSuccess),
+        (status = 400, description = "CHANGE_EMAIL_DISABLED, INVALID_OTP, OTP_EXPIRED, EMAIL_ALREADY_IN_USE, INVALID_EMAIL, VALIDATION_ERROR", body = BaError),
+        (status = 401, description = "UNAUTHORIZED", body = BaError),
+        (status = 403, description = "TOO_MANY_ATTEMPTS, SESSION_NOT_FRESH", body = BaError),
+        (status = 404, description = "NOT_FOUND: email codes are off", body = BaError),
+    ))]
+pub async fn change_email_otp(
+    _on: EmailOtpGate,
+    State(state): State<AppState>,
+    BaAuth(auth): BaAuth,
+    BaBody(req): BaBody<ChangeEmailOtpRequest>,
+) -> Result<Json<BaSuccess>, BaError> {
+    state
+        .warden
+        .change_email_otp(&auth.authenticated(), &req.new_email, &req.otp)
+        .await
+        .map_err(new_email_error)?;
+    Ok(Json(BaSuccess { success: true }))
+}
+
+fn new_email_error(e: AuthError) -> BaError {
+    match e {
+        AuthError::Invalid {
+            field: "newEmail",
+            ref message,
+        } if message != "is the current email" => {
+            BaError::bad_request("INVALID_EMAIL", "Invalid email")
+        }
+        AuthError::EmailTaken => {
+            BaError::bad_request("EMAIL_ALREADY_IN_USE", "Email already in use")
+        }
+        e => e.into(),
+    }
 }

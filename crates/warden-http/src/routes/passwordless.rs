@@ -14,7 +14,7 @@ use super::auth::{with_cookie, SignInResponse, SuccessResponse};
 use super::email::{check_redirect_target, redirect, VerifyResponse};
 use super::password::with_query;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ClientMeta};
+use crate::extract::{ApiJson, AuthUser, ClientMeta};
 use crate::passwordless::{with_params, EmailCodes, Gate, MagicLinks};
 use crate::AppState;
 
@@ -370,4 +370,82 @@ fn no_user(e: AuthError) -> ApiError {
         }
         e => e.into(),
     }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestEmailChangeCodeRequest {
+    #[schema(min_length = 3, max_length = 254, format = Email)]
+    pub new_email: String,
+    /// An `email-verification` code of the current address, when
+    /// `email_otp.change_email_verify_current` is on.
+    #[schema(max_length = 16)]
+    pub otp: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeEmailCodeRequest {
+    #[schema(min_length = 3, max_length = 254, format = Email)]
+    pub new_email: String,
+    /// The code mailed to the new address.
+    #[schema(min_length = 1, max_length = 16)]
+    pub otp: String,
+}
+
+/// Ask to change the email by code: a code goes to the new address (a
+/// taken one gets nothing, and the same answer). Needs
+/// `email_otp.change_email` and a recent sign-in.
+#[utoipa::path(post, path = "/auth/email-otp/request-email-change", tag = "auth", operation_id = "emailOtpRequestEmailChange",
+    request_body = RequestEmailChangeCodeRequest,
+    security(("bearerAuth" = []), ("sessionCookie" = [])),
+    responses(
+        (status = 200, body = SuccessResponse),
+        (status = 400, description = "Invalid input (the current email; a required code missing)", body = ApiError),
+        (status = 401, description = "Not signed in, or a wrong code of the current address", body = ApiError),
+        (status = 403, description = "The session is not recent", body = ApiError),
+        (status = 404, description = "Email codes, or email change by code, are off", body = ApiError),
+    ))]
+pub async fn email_otp_request_email_change(
+    _on: EmailOtpGate,
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(req): ApiJson<RequestEmailChangeCodeRequest>,
+) -> Result<Json<SuccessResponse>, ApiError> {
+    state
+        .warden
+        .request_email_change_otp(&auth.authenticated(), &req.new_email, req.otp.as_deref())
+        .await?;
+    Ok(Json(SuccessResponse { success: true }))
+}
+
+/// Change the email with the code mailed to the new address; the new
+/// address is verified.
+#[utoipa::path(post, path = "/auth/email-otp/change-email", tag = "auth", operation_id = "emailOtpChangeEmail",
+    request_body = ChangeEmailCodeRequest,
+    security(("bearerAuth" = []), ("sessionCookie" = [])),
+    responses(
+        (status = 200, body = VerifyResponse),
+        (status = 400, description = "Invalid input, or an expired code", body = ApiError),
+        (status = 401, description = "Not signed in, or a wrong or used code", body = ApiError),
+        (status = 403, description = "The session is not recent", body = ApiError),
+        (status = 404, description = "Email codes, or email change by code, are off", body = ApiError),
+        (status = 409, description = "The new address was taken meanwhile", body = ApiError),
+        (status = 429, description = "Too many wrong guesses", body = ApiError),
+    ))]
+pub async fn email_otp_change_email(
+    _on: EmailOtpGate,
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(req): ApiJson<ChangeEmailCodeRequest>,
+) -> Result<Json<VerifyResponse>, ApiError> {
+    let user = state
+        .warden
+        .change_email_otp(&auth.authenticated(), &req.new_email, &req.otp)
+        .await?;
+    Ok(Json(VerifyResponse {
+        success: true,
+        email: user.email,
+        email_changed: true,
+    }))
 }

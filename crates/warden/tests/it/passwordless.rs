@@ -301,8 +301,10 @@ async fn features_off_answer_404(b: Backend) {
         "/email-otp/request-password-reset",
         "/forget-password/email-otp",
         "/email-otp/reset-password",
+        "/email-otp/request-email-change",
+        "/email-otp/change-email",
     ] {
-        // Before the body is read: even an empty one is 404.
+        // Before the body is read (and the session): even an empty one is 404.
         let res = ba(&app, path, None, json!({})).await;
         assert_ba_error(res, 404, "NOT_FOUND").await;
     }
@@ -315,6 +317,8 @@ async fn features_off_answer_404(b: Backend) {
         "/auth/email-otp/verify-email",
         "/auth/email-otp/check",
         "/auth/email-otp/reset-password",
+        "/auth/email-otp/request-email-change",
+        "/auth/email-otp/change-email",
     ] {
         let res = app.post_json(path, &json!({})).await;
         assert_error(res, 404, "not_found").await;
@@ -1005,7 +1009,182 @@ async fn tutorial_api_passwordless(b: Backend) {
     assert!(msg.contains("newPassword"), "{msg}");
 }
 
+// ---------------------------------------------------------------------------
+// Email change by code
+
+async fn email_change_by_code(b: Backend) {
+    // Off by default, as BetterAuth's `changeEmail.enabled`.
+    let app = app(b, |_| {}).await;
+    let u = app.ba_sign_up().await;
+    let res = ba(
+        &app,
+        "/email-otp/request-email-change",
+        Some(&u.cookie),
+        json!({"newEmail": unique_email("new")}),
+    )
+    .await;
+    let msg = assert_ba_error(res, 400, "CHANGE_EMAIL_DISABLED").await;
+    assert_eq!(msg, "Change email with OTP is disabled");
+
+    let app = self::app(b, |c| c.email_otp.change_email = true).await;
+    let u = app.ba_sign_up().await;
+    let new = unique_email("moved");
+    let res = ba(&app, "/email-otp/request-email-change", None, json!({"newEmail": new})).await;
+    assert_ba_error(res, 401, "UNAUTHORIZED").await;
+    let res = ba(
+        &app,
+        "/email-otp/request-email-change",
+        Some(&u.cookie),
+        json!({"newEmail": u.email}),
+    )
+    .await;
+    let msg = assert_ba_error(res, 400, "VALIDATION_ERROR").await;
+    assert!(msg.contains("newEmail"), "{msg}");
+    let res = ba(
+        &app,
+        "/email-otp/request-email-change",
+        Some(&u.cookie),
+        json!({"newEmail": "nope"}),
+    )
+    .await;
+    assert_ba_error(res, 400, "INVALID_EMAIL").await;
+    let res = ba(
+        &app,
+        "/email-otp/request-email-change",
+        Some(&u.cookie),
+        json!({"newEmail": new}),
+    )
+    .await;
+    assert_eq!(res.json::<Value>().await.unwrap(), json!({"success": true}));
+    let code = nth_code(&app, &new, 1).await;
+    let res = ba(
+        &app,
+        "/email-otp/change-email",
+        Some(&u.cookie),
+        json!({"newEmail": new, "otp": other_code(&code)}),
+    )
+    .await;
+    assert_ba_error(res, 400, "INVALID_OTP").await;
+    let res = ba(
+        &app,
+        "/email-otp/change-email",
+        Some(&u.cookie),
+        json!({"newEmail": new, "otp": code}),
+    )
+    .await;
+    assert_eq!(res.json::<Value>().await.unwrap(), json!({"success": true}));
+    let s = get_session(&app, &u.cookie).await;
+    assert_eq!(s["user"]["email"], new.as_str());
+    assert_eq!(s["user"]["emailVerified"], true);
+    let res = ba(
+        &app,
+        "/email-otp/change-email",
+        Some(&u.cookie),
+        json!({"newEmail": unique_email("x"), "otp": code}),
+    )
+    .await;
+    assert_ba_error(res, 400, "INVALID_OTP").await;
+    // A taken address: the same answer, no mail.
+    let other = app.ba_sign_up().await;
+    let res = ba(
+        &app,
+        "/email-otp/request-email-change",
+        Some(&u.cookie),
+        json!({"newEmail": other.email}),
+    )
+    .await;
+    assert_eq!(res.json::<Value>().await.unwrap(), json!({"success": true}));
+    assert_mail_count(&app, &other.email, 0).await;
+
+    // The tutorial API.
+    let t = app.new_user().await;
+    let moved = unique_email("tmoved");
+    let res = app
+        .post("/auth/email-otp/request-email-change")
+        .header("authorization", format!("Bearer {}", t.token))
+        .json(&json!({"newEmail": moved}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let code = nth_code(&app, &moved, 1).await;
+    let res = app
+        .post("/auth/email-otp/change-email")
+        .header("authorization", format!("Bearer {}", t.token))
+        .json(&json!({"newEmail": moved, "otp": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body, json!({"success": true, "email": moved, "emailChanged": true}));
+    let res = app
+        .post("/auth/email-otp/change-email")
+        .json(&json!({"newEmail": moved, "otp": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, 401, "unauthenticated").await;
+}
+
+/// With `change_email_verify_current`, the current address must confirm
+/// too (BetterAuth's `changeEmail.verifyCurrentEmail`).
+async fn email_change_by_code_can_need_the_current_address(b: Backend) {
+    let app = app(b, |c| {
+        c.email_otp.change_email = true;
+        c.email_otp.change_email_verify_current = true;
+    })
+    .await;
+    let u = app.ba_sign_up().await;
+    let new = unique_email("cur");
+    let res = ba(
+        &app,
+        "/email-otp/request-email-change",
+        Some(&u.cookie),
+        json!({"newEmail": new}),
+    )
+    .await;
+    let msg = assert_ba_error(res, 400, "VALIDATION_ERROR").await;
+    assert!(msg.contains("otp"), "{msg}");
+    ba(
+        &app,
+        "/email-otp/send-verification-otp",
+        None,
+        json!({"email": u.email, "type": "email-verification"}),
+    )
+    .await;
+    let current = nth_code(&app, &u.email, 1).await;
+    let res = ba(
+        &app,
+        "/email-otp/request-email-change",
+        Some(&u.cookie),
+        json!({"newEmail": new, "otp": other_code(&current)}),
+    )
+    .await;
+    assert_ba_error(res, 400, "INVALID_OTP").await;
+    assert_mail_count(&app, &new, 0).await;
+    let res = ba(
+        &app,
+        "/email-otp/request-email-change",
+        Some(&u.cookie),
+        json!({"newEmail": new, "otp": current}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let code = nth_code(&app, &new, 1).await;
+    let res = ba(
+        &app,
+        "/email-otp/change-email",
+        Some(&u.cookie),
+        json!({"newEmail": new, "otp": code}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+}
+
 backend_tests!(
+    email_change_by_code,
+    email_change_by_code_can_need_the_current_address,
     magic_link_signs_up_signs_in_and_works_once,
     magic_link_expires_and_refuses_bad_input,
     features_off_answer_404,

@@ -130,6 +130,12 @@ export namespace auth {
         name: string
     }
 
+    export interface ChangeEmailCodeRequest {
+        newEmail: string
+        /** The code mailed to the new address. */
+        otp: string
+    }
+
     export interface ChangeEmailRequest {
         callbackURL?: string | null
         newEmail: string
@@ -173,6 +179,15 @@ export namespace auth {
         name?: string | null
         /** Where it leads a new user (default `callbackURL`). */
         newUserCallbackURL?: string | null
+    }
+
+    export interface RequestEmailChangeCodeRequest {
+        newEmail: string
+        /**
+         * An `email-verification` code of the current address, when
+         * `email_otp.change_email_verify_current` is on.
+         */
+        otp?: string | null
     }
 
     export interface RequestPasswordResetRequest {
@@ -286,7 +301,9 @@ export namespace auth {
         constructor(baseClient: BaseClient) {
             this.baseClient = baseClient
             this.changeEmail = this.changeEmail.bind(this)
+            this.emailOtpChangeEmail = this.emailOtpChangeEmail.bind(this)
             this.emailOtpCheck = this.emailOtpCheck.bind(this)
+            this.emailOtpRequestEmailChange = this.emailOtpRequestEmailChange.bind(this)
             this.emailOtpResetPassword = this.emailOtpResetPassword.bind(this)
             this.emailOtpSend = this.emailOtpSend.bind(this)
             this.emailOtpSignIn = this.emailOtpSignIn.bind(this)
@@ -315,12 +332,35 @@ export namespace auth {
         }
 
         /**
+         * Change the email with the code mailed to the new address; the new
+         * address is verified.
+         *
+         * `POST /auth/email-otp/change-email`
+         */
+        public async emailOtpChangeEmail(params: ChangeEmailCodeRequest): Promise<VerifyResponse> {
+            const resp = await this.baseClient.callTypedAPI("POST", `/auth/email-otp/change-email`, JSON.stringify(params))
+            return await resp.json() as VerifyResponse
+        }
+
+        /**
          * Is this code right (without using it)? A wrong guess counts.
          *
          * `POST /auth/email-otp/check`
          */
         public async emailOtpCheck(params: CheckCodeRequest): Promise<SuccessResponse> {
             const resp = await this.baseClient.callTypedAPI("POST", `/auth/email-otp/check`, JSON.stringify(params))
+            return await resp.json() as SuccessResponse
+        }
+
+        /**
+         * Ask to change the email by code: a code goes to the new address (a
+         * taken one gets nothing, and the same answer). Needs
+         * `email_otp.change_email` and a recent sign-in.
+         *
+         * `POST /auth/email-otp/request-email-change`
+         */
+        public async emailOtpRequestEmailChange(params: RequestEmailChangeCodeRequest): Promise<SuccessResponse> {
+            const resp = await this.baseClient.callTypedAPI("POST", `/auth/email-otp/request-email-change`, JSON.stringify(params))
             return await resp.json() as SuccessResponse
         }
 

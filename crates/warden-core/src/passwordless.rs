@@ -172,7 +172,11 @@ fn session_otp_identifier(session_id: &str) -> String {
 }
 
 /// A well-formed code: `len` ASCII digits.
-pub(crate) fn check_code_shape(code: &str, len: usize, field: &'static str) -> Result<(), AuthError> {
+pub(crate) fn check_code_shape(
+    code: &str,
+    len: usize,
+    field: &'static str,
+) -> Result<(), AuthError> {
     let c = code.trim();
     if c.len() != len || !c.bytes().all(|b| b.is_ascii_digit()) {
         return Err(AuthError::invalid(
@@ -482,7 +486,10 @@ impl Warden {
                 _ => found.is_some(),
             };
             if !send {
-                tracing::info!(purpose = purpose.as_str(), "one-time code not sent: unknown email");
+                tracing::info!(
+                    purpose = purpose.as_str(),
+                    "one-time code not sent: unknown email"
+                );
                 return Ok(());
             }
             let code = Self::new_code(s.length);
@@ -510,7 +517,10 @@ impl Warden {
             Ok(()) => Ok(()),
             Err(CodeRefusal::Expired) => Err(AuthError::OtpExpired),
             Err(CodeRefusal::TooManyAttempts) => {
-                tracing::warn!(purpose = purpose.as_str(), "one-time code ended after too many wrong guesses");
+                tracing::warn!(
+                    purpose = purpose.as_str(),
+                    "one-time code ended after too many wrong guesses"
+                );
                 Err(AuthError::OtpTooManyAttempts)
             }
             Err(CodeRefusal::Missing | CodeRefusal::Wrong) => {
@@ -686,8 +696,12 @@ impl Warden {
             return Ok(());
         }
         let code = Self::new_code(s.length);
-        self.store_code(&otp_identifier(OtpPurpose::ChangeEmail, &key), &code, s.expires_in)
-            .await?;
+        self.store_code(
+            &otp_identifier(OtpPurpose::ChangeEmail, &key),
+            &code,
+            s.expires_in,
+        )
+        .await?;
         self.send_code_later(Template::ChangeEmailCode, &new_email, &code, s.expires_in);
         tracing::info!(user_id = %auth.user.id, "email change by code requested");
         Ok(())
@@ -706,7 +720,11 @@ impl Warden {
         let key = format!("{}:{new_email}", auth.user.id);
         self.email_code(&key, OtpPurpose::ChangeEmail, otp, false)
             .await?;
-        let user = match self.store.set_email(&auth.user.id, &new_email, self.now()).await {
+        let user = match self
+            .store
+            .set_email(&auth.user.id, &new_email, self.now())
+            .await
+        {
             Ok(u) => u.ok_or(AuthError::UserNotFound)?,
             Err(StoreError::Conflict) => return Err(AuthError::EmailTaken),
             Err(e) => return Err(e.into()),
@@ -801,7 +819,11 @@ impl Warden {
         check_code_shape(code, crate::two_factor::DIGITS as usize, "code")?;
         let t = self.now();
         let record = self.store.find_two_factor(user_id).await?;
-        if let Some(until) = record.as_ref().and_then(|r| r.locked_until).filter(|u| *u > t) {
+        if let Some(until) = record
+            .as_ref()
+            .and_then(|r| r.locked_until)
+            .filter(|u| *u > t)
+        {
             return Err(AuthError::TwoFactorLocked {
                 retry_after: (until - t).to_std().unwrap_or_default(),
             });

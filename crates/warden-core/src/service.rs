@@ -360,9 +360,9 @@ impl Warden {
         code: &str,
         expires_in: Duration,
     ) {
-        let email =
-            self.templates
-                .render_code(template, to, code, &human_duration(expires_in));
+        let email = self
+            .templates
+            .render_code(template, to, code, &human_duration(expires_in));
         self.queue_mail(template, email);
     }
 
@@ -582,8 +582,11 @@ impl Warden {
 
     /// Runs `work` after the answer: for requests whose answer must not
     /// depend (in content or time) on what the work finds.
-    pub(crate) fn detached<F>(self: &Arc<Self>, failure: &'static str, work: impl FnOnce(Arc<Self>) -> F)
-    where
+    pub(crate) fn detached<F>(
+        self: &Arc<Self>,
+        failure: &'static str,
+        work: impl FnOnce(Arc<Self>) -> F,
+    ) where
         F: std::future::Future<Output = Result<(), AuthError>> + Send + 'static,
     {
         let task = work(self.clone());

@@ -379,7 +379,10 @@ impl Warden {
     }
 
     /// The user id and "remember me" of a live challenge.
-    pub(crate) async fn live_challenge(&self, challenge: &str) -> Result<(String, bool), AuthError> {
+    pub(crate) async fn live_challenge(
+        &self,
+        challenge: &str,
+    ) -> Result<(String, bool), AuthError> {
         if challenge.is_empty() || challenge.len() > 256 {
             return Err(AuthError::InvalidTwoFactorChallenge);
         }

@@ -41,8 +41,8 @@ mod extract;
 #[doc(hidden)]
 pub mod fuzzing;
 mod middleware;
-pub mod passwordless;
 pub mod origin;
+pub mod passwordless;
 pub mod ratelimit;
 mod route_list;
 pub mod routes;

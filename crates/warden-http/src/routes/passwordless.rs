@@ -144,7 +144,11 @@ pub async fn magic_link(
         "newUserCallbackURL",
         req.new_user_callback_url.as_deref(),
     )?;
-    check_redirect_target(&state, "errorCallbackURL", req.error_callback_url.as_deref())?;
+    check_redirect_target(
+        &state,
+        "errorCallbackURL",
+        req.error_callback_url.as_deref(),
+    )?;
     let base = format!(
         "{}/auth/magic-link/verify",
         state.settings.public_url.trim_end_matches('/')
@@ -365,9 +369,10 @@ pub async fn email_otp_reset_password(
 /// read the mailbox).
 fn no_user(e: AuthError) -> ApiError {
     match e {
-        AuthError::UserNotFound => {
-            ApiError::new(crate::error::ErrCode::NotFound, "email: no user has this email")
-        }
+        AuthError::UserNotFound => ApiError::new(
+            crate::error::ErrCode::NotFound,
+            "email: no user has this email",
+        ),
         e => e.into(),
     }
 }

@@ -43,7 +43,10 @@ pub(crate) fn no_redirects() -> reqwest::Client {
 
 /// The outbox's messages to `to`, newest first.
 pub(crate) async fn mails_to(app: &TestApp, to: &str) -> Vec<Value> {
-    let d = app.dashboard.clone().expect("the test app serves a dashboard");
+    let d = app
+        .dashboard
+        .clone()
+        .expect("the test app serves a dashboard");
     let list: Value = app
         .client
         .get(format!("{d}/api/outbox"))
@@ -86,7 +89,10 @@ pub(crate) async fn assert_mail_count(app: &TestApp, to: &str, n: usize) {
 /// (and the same as in the text).
 pub(crate) async fn nth_code(app: &TestApp, to: &str, n: usize) -> String {
     let mail = nth_mail(app, to, n).await;
-    let code = mail["code"].as_str().expect("the mail carries a code").to_owned();
+    let code = mail["code"]
+        .as_str()
+        .expect("the mail carries a code")
+        .to_owned();
     assert!(
         code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()),
         "{code}"
@@ -176,8 +182,17 @@ async fn magic_link_signs_up_signs_in_and_works_once(b: Backend) {
     let mail = nth_mail(&app, &email, 1).await;
     assert!(mail["subject"].as_str().unwrap().contains("Sign in"));
     let path = nth_link(&app, &email, 1).await;
-    assert!(path.starts_with("/api/auth/magic-link/verify?token="), "{path}");
-    let token = path.split("token=").nth(1).unwrap().split('&').next().unwrap();
+    assert!(
+        path.starts_with("/api/auth/magic-link/verify?token="),
+        "{path}"
+    );
+    let token = path
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
     assert!(token.len() >= 32, "at least 128 random bits");
     // Stored as a hash only.
     assert_eq!(
@@ -191,7 +206,11 @@ async fn magic_link_signs_up_signs_in_and_works_once(b: Backend) {
 
     let res = follow(&app, &path).await;
     assert_eq!(res.status(), 302);
-    assert_eq!(location(&res), "/welcome", "a new user goes to newUserCallbackURL");
+    assert_eq!(
+        location(&res),
+        "/welcome",
+        "a new user goes to newUserCallbackURL"
+    );
     let cookie = cookie_named(&res, "session_token").expect("a session cookie");
     let s = get_session(&app, &cookie).await;
     assert_eq!(s["user"]["email"], email.as_str());
@@ -223,7 +242,13 @@ async fn magic_link_signs_up_signs_in_and_works_once(b: Backend) {
     // Without callbackURL (magicLink.verify({query: {token}})): JSON.
     ba(&app, "/sign-in/magic-link", None, json!({"email": email})).await;
     let path = nth_link(&app, &email, 3).await;
-    let token = path.split("token=").nth(1).unwrap().split('&').next().unwrap();
+    let token = path
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
     let res = app
         .get(&format!("/api/auth/magic-link/verify?token={token}"))
         .send()
@@ -240,11 +265,21 @@ async fn magic_link_signs_up_signs_in_and_works_once(b: Backend) {
 async fn magic_link_expires_and_refuses_bad_input(b: Backend) {
     let app = app(b, |_| {}).await;
     let email = unique_email("mlx");
-    ba(&app, "/sign-in/magic-link", None, json!({"email": email, "callbackURL": "/in"})).await;
+    ba(
+        &app,
+        "/sign-in/magic-link",
+        None,
+        json!({"email": email, "callbackURL": "/in"}),
+    )
+    .await;
     let path = nth_link(&app, &email, 1).await;
     app.clock.advance(Duration::from_secs(301));
     let res = follow(&app, &path).await;
-    assert_eq!(location(&res), "/in?error=INVALID_TOKEN", "expired after 5 minutes");
+    assert_eq!(
+        location(&res),
+        "/in?error=INVALID_TOKEN",
+        "expired after 5 minutes"
+    );
     assert_eq!(app.users_with_email(&email).await, 0);
 
     // Untrusted redirect targets, before anything else (no mail).
@@ -308,7 +343,11 @@ async fn features_off_answer_404(b: Backend) {
         let res = ba(&app, path, None, json!({})).await;
         assert_ba_error(res, 404, "NOT_FOUND").await;
     }
-    let res = app.get("/api/auth/magic-link/verify?token=x").send().await.unwrap();
+    let res = app
+        .get("/api/auth/magic-link/verify?token=x")
+        .send()
+        .await
+        .unwrap();
     assert_ba_error(res, 404, "NOT_FOUND").await;
     for path in [
         "/auth/magic-link",
@@ -323,7 +362,11 @@ async fn features_off_answer_404(b: Backend) {
         let res = app.post_json(path, &json!({})).await;
         assert_error(res, 404, "not_found").await;
     }
-    let res = app.get("/auth/magic-link/verify?token=x").send().await.unwrap();
+    let res = app
+        .get("/auth/magic-link/verify?token=x")
+        .send()
+        .await
+        .unwrap();
     assert_error(res, 404, "not_found").await;
     // Two-factor by email off: BetterAuth's answer without `sendOTP`.
     let u = app.ba_sign_up().await;
@@ -369,9 +412,18 @@ async fn sign_up_can_be_disabled(b: Backend) {
 
     // Known users still sign in both ways.
     let u = app.ba_sign_up().await;
-    app.exec(r#"UPDATE "user" SET "emailVerified" = TRUE WHERE "id" = ?"#, &[&u.id])
-        .await;
-    ba(&app, "/sign-in/magic-link", None, json!({"email": u.email, "callbackURL": "/x"})).await;
+    app.exec(
+        r#"UPDATE "user" SET "emailVerified" = TRUE WHERE "id" = ?"#,
+        &[&u.id],
+    )
+    .await;
+    ba(
+        &app,
+        "/sign-in/magic-link",
+        None,
+        json!({"email": u.email, "callbackURL": "/x"}),
+    )
+    .await;
     let path = nth_link(&app, &u.email, 1).await;
     let res = follow(&app, &path).await;
     assert_eq!(location(&res), "/x");
@@ -384,7 +436,13 @@ async fn sign_up_can_be_disabled(b: Backend) {
     )
     .await;
     let code = nth_code(&app, &u.email, 2).await;
-    let res = ba(&app, "/sign-in/email-otp", None, json!({"email": u.email, "otp": code})).await;
+    let res = ba(
+        &app,
+        "/sign-in/email-otp",
+        None,
+        json!({"email": u.email, "otp": code}),
+    )
+    .await;
     assert_eq!(res.status(), 200);
 }
 
@@ -427,9 +485,18 @@ async fn email_codes_sign_in_verify_and_reset(b: Backend) {
     assert_eq!(body["user"]["email"], email.as_str());
     assert_eq!(body["user"]["name"], "Otto");
     assert_eq!(body["user"]["emailVerified"], true);
-    assert_eq!(get_session(&app, &cookie).await["user"]["email"], email.as_str());
+    assert_eq!(
+        get_session(&app, &cookie).await["user"]["email"],
+        email.as_str()
+    );
     // Replay.
-    let res = ba(&app, "/sign-in/email-otp", None, json!({"email": email, "otp": code})).await;
+    let res = ba(
+        &app,
+        "/sign-in/email-otp",
+        None,
+        json!({"email": email, "otp": code}),
+    )
+    .await;
     assert_ba_error(res, 400, "INVALID_OTP").await;
 
     // Email verification of a password user.
@@ -455,17 +522,35 @@ async fn email_codes_sign_in_verify_and_reset(b: Backend) {
     .await;
     assert_eq!(res.status(), 200, "check keeps the code");
     assert_eq!(res.json::<Value>().await.unwrap(), json!({"success": true}));
-    let res = ba(&app, "/email-otp/verify-email", None, json!({"email": u.email, "otp": code})).await;
+    let res = ba(
+        &app,
+        "/email-otp/verify-email",
+        None,
+        json!({"email": u.email, "otp": code}),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["status"], true);
     assert_eq!(body["token"], Value::Null);
     assert_eq!(body["user"]["emailVerified"], true);
-    let res = ba(&app, "/email-otp/verify-email", None, json!({"email": u.email, "otp": code})).await;
+    let res = ba(
+        &app,
+        "/email-otp/verify-email",
+        None,
+        json!({"email": u.email, "otp": code}),
+    )
+    .await;
     assert_ba_error(res, 400, "INVALID_OTP").await;
 
     // Password reset by code.
-    let res = ba(&app, "/email-otp/request-password-reset", None, json!({"email": u.email})).await;
+    let res = ba(
+        &app,
+        "/email-otp/request-password-reset",
+        None,
+        json!({"email": u.email}),
+    )
+    .await;
     assert_eq!(res.json::<Value>().await.unwrap(), json!({"success": true}));
     let code = nth_code(&app, &u.email, 2).await;
     let res = ba(
@@ -483,9 +568,16 @@ async fn email_codes_sign_in_verify_and_reset(b: Backend) {
         json!({"email": u.email, "otp": code, "password": "Brand-New-Pass-42"}),
     )
     .await;
-    assert_eq!(res.status(), 200, "a refused password did not burn the code");
+    assert_eq!(
+        res.status(),
+        200,
+        "a refused password did not burn the code"
+    );
     assert_eq!(res.json::<Value>().await.unwrap(), json!({"success": true}));
-    assert!(get_session(&app, &u.cookie).await.is_null(), "sessions ended");
+    assert!(
+        get_session(&app, &u.cookie).await.is_null(),
+        "sessions ended"
+    );
     let res = ba(
         &app,
         "/sign-in/email",
@@ -495,7 +587,13 @@ async fn email_codes_sign_in_verify_and_reset(b: Backend) {
     .await;
     assert_eq!(res.status(), 200);
     // The deprecated route mails a reset code too.
-    let res = ba(&app, "/forget-password/email-otp", None, json!({"email": u.email})).await;
+    let res = ba(
+        &app,
+        "/forget-password/email-otp",
+        None,
+        json!({"email": u.email}),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     nth_code(&app, &u.email, 4).await;
 
@@ -517,7 +615,13 @@ async fn email_codes_sign_in_verify_and_reset(b: Backend) {
     )
     .await;
     assert_ba_error(res, 400, "INVALID_EMAIL").await;
-    let res = ba(&app, "/sign-in/email-otp", None, json!({"email": email, "otp": "12ab"})).await;
+    let res = ba(
+        &app,
+        "/sign-in/email-otp",
+        None,
+        json!({"email": email, "otp": "12ab"}),
+    )
+    .await;
     let msg = assert_ba_error(res, 400, "VALIDATION_ERROR").await;
     assert!(msg.contains("otp"), "{msg}");
     let res = ba(&app, "/sign-in/email-otp", None, json!({"email": email})).await;
@@ -562,12 +666,30 @@ async fn codes_expire_and_die_after_the_allowed_attempts(b: Backend) {
     let code = nth_code(&app, &email, 1).await;
     let wrong = other_code(&code);
     for _ in 0..3 {
-        let res = ba(&app, "/sign-in/email-otp", None, json!({"email": email, "otp": wrong})).await;
+        let res = ba(
+            &app,
+            "/sign-in/email-otp",
+            None,
+            json!({"email": email, "otp": wrong}),
+        )
+        .await;
         assert_ba_error(res, 400, "INVALID_OTP").await;
     }
-    let res = ba(&app, "/sign-in/email-otp", None, json!({"email": email, "otp": code})).await;
+    let res = ba(
+        &app,
+        "/sign-in/email-otp",
+        None,
+        json!({"email": email, "otp": code}),
+    )
+    .await;
     assert_ba_error(res, 403, "TOO_MANY_ATTEMPTS").await;
-    let res = ba(&app, "/sign-in/email-otp", None, json!({"email": email, "otp": code})).await;
+    let res = ba(
+        &app,
+        "/sign-in/email-otp",
+        None,
+        json!({"email": email, "otp": code}),
+    )
+    .await;
     assert_ba_error(res, 400, "INVALID_OTP").await;
     assert_eq!(app.users_with_email(&email).await, 0);
 
@@ -575,7 +697,13 @@ async fn codes_expire_and_die_after_the_allowed_attempts(b: Backend) {
     send(email.clone()).await;
     let code = nth_code(&app, &email, 2).await;
     app.clock.advance(Duration::from_secs(301));
-    let res = ba(&app, "/sign-in/email-otp", None, json!({"email": email, "otp": code})).await;
+    let res = ba(
+        &app,
+        "/sign-in/email-otp",
+        None,
+        json!({"email": email, "otp": code}),
+    )
+    .await;
     assert_ba_error(res, 400, "OTP_EXPIRED").await;
 
     // A new code replaces the old one.
@@ -585,10 +713,22 @@ async fn codes_expire_and_die_after_the_allowed_attempts(b: Backend) {
     send(email.clone()).await;
     let new = nth_code(&app, &email, 2).await;
     if old != new {
-        let res = ba(&app, "/sign-in/email-otp", None, json!({"email": email, "otp": old})).await;
+        let res = ba(
+            &app,
+            "/sign-in/email-otp",
+            None,
+            json!({"email": email, "otp": old}),
+        )
+        .await;
         assert_ba_error(res, 400, "INVALID_OTP").await;
     }
-    let res = ba(&app, "/sign-in/email-otp", None, json!({"email": email, "otp": new})).await;
+    let res = ba(
+        &app,
+        "/sign-in/email-otp",
+        None,
+        json!({"email": email, "otp": new}),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     // The per-address budget (3 a minute): the same answer, no mail.
     send(email.clone()).await;
@@ -632,7 +772,10 @@ async fn concurrent_guesses_never_exceed_the_limit(b: Backend) {
         });
     }
     let statuses = tasks.join_all().await;
-    assert!(statuses.iter().all(|s| *s == 400 || *s == 403), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 400 || *s == 403),
+        "{statuses:?}"
+    );
     let attempts = app
         .fetch_text(
             r#"SELECT "value" FROM "verification" WHERE "identifier" = ?"#,
@@ -644,11 +787,23 @@ async fn concurrent_guesses_never_exceed_the_limit(b: Backend) {
     // Whatever the interleaving, the right code cannot outlive 3 wrong ones.
     let mut compared = attempts.unwrap_or(3);
     while compared < 3 {
-        let res = ba(&app, "/sign-in/email-otp", None, json!({"email": email, "otp": wrong})).await;
+        let res = ba(
+            &app,
+            "/sign-in/email-otp",
+            None,
+            json!({"email": email, "otp": wrong}),
+        )
+        .await;
         assert_ba_error(res, 400, "INVALID_OTP").await;
         compared += 1;
     }
-    let res = ba(&app, "/sign-in/email-otp", None, json!({"email": email, "otp": code})).await;
+    let res = ba(
+        &app,
+        "/sign-in/email-otp",
+        None,
+        json!({"email": email, "otp": code}),
+    )
+    .await;
     assert_ne!(res.status(), 200);
 }
 
@@ -664,8 +819,14 @@ async fn no_enumeration_by_answer_or_timing(b: Backend) {
     let unknown = unique_email("ghost");
     let requests: [(&str, Value); 4] = [
         ("/sign-in/magic-link", json!({"callbackURL": "/"})),
-        ("/email-otp/send-verification-otp", json!({"type": "sign-in"})),
-        ("/email-otp/send-verification-otp", json!({"type": "forget-password"})),
+        (
+            "/email-otp/send-verification-otp",
+            json!({"type": "sign-in"}),
+        ),
+        (
+            "/email-otp/send-verification-otp",
+            json!({"type": "forget-password"}),
+        ),
         ("/email-otp/request-password-reset", json!({})),
     ];
     for (path, extra) in &requests {
@@ -742,7 +903,8 @@ async fn proving_the_email_claims_an_unverified_account(b: Backend) {
         )
         .await;
         assert_eq!(res.status(), 200);
-        let squatter_cookie = cookie_named(&res, "session_token").unwrap_or(squatter.cookie.clone());
+        let squatter_cookie =
+            cookie_named(&res, "session_token").unwrap_or(squatter.cookie.clone());
         assert_eq!(res.json::<Value>().await.unwrap()["method"], "otp");
         let owner_cookie = if by_link {
             ba(
@@ -754,7 +916,11 @@ async fn proving_the_email_claims_an_unverified_account(b: Backend) {
             .await;
             let path = nth_link(&app, &squatter.email, 1).await;
             let res = follow(&app, &path).await;
-            assert_eq!(location(&res), "/home", "no challenge: the two-factor was not the owner's");
+            assert_eq!(
+                location(&res),
+                "/home",
+                "no challenge: the two-factor was not the owner's"
+            );
             cookie_named(&res, "session_token").unwrap()
         } else {
             ba(
@@ -789,8 +955,11 @@ async fn proving_the_email_claims_an_unverified_account(b: Backend) {
         .await;
         assert_ba_error(res, 401, "INVALID_EMAIL_OR_PASSWORD").await;
         assert_eq!(
-            app.count(r#"SELECT COUNT(*) FROM "account" WHERE "userId" = ?"#, &[&squatter.id])
-                .await,
+            app.count(
+                r#"SELECT COUNT(*) FROM "account" WHERE "userId" = ?"#,
+                &[&squatter.id]
+            )
+            .await,
             0
         );
         // A verified user keeps everything.
@@ -820,8 +989,11 @@ async fn proving_the_email_claims_an_unverified_account(b: Backend) {
 
 async fn two_factor_user(app: &TestApp) -> crate::helpers::BaUser {
     let u = app.ba_sign_up().await;
-    app.exec(r#"UPDATE "user" SET "emailVerified" = TRUE WHERE "id" = ?"#, &[&u.id])
-        .await;
+    app.exec(
+        r#"UPDATE "user" SET "emailVerified" = TRUE WHERE "id" = ?"#,
+        &[&u.id],
+    )
+    .await;
     let res = ba(
         app,
         "/two-factor/enable",
@@ -850,22 +1022,42 @@ async fn passwordless_sign_in_keeps_the_two_factor_challenge(b: Backend) {
     )
     .await;
     let code = nth_code(&app, &u.email, 1).await;
-    let res = ba(&app, "/sign-in/email-otp", None, json!({"email": u.email, "otp": code})).await;
+    let res = ba(
+        &app,
+        "/sign-in/email-otp",
+        None,
+        json!({"email": u.email, "otp": code}),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     assert!(cookie_named(&res, "session_token").is_none());
     let challenge = cookie_named(&res, "two_factor").expect("the challenge cookie");
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body, json!({"twoFactorRedirect": true, "twoFactorMethods": ["otp"]}));
+    assert_eq!(
+        body,
+        json!({"twoFactorRedirect": true, "twoFactorMethods": ["otp"]})
+    );
     let res = ba(&app, "/two-factor/send-otp", Some(&challenge), json!({})).await;
     assert_eq!(res.json::<Value>().await.unwrap(), json!({"status": true}));
     let second = nth_code(&app, &u.email, 2).await;
-    let res = ba(&app, "/two-factor/verify-otp", Some(&challenge), json!({"code": second})).await;
+    let res = ba(
+        &app,
+        "/two-factor/verify-otp",
+        Some(&challenge),
+        json!({"code": second}),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     assert!(cookie_named(&res, "session_token").is_some());
 
     // By link: the challenge cookie and twoFactorRedirect=true, no session.
-    ba(&app, "/sign-in/magic-link", None, json!({"email": u.email, "callbackURL": "/app?x=1"}))
-        .await;
+    ba(
+        &app,
+        "/sign-in/magic-link",
+        None,
+        json!({"email": u.email, "callbackURL": "/app?x=1"}),
+    )
+    .await;
     let path = nth_link(&app, &u.email, 3).await;
     let res = follow(&app, &path).await;
     assert_eq!(res.status(), 302);
@@ -874,7 +1066,13 @@ async fn passwordless_sign_in_keeps_the_two_factor_challenge(b: Backend) {
     let challenge = cookie_named(&res, "two_factor").expect("the challenge cookie");
     ba(&app, "/two-factor/send-otp", Some(&challenge), json!({})).await;
     let second = nth_code(&app, &u.email, 4).await;
-    let res = ba(&app, "/two-factor/verify-otp", Some(&challenge), json!({"code": second})).await;
+    let res = ba(
+        &app,
+        "/two-factor/verify-otp",
+        Some(&challenge),
+        json!({"code": second}),
+    )
+    .await;
     assert_eq!(res.status(), 200);
 }
 
@@ -893,11 +1091,26 @@ async fn passwordless_challenge_off_is_betterauths_behaviour(b: Backend) {
     )
     .await;
     let code = nth_code(&app, &u.email, 1).await;
-    let res = ba(&app, "/sign-in/email-otp", None, json!({"email": u.email, "otp": code})).await;
+    let res = ba(
+        &app,
+        "/sign-in/email-otp",
+        None,
+        json!({"email": u.email, "otp": code}),
+    )
+    .await;
     assert_eq!(res.status(), 200);
-    assert!(cookie_named(&res, "session_token").is_some(), "no challenge");
+    assert!(
+        cookie_named(&res, "session_token").is_some(),
+        "no challenge"
+    );
     assert!(res.json::<Value>().await.unwrap()["token"].is_string());
-    ba(&app, "/sign-in/magic-link", None, json!({"email": u.email, "callbackURL": "/app"})).await;
+    ba(
+        &app,
+        "/sign-in/magic-link",
+        None,
+        json!({"email": u.email, "callbackURL": "/app"}),
+    )
+    .await;
     let path = nth_link(&app, &u.email, 2).await;
     let res = follow(&app, &path).await;
     assert_eq!(location(&res), "/app");
@@ -912,7 +1125,9 @@ async fn tutorial_api_passwordless(b: Backend) {
     let app = app(b, |c| c.email_otp.per_email_max = 10).await;
     let email = unique_email("tut");
     // Magic link, answered as /auth/signin when there is no callbackURL.
-    let res = app.post_json("/auth/magic-link", &json!({"email": email, "name": "Tia"})).await;
+    let res = app
+        .post_json("/auth/magic-link", &json!({"email": email, "name": "Tia"}))
+        .await;
     assert_eq!(res.json::<Value>().await.unwrap(), json!({"success": true}));
     let path = nth_link(&app, &email, 1).await;
     assert!(path.starts_with("/auth/magic-link/verify?token="), "{path}");
@@ -921,7 +1136,10 @@ async fn tutorial_api_passwordless(b: Backend) {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["user"]["email"], email.as_str());
     let token = body["session"]["token"].as_str().unwrap().to_owned();
-    assert_eq!(app.get_json_as("/profile", &token).await["email"], email.as_str());
+    assert_eq!(
+        app.get_json_as("/profile", &token).await["email"],
+        email.as_str()
+    );
     let res = app.get(&path).send().await.unwrap();
     assert_error(res, 400, "invalid_argument").await;
     // With callbackURL: a redirect.
@@ -934,38 +1152,61 @@ async fn tutorial_api_passwordless(b: Backend) {
     let res = follow(&app, &path).await;
     assert_eq!(location(&res), "/home");
     assert!(cookie_named(&res, "session_token").is_some());
-    assert_eq!(location(&follow(&app, &path).await), "/err?error=INVALID_TOKEN");
+    assert_eq!(
+        location(&follow(&app, &path).await),
+        "/err?error=INVALID_TOKEN"
+    );
     let res = app
-        .post_json("/auth/magic-link", &json!({"email": email, "callbackURL": "https://evil.example"}))
+        .post_json(
+            "/auth/magic-link",
+            &json!({"email": email, "callbackURL": "https://evil.example"}),
+        )
         .await;
     let msg = assert_error(res, 403, "permission_denied").await;
     assert!(msg.contains("callbackURL"), "{msg}");
-    let res = app.post_json("/auth/magic-link", &json!({"email": "x"})).await;
+    let res = app
+        .post_json("/auth/magic-link", &json!({"email": "x"}))
+        .await;
     let msg = assert_error(res, 400, "invalid_argument").await;
     assert!(msg.contains("email"), "{msg}");
 
     // Codes.
     let res = app
-        .post_json("/auth/email-otp/send", &json!({"email": email, "type": "sign-in"}))
+        .post_json(
+            "/auth/email-otp/send",
+            &json!({"email": email, "type": "sign-in"}),
+        )
         .await;
     assert_eq!(res.json::<Value>().await.unwrap(), json!({"success": true}));
     let code = nth_code(&app, &email, 3).await;
     let res = app
-        .post_json("/auth/email-otp/check", &json!({"email": email, "type": "sign-in", "otp": code}))
+        .post_json(
+            "/auth/email-otp/check",
+            &json!({"email": email, "type": "sign-in", "otp": code}),
+        )
         .await;
     assert_eq!(res.status(), 200);
     let res = app
-        .post_json("/auth/email-otp/signin", &json!({"email": email, "otp": code}))
+        .post_json(
+            "/auth/email-otp/signin",
+            &json!({"email": email, "otp": code}),
+        )
         .await;
     assert_eq!(res.status(), 200);
     assert!(res.json::<Value>().await.unwrap()["session"]["token"].is_string());
     let res = app
-        .post_json("/auth/email-otp/signin", &json!({"email": email, "otp": code}))
+        .post_json(
+            "/auth/email-otp/signin",
+            &json!({"email": email, "otp": code}),
+        )
         .await;
     let msg = assert_error(res, 401, "unauthenticated").await;
     assert!(msg.contains("otp"), "{msg}");
     let res = app
-        .post_json("/auth/email-otp/send", &json!({"email": email, "type": "nope"}))
+        .post_json(
+            "/auth/email-otp/send",
+            &json!({"email": email, "type": "nope"}),
+        )
         .await;
     let msg = assert_error(res, 400, "invalid_argument").await;
     assert!(msg.contains("type"), "{msg}");
@@ -978,7 +1219,10 @@ async fn tutorial_api_passwordless(b: Backend) {
     .await;
     let code = nth_code(&app, &u.email, 1).await;
     let res = app
-        .post_json("/auth/email-otp/verify-email", &json!({"email": u.email, "otp": code}))
+        .post_json(
+            "/auth/email-otp/verify-email",
+            &json!({"email": u.email, "otp": code}),
+        )
         .await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
@@ -1029,7 +1273,13 @@ async fn email_change_by_code(b: Backend) {
     let app = self::app(b, |c| c.email_otp.change_email = true).await;
     let u = app.ba_sign_up().await;
     let new = unique_email("moved");
-    let res = ba(&app, "/email-otp/request-email-change", None, json!({"newEmail": new})).await;
+    let res = ba(
+        &app,
+        "/email-otp/request-email-change",
+        None,
+        json!({"newEmail": new}),
+    )
+    .await;
     assert_ba_error(res, 401, "UNAUTHORIZED").await;
     let res = ba(
         &app,
@@ -1117,7 +1367,10 @@ async fn email_change_by_code(b: Backend) {
         .unwrap();
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body, json!({"success": true, "email": moved, "emailChanged": true}));
+    assert_eq!(
+        body,
+        json!({"success": true, "email": moved, "emailChanged": true})
+    );
     let res = app
         .post("/auth/email-otp/change-email")
         .json(&json!({"newEmail": moved, "otp": code}))

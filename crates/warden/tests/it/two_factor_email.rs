@@ -30,7 +30,10 @@ async fn challenge(app: &TestApp, email: &str, password: &str, trust: Option<&st
     assert_eq!(res.status(), 200);
     let cookie = cookie_named(&res, "two_factor").expect("a challenge");
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body, json!({"twoFactorRedirect": true, "twoFactorMethods": ["otp"]}));
+    assert_eq!(
+        body,
+        json!({"twoFactorRedirect": true, "twoFactorMethods": ["otp"]})
+    );
     cookie
 }
 
@@ -63,19 +66,40 @@ async fn codes_by_email_complete_a_password_sign_in(b: Backend) {
     .await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Value>().await.unwrap(), json!({"method": "otp"}));
-    assert_eq!(get_session(&app, &u.cookie).await["user"]["twoFactorEnabled"], true);
+    assert_eq!(
+        get_session(&app, &u.cookie).await["user"]["twoFactorEnabled"],
+        true
+    );
 
     let c = challenge(&app, &u.email, &u.password, None).await;
     // Before any code was sent.
-    let res = ba(&app, "/two-factor/verify-otp", Some(&c), json!({"code": "123456"})).await;
+    let res = ba(
+        &app,
+        "/two-factor/verify-otp",
+        Some(&c),
+        json!({"code": "123456"}),
+    )
+    .await;
     assert_ba_error(res, 400, "OTP_HAS_EXPIRED").await;
     let res = ba(&app, "/two-factor/send-otp", Some(&c), json!({})).await;
     assert_eq!(res.json::<Value>().await.unwrap(), json!({"status": true}));
     let code = nth_code(&app, &u.email, 1).await;
-    let res = ba(&app, "/two-factor/verify-otp", Some(&c), json!({"code": "12a"})).await;
+    let res = ba(
+        &app,
+        "/two-factor/verify-otp",
+        Some(&c),
+        json!({"code": "12a"}),
+    )
+    .await;
     let msg = assert_ba_error(res, 400, "VALIDATION_ERROR").await;
     assert!(msg.contains("code"), "{msg}");
-    let res = ba(&app, "/two-factor/verify-otp", Some(&c), json!({"code": other_code(&code)})).await;
+    let res = ba(
+        &app,
+        "/two-factor/verify-otp",
+        Some(&c),
+        json!({"code": other_code(&code)}),
+    )
+    .await;
     assert_ba_error(res, 401, "INVALID_CODE").await;
     let res = ba(
         &app,
@@ -89,9 +113,18 @@ async fn codes_by_email_complete_a_password_sign_in(b: Backend) {
     let trust = cookie_named(&res, "trust_device").expect("a trusted device");
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["user"]["email"], u.email.as_str());
-    assert_eq!(get_session(&app, &session).await["user"]["id"], u.id.as_str());
+    assert_eq!(
+        get_session(&app, &session).await["user"]["id"],
+        u.id.as_str()
+    );
     // Replay: the challenge is used up.
-    let res = ba(&app, "/two-factor/verify-otp", Some(&c), json!({"code": code})).await;
+    let res = ba(
+        &app,
+        "/two-factor/verify-otp",
+        Some(&c),
+        json!({"code": code}),
+    )
+    .await;
     assert_ba_error(res, 401, "INVALID_TWO_FACTOR_COOKIE").await;
     // The trusted device skips the second step.
     let res = ba(
@@ -124,12 +157,30 @@ async fn code_attempts_and_expiry(b: Backend) {
     let wrong = other_code(&code);
     // The same limit as TOTP: the 5th wrong code ends the challenge.
     for _ in 0..4 {
-        let res = ba(&app, "/two-factor/verify-otp", Some(&c), json!({"code": wrong})).await;
+        let res = ba(
+            &app,
+            "/two-factor/verify-otp",
+            Some(&c),
+            json!({"code": wrong}),
+        )
+        .await;
         assert_ba_error(res, 401, "INVALID_CODE").await;
     }
-    let res = ba(&app, "/two-factor/verify-otp", Some(&c), json!({"code": wrong})).await;
+    let res = ba(
+        &app,
+        "/two-factor/verify-otp",
+        Some(&c),
+        json!({"code": wrong}),
+    )
+    .await;
     assert_ba_error(res, 400, "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE").await;
-    let res = ba(&app, "/two-factor/verify-otp", Some(&c), json!({"code": code})).await;
+    let res = ba(
+        &app,
+        "/two-factor/verify-otp",
+        Some(&c),
+        json!({"code": code}),
+    )
+    .await;
     assert_ne!(res.status(), 200, "the right code no longer helps");
 
     // Expiry (3 minutes) under the mock clock.
@@ -137,12 +188,24 @@ async fn code_attempts_and_expiry(b: Backend) {
     ba(&app, "/two-factor/send-otp", Some(&c), json!({})).await;
     let code = nth_code(&app, &u.email, 2).await;
     app.clock.advance(Duration::from_secs(181));
-    let res = ba(&app, "/two-factor/verify-otp", Some(&c), json!({"code": code})).await;
+    let res = ba(
+        &app,
+        "/two-factor/verify-otp",
+        Some(&c),
+        json!({"code": code}),
+    )
+    .await;
     assert_ba_error(res, 400, "OTP_HAS_EXPIRED").await;
     // A new code works.
     ba(&app, "/two-factor/send-otp", Some(&c), json!({})).await;
     let code = nth_code(&app, &u.email, 3).await;
-    let res = ba(&app, "/two-factor/verify-otp", Some(&c), json!({"code": code})).await;
+    let res = ba(
+        &app,
+        "/two-factor/verify-otp",
+        Some(&c),
+        json!({"code": code}),
+    )
+    .await;
     assert_eq!(res.status(), 200);
 }
 
@@ -154,10 +217,25 @@ async fn a_signed_in_user_turns_codes_on_with_a_code(b: Backend) {
     let res = ba(&app, "/two-factor/send-otp", Some(&u.cookie), json!({})).await;
     assert_eq!(res.status(), 200);
     let code = nth_code(&app, &u.email, 1).await;
-    let res = ba(&app, "/two-factor/verify-otp", Some(&u.cookie), json!({"code": other_code(&code)})).await;
+    let res = ba(
+        &app,
+        "/two-factor/verify-otp",
+        Some(&u.cookie),
+        json!({"code": other_code(&code)}),
+    )
+    .await;
     assert_ba_error(res, 401, "INVALID_CODE").await;
-    assert_eq!(get_session(&app, &u.cookie).await["user"]["twoFactorEnabled"], false);
-    let res = ba(&app, "/two-factor/verify-otp", Some(&u.cookie), json!({"code": code})).await;
+    assert_eq!(
+        get_session(&app, &u.cookie).await["user"]["twoFactorEnabled"],
+        false
+    );
+    let res = ba(
+        &app,
+        "/two-factor/verify-otp",
+        Some(&u.cookie),
+        json!({"code": code}),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["user"]["twoFactorEnabled"], true);
@@ -175,7 +253,10 @@ async fn tutorial_api_two_factor_by_email(b: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    assert_eq!(res.json::<Value>().await.unwrap(), json!({"twoFactorEnabled": true}));
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"twoFactorEnabled": true})
+    );
     let res = app.sign_in_as(&u.email, &u.password).await;
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["twoFactorRequired"], true);
@@ -185,7 +266,10 @@ async fn tutorial_api_two_factor_by_email(b: Backend) {
     let msg = assert_error(res, 400, "invalid_argument").await;
     assert!(msg.contains("challenge"), "{msg}");
     let res = app
-        .post_json("/auth/two-factor/send-otp", &json!({"challenge": challenge}))
+        .post_json(
+            "/auth/two-factor/send-otp",
+            &json!({"challenge": challenge}),
+        )
         .await;
     assert_eq!(res.json::<Value>().await.unwrap(), json!({"success": true}));
     let code = nth_code(&app, &u.email, 1).await;
@@ -207,7 +291,10 @@ async fn tutorial_api_two_factor_by_email(b: Backend) {
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(app.get_json_as("/profile", &token).await["email"], u.email.as_str());
+    assert_eq!(
+        app.get_json_as("/profile", &token).await["email"],
+        u.email.as_str()
+    );
     let res = app
         .post_json("/auth/two-factor/send-otp", &json!({"challenge": "nope"}))
         .await;

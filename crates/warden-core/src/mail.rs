@@ -265,27 +265,27 @@ impl Template {
                 "<p>To sign in to {{app_name}} as {{email}}:</p>\n<p><a href=\"{{link}}\">Sign in</a> (the link works once, within {{expires_in}}).</p>\n<p>If you did not ask for it, ignore this message.</p>\n",
             ),
             Template::SignInCode => (
-                "Your {{app_name}} sign-in code: {{code}}",
+                "Your {{app_name}} sign-in code",
                 "Your code to sign in to {{app_name}} as {{email}} is:\n\n{{code}}\n\nIt works once, within {{expires_in}}. If you did not ask for it, ignore this message.\n",
                 "<p>Your code to sign in to {{app_name}} as {{email}} is:</p>\n<p><strong>{{code}}</strong></p>\n<p>It works once, within {{expires_in}}. If you did not ask for it, ignore this message.</p>\n",
             ),
             Template::VerifyEmailCode => (
-                "Your {{app_name}} verification code: {{code}}",
+                "Your {{app_name}} verification code",
                 "Your code to confirm that {{email}} is your address is:\n\n{{code}}\n\nIt works once, within {{expires_in}}. If you did not sign up for {{app_name}}, ignore this message.\n",
                 "<p>Your code to confirm that {{email}} is your address is:</p>\n<p><strong>{{code}}</strong></p>\n<p>It works once, within {{expires_in}}. If you did not sign up for {{app_name}}, ignore this message.</p>\n",
             ),
             Template::PasswordResetCode => (
-                "Your {{app_name}} password reset code: {{code}}",
+                "Your {{app_name}} password reset code",
                 "Someone asked to reset the password of your {{app_name}} account ({{email}}). The code is:\n\n{{code}}\n\nIt works once, within {{expires_in}}. If it was not you, ignore this message: your password stays as it is.\n",
                 "<p>Someone asked to reset the password of your {{app_name}} account ({{email}}). The code is:</p>\n<p><strong>{{code}}</strong></p>\n<p>It works once, within {{expires_in}}. If it was not you, ignore this message: your password stays as it is.</p>\n",
             ),
             Template::ChangeEmailCode => (
-                "Your {{app_name}} code to confirm {{email}}: {{code}}",
+                "Confirm your new email for {{app_name}}",
                 "To make {{email}} the address of your {{app_name}} account, enter this code within {{expires_in}}:\n\n{{code}}\n\nIf you did not ask for this, ignore this message.\n",
                 "<p>To make {{email}} the address of your {{app_name}} account, enter this code:</p>\n<p><strong>{{code}}</strong></p>\n<p>It works once, within {{expires_in}}. If you did not ask for this, ignore this message.</p>\n",
             ),
             Template::TwoFactorCode => (
-                "Your {{app_name}} verification code: {{code}}",
+                "Your {{app_name}} verification code",
                 "Your code to finish signing in to {{app_name}} ({{email}}) is:\n\n{{code}}\n\nIt works once, within {{expires_in}}. If you are not signing in, change your password: someone knows it.\n",
                 "<p>Your code to finish signing in to {{app_name}} ({{email}}) is:</p>\n<p><strong>{{code}}</strong></p>\n<p>It works once, within {{expires_in}}. If you are not signing in, change your password: someone knows it.</p>\n",
             ),
@@ -413,6 +413,26 @@ mod tests {
         assert!(e.html.contains("https://x.example/r?token=abc&amp;x=1"));
         assert!(e.html.contains("Acme &lt;Auth&gt;"));
         assert!(!format!("{e:?}").contains("token"));
+    }
+
+    #[test]
+    fn code_templates_carry_the_code() {
+        let t = Templates::new("App");
+        let e = t.render_code(Template::SignInCode, "c@example.com", "042917", "5 minutes");
+        assert_eq!(e.code.as_deref(), Some("042917"));
+        // Not in the subject: subjects show on lock screens and in `Debug`.
+        assert!(!e.subject.contains("042917"));
+        assert!(e.text.contains("042917") && e.html.contains("042917"));
+        assert!(e.text.contains("5 minutes"));
+        assert!(!format!("{e:?}").contains("042917"));
+        let e = t.render(
+            Template::MagicLink,
+            "c@example.com",
+            "https://l/x?token=t",
+            "5 minutes",
+        );
+        assert_eq!(e.code, None);
+        assert!(e.text.contains("https://l/x?token=t"));
     }
 
     #[test]

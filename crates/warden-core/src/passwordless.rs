@@ -913,3 +913,58 @@ impl PasswordlessSignIn {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::two_factor::SecretKeys;
+
+    #[test]
+    fn purposes_parse_betterauths_names_only() {
+        for p in [
+            OtpPurpose::SignIn,
+            OtpPurpose::EmailVerification,
+            OtpPurpose::ForgetPassword,
+        ] {
+            assert_eq!(OtpPurpose::parse(p.as_str()), Some(p));
+        }
+        // change-email codes come only from the email-change request.
+        assert_eq!(OtpPurpose::parse("change-email"), None);
+        assert_eq!(OtpPurpose::parse("SIGN-IN"), None);
+    }
+
+    #[test]
+    fn codes_are_digits_of_the_length() {
+        for len in [4, 6, 10] {
+            let c = Warden::new_code(len);
+            assert_eq!(c.len(), len);
+            assert!(c.bytes().all(|b| b.is_ascii_digit()));
+            assert!(check_code_shape(&c, len, "otp").is_ok());
+        }
+        assert!(check_code_shape("12345", 6, "otp").is_err());
+        assert!(check_code_shape("12a456", 6, "otp").is_err());
+        assert!(check_code_shape("1234567", 6, "otp").is_err());
+    }
+
+    #[test]
+    fn stored_codes_are_keyed_and_bound_to_their_identifier() {
+        let keys = SecretKeys::from_secret(b"a server secret of some length");
+        let id = "email-otp:sign-in:a@example.com";
+        let stored = keys.otp_hash(id, "123456");
+        assert!(!stored.contains("123456"));
+        assert!(keys.otp_matches(id, "123456", &stored));
+        assert!(!keys.otp_matches(id, "123457", &stored));
+        assert!(!keys.otp_matches("email-otp:sign-in:b@example.com", "123456", &stored));
+        assert!(!keys.otp_matches(id, "123456", "not-hex"));
+        let other = SecretKeys::from_secret(b"another server secret entirely");
+        assert!(!other.otp_matches(id, "123456", &stored));
+    }
+
+    #[test]
+    fn names_of_new_users_are_optional() {
+        assert_eq!(new_user_name(None).unwrap(), "");
+        assert_eq!(new_user_name(Some("  ")).unwrap(), "");
+        assert_eq!(new_user_name(Some(" Ada ")).unwrap(), "Ada");
+        assert!(new_user_name(Some("bad\u{7}name")).is_err());
+    }
+}

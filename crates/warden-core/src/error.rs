@@ -109,6 +109,10 @@ pub enum AuthError {
     /// Email change by code is off (`email_otp.change_email`).
     #[error("email change by one-time code is disabled")]
     EmailChangeByCodeDisabled,
+    /// Too many two-factor codes mailed to this user recently
+    /// (`email_otp.per_email_max` per `per_email_window`).
+    #[error("too many codes sent recently; wait a minute and ask again")]
+    TwoFactorOtpTooSoon,
     /// Two-factor by email is off (`two_factor.email_otp`).
     #[error("two-factor codes by email are not enabled")]
     TwoFactorOtpNotConfigured,

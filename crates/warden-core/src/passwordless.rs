@@ -799,6 +799,15 @@ impl Warden {
     }
 
     async fn mail_two_factor_code(&self, user: &User, id: &str) -> Result<(), AuthError> {
+        // The per-address budget of email codes applies (the caller knows
+        // the password, so saying so reveals nothing).
+        let s = &self.settings.email_otp;
+        if !self
+            .mail_budget("2fa-otp", &user.email, s.max_per_email, s.email_window)
+            .await
+        {
+            return Err(AuthError::TwoFactorOtpTooSoon);
+        }
         let ttl = self.settings.two_factor.otp_expires_in;
         let code = Self::new_code(crate::two_factor::DIGITS as usize);
         self.store_code(id, &code, ttl).await?;

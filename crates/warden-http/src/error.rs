@@ -143,6 +143,7 @@ impl From<AuthError> for ApiError {
                 ApiError::new(ErrCode::ResourceExhausted, format!("otp: {e}"))
             }
             e @ AuthError::EmailChangeByCodeDisabled => ApiError::new(ErrCode::NotFound, e.to_string()),
+            e @ AuthError::TwoFactorOtpTooSoon => ApiError::new(ErrCode::ResourceExhausted, e.to_string()),
             e @ AuthError::TwoFactorOtpExpired => ApiError::invalid(format!("code: {e}")),
             e @ AuthError::TwoFactorOtpNotConfigured => ApiError::new(ErrCode::NotFound, e.to_string()),
             AuthError::AccountNotFound => ApiError::new(ErrCode::NotFound, "account not found"),

@@ -182,6 +182,11 @@ impl From<AuthError> for BaError {
                 "CHANGE_EMAIL_DISABLED",
                 "Change email with OTP is disabled",
             ),
+            AuthError::TwoFactorOtpTooSoon => BaError::new(
+                S::TOO_MANY_REQUESTS,
+                "TOO_MANY_REQUESTS",
+                "Too many codes sent recently. Wait a minute and ask again.",
+            ),
             AuthError::TwoFactorOtpExpired => {
                 BaError::bad_request("OTP_HAS_EXPIRED", "OTP has expired")
             }

@@ -261,13 +261,14 @@ pub async fn sign_in_magic_link(
 /// `?error=INVALID_TOKEN` (or `new_user_signup_disabled`, `BANNED_USER`).
 /// A user with two-factor on gets the challenge cookie instead of a
 /// session and `twoFactorRedirect=true` in the query. Without
-/// `callbackURL`, the answer is JSON.
+/// `callbackURL`, a success answers JSON (a failure still redirects, to
+/// `errorCallbackURL` or `/`, as BetterAuth).
 #[utoipa::path(get, path = "/magic-link/verify", tag = "betterauth", operation_id = "baMagicLinkVerify",
     params(MagicLinkVerifyQuery),
     responses(
         (status = 200, description = "`{token, user, session}` (no callbackURL); or `{twoFactorRedirect, twoFactorMethods}`", body = BaMagicLinkSession),
         (status = 302, description = "To callbackURL, newUserCallbackURL or errorCallbackURL?error=..."),
-        (status = 400, description = "VALIDATION_ERROR (no token), INVALID_TOKEN", body = BaError),
+        (status = 400, description = "VALIDATION_ERROR (no token)", body = BaError),
         (status = 403, description = "INVALID_CALLBACK_URL, INVALID_NEW_USER_CALLBACK_URL, INVALID_ERROR_CALLBACK_URL", body = BaError),
         (status = 404, description = "NOT_FOUND: magic links are off", body = BaError),
     ))]
@@ -287,24 +288,30 @@ pub async fn magic_link_verify(
         return Err(BaError::validation("[query.token] is required"));
     };
     let result = state.warden.verify_magic_link(&token, meta).await;
-    let Some(callback) = q.callback_url else {
-        return Ok(match result? {
-            PasswordlessSignIn {
-                outcome: SignInOutcome::SignedIn(s),
-                ..
-            } => {
-                let body = Json(BaMagicLinkSession {
-                    token: s.token.expose().to_owned(),
-                    user: s.user.clone().into(),
-                    session: BaSession::new(s.session.clone(), s.token.expose().to_owned()),
-                });
-                with_session(&state, body.into_response(), &s)
-            }
-            PasswordlessSignIn {
-                outcome: SignInOutcome::TwoFactorRequired(c),
-                ..
-            } => super::two_factor::challenge_response(&state, c),
-        });
+    // Without callbackURL, a success answers JSON; a failure still
+    // redirects, to errorCallbackURL or `/` (BetterAuth's defaults).
+    let callback = match q.callback_url {
+        Some(c) => c,
+        None if result.is_err() => "/".to_owned(),
+        None => {
+            return Ok(match result? {
+                PasswordlessSignIn {
+                    outcome: SignInOutcome::SignedIn(s),
+                    ..
+                } => {
+                    let body = Json(BaMagicLinkSession {
+                        token: s.token.expose().to_owned(),
+                        user: s.user.clone().into(),
+                        session: BaSession::new(s.session.clone(), s.token.expose().to_owned()),
+                    });
+                    with_session(&state, body.into_response(), &s)
+                }
+                PasswordlessSignIn {
+                    outcome: SignInOutcome::TwoFactorRequired(c),
+                    ..
+                } => super::two_factor::challenge_response(&state, c),
+            })
+        }
     };
     let error_target = q.error_callback_url.unwrap_or_else(|| callback.clone());
     let code = match result {

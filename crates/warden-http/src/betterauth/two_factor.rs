@@ -268,6 +268,7 @@ pub async fn verify_totp(
         (status = 200, body = BaStatus),
         (status = 400, description = "OTP_NOT_CONFIGURED (`two_factor.email_otp` is off)", body = BaError),
         (status = 401, description = "INVALID_TWO_FACTOR_COOKIE: no challenge and no session", body = BaError),
+        (status = 429, description = "TOO_MANY_REQUESTS: more than `email_otp.per_email_max` codes to the address within `per_email_window`", body = BaError),
     ))]
 pub async fn send_otp(
     State(state): State<AppState>,

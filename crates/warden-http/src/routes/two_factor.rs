@@ -292,6 +292,7 @@ pub async fn enable_otp(
         (status = 400, description = "No challenge given", body = ApiError),
         (status = 401, description = "Invalid or expired challenge", body = ApiError),
         (status = 404, description = "Two-factor codes by email are off", body = ApiError),
+        (status = 429, description = "Too many codes to the address recently (`email_otp.per_email_max`)", body = ApiError),
     ))]
 pub async fn send_otp(
     State(state): State<AppState>,

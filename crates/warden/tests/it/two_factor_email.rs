@@ -207,6 +207,10 @@ async fn code_attempts_and_expiry(b: Backend) {
     )
     .await;
     assert_eq!(res.status(), 200);
+    // At most 3 codes a minute to one address (`email_otp.per_email_max`).
+    let c = challenge(&app, &u.email, &u.password, None).await;
+    let res = ba(&app, "/two-factor/send-otp", Some(&c), json!({})).await;
+    assert_ba_error(res, 429, "TOO_MANY_REQUESTS").await;
 }
 
 /// With a session instead of a challenge, `send-otp` and `verify-otp`

@@ -21,7 +21,7 @@ type EmailOtpGate = Gate<EmailCodes, BaError>;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct MagicLinkRequest {
+pub struct BaMagicLinkRequest {
     #[schema(min_length = 3, max_length = 254, format = Email)]
     pub email: String,
     /// The name of the account, if the link creates one.
@@ -44,7 +44,7 @@ pub struct MagicLinkRequest {
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct MagicLinkVerifyQuery {
+pub struct BaMagicLinkVerifyQuery {
     #[param(max_length = 256)]
     pub token: Option<String>,
     /// Redirect here once signed in; without it, the answer is JSON.
@@ -68,7 +68,7 @@ pub struct BaMagicLinkSession {
 }
 
 #[derive(Deserialize, ToSchema)]
-pub struct SendOtpRequest {
+pub struct BaSendVerificationOtpRequest {
     #[schema(min_length = 3, max_length = 254, format = Email)]
     pub email: String,
     /// `sign-in`, `email-verification` or `forget-password`.
@@ -78,7 +78,7 @@ pub struct SendOtpRequest {
 }
 
 #[derive(Deserialize, ToSchema)]
-pub struct CheckOtpRequest {
+pub struct BaCheckOtpRequest {
     #[schema(min_length = 3, max_length = 254, format = Email)]
     pub email: String,
     #[serde(rename = "type")]
@@ -89,7 +89,7 @@ pub struct CheckOtpRequest {
 }
 
 #[derive(Deserialize, ToSchema)]
-pub struct VerifyEmailOtpRequest {
+pub struct BaVerifyEmailOtpRequest {
     #[schema(min_length = 3, max_length = 254, format = Email)]
     pub email: String,
     #[schema(min_length = 1, max_length = 16)]
@@ -105,7 +105,7 @@ pub struct BaVerifyEmailOtpResponse {
 }
 
 #[derive(Deserialize, ToSchema)]
-pub struct SignInOtpRequest {
+pub struct BaSignInOtpRequest {
     #[schema(min_length = 3, max_length = 254, format = Email)]
     pub email: String,
     #[schema(min_length = 1, max_length = 16)]
@@ -118,13 +118,13 @@ pub struct SignInOtpRequest {
 }
 
 #[derive(Deserialize, ToSchema)]
-pub struct EmailOnlyRequest {
+pub struct BaEmailOnlyRequest {
     #[schema(min_length = 3, max_length = 254, format = Email)]
     pub email: String,
 }
 
 #[derive(Deserialize, ToSchema)]
-pub struct ResetPasswordOtpRequest {
+pub struct BaResetPasswordOtpRequest {
     #[schema(min_length = 3, max_length = 254, format = Email)]
     pub email: String,
     #[schema(min_length = 1, max_length = 16)]
@@ -135,7 +135,7 @@ pub struct ResetPasswordOtpRequest {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct RequestEmailChangeOtpRequest {
+pub struct BaRequestEmailChangeOtpRequest {
     #[schema(min_length = 3, max_length = 254, format = Email)]
     pub new_email: String,
     /// An `email-verification` code of the current address, when
@@ -146,7 +146,7 @@ pub struct RequestEmailChangeOtpRequest {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ChangeEmailOtpRequest {
+pub struct BaChangeEmailOtpRequest {
     #[schema(min_length = 3, max_length = 254, format = Email)]
     pub new_email: String,
     /// The code mailed to the new address.
@@ -208,7 +208,7 @@ fn check_targets(
 /// Mail a sign-in link (`signIn.magicLink`). The same answer for any
 /// address.
 #[utoipa::path(post, path = "/sign-in/magic-link", tag = "betterauth", operation_id = "baSignInMagicLink",
-    request_body = MagicLinkRequest,
+    request_body = BaMagicLinkRequest,
     responses(
         (status = 200, body = BaStatus),
         (status = 400, description = "INVALID_EMAIL, VALIDATION_ERROR", body = BaError),
@@ -218,7 +218,7 @@ fn check_targets(
 pub async fn sign_in_magic_link(
     _on: MagicLinkGate,
     State(state): State<AppState>,
-    BaBody(req): BaBody<MagicLinkRequest>,
+    BaBody(req): BaBody<BaMagicLinkRequest>,
 ) -> Result<Json<BaStatus>, BaError> {
     check_targets(
         &state,
@@ -264,7 +264,7 @@ pub async fn sign_in_magic_link(
 /// `callbackURL`, a success answers JSON (a failure still redirects, to
 /// `errorCallbackURL` or `/`, as BetterAuth).
 #[utoipa::path(get, path = "/magic-link/verify", tag = "betterauth", operation_id = "baMagicLinkVerify",
-    params(MagicLinkVerifyQuery),
+    params(BaMagicLinkVerifyQuery),
     responses(
         (status = 200, description = "`{token, user, session}` (no callbackURL); or `{twoFactorRedirect, twoFactorMethods}`", body = BaMagicLinkSession),
         (status = 302, description = "To callbackURL, newUserCallbackURL or errorCallbackURL?error=..."),
@@ -276,7 +276,7 @@ pub async fn magic_link_verify(
     _on: MagicLinkGate,
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
-    Query(q): Query<MagicLinkVerifyQuery>,
+    Query(q): Query<BaMagicLinkVerifyQuery>,
 ) -> Result<Response, BaError> {
     check_targets(
         &state,
@@ -350,7 +350,7 @@ pub async fn magic_link_verify(
 /// unless sign-up is disabled), `email-verification` or `forget-password`
 /// (to registered addresses). The same answer in every case.
 #[utoipa::path(post, path = "/email-otp/send-verification-otp", tag = "betterauth", operation_id = "baEmailOtpSendVerificationOtp",
-    request_body = SendOtpRequest,
+    request_body = BaSendVerificationOtpRequest,
     responses(
         (status = 200, body = BaSuccess),
         (status = 400, description = "INVALID_EMAIL, VALIDATION_ERROR (type)", body = BaError),
@@ -359,7 +359,7 @@ pub async fn magic_link_verify(
 pub async fn send_verification_otp(
     _on: EmailOtpGate,
     State(state): State<AppState>,
-    BaBody(req): BaBody<SendOtpRequest>,
+    BaBody(req): BaBody<BaSendVerificationOtpRequest>,
 ) -> Result<Json<BaSuccess>, BaError> {
     let purpose = purpose(&req.kind)?;
     state.warden.send_email_otp(&req.email, purpose)?;
@@ -369,7 +369,7 @@ pub async fn send_verification_otp(
 /// Is this code right, without using it (`emailOtp.checkVerificationOtp`)?
 /// A wrong guess counts.
 #[utoipa::path(post, path = "/email-otp/check-verification-otp", tag = "betterauth", operation_id = "baEmailOtpCheckVerificationOtp",
-    request_body = CheckOtpRequest,
+    request_body = BaCheckOtpRequest,
     responses(
         (status = 200, body = BaSuccess),
         (status = 400, description = "INVALID_OTP, OTP_EXPIRED, USER_NOT_FOUND, INVALID_EMAIL, VALIDATION_ERROR", body = BaError),
@@ -379,7 +379,7 @@ pub async fn send_verification_otp(
 pub async fn check_verification_otp(
     _on: EmailOtpGate,
     State(state): State<AppState>,
-    BaBody(req): BaBody<CheckOtpRequest>,
+    BaBody(req): BaBody<BaCheckOtpRequest>,
 ) -> Result<Json<BaSuccess>, BaError> {
     let purpose = purpose(&req.kind)?;
     state
@@ -402,7 +402,7 @@ fn user_not_found(e: AuthError) -> BaError {
 /// Verify the email with an `email-verification` code
 /// (`emailOtp.verifyEmail`).
 #[utoipa::path(post, path = "/email-otp/verify-email", tag = "betterauth", operation_id = "baEmailOtpVerifyEmail",
-    request_body = VerifyEmailOtpRequest,
+    request_body = BaVerifyEmailOtpRequest,
     responses(
         (status = 200, description = "`{status, token, user}`; with `email_verification.auto_sign_in`, also the session cookie", body = BaVerifyEmailOtpResponse),
         (status = 400, description = "INVALID_OTP, OTP_EXPIRED, USER_NOT_FOUND, INVALID_EMAIL, VALIDATION_ERROR", body = BaError),
@@ -413,7 +413,7 @@ pub async fn verify_email_otp(
     _on: EmailOtpGate,
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
-    BaBody(req): BaBody<VerifyEmailOtpRequest>,
+    BaBody(req): BaBody<BaVerifyEmailOtpRequest>,
 ) -> Result<Response, BaError> {
     let v = state
         .warden
@@ -436,7 +436,7 @@ pub async fn verify_email_otp(
 /// gets a new account unless sign-up is disabled. The unverified owner of
 /// an address loses what was attached to the account before the proof.
 #[utoipa::path(post, path = "/sign-in/email-otp", tag = "betterauth", operation_id = "baSignInEmailOtp",
-    request_body = SignInOtpRequest,
+    request_body = BaSignInOtpRequest,
     responses(
         (status = 200, description = "`{token, user}` and the session cookie; for a user with two-factor on, `{twoFactorRedirect: true, twoFactorMethods}` and the challenge cookie (unless `two_factor.passwordless_challenge` is off)", body = BaOtpSignInResponse),
         (status = 400, description = "INVALID_OTP, OTP_EXPIRED, INVALID_EMAIL, VALIDATION_ERROR", body = BaError),
@@ -447,7 +447,7 @@ pub async fn sign_in_email_otp(
     _on: EmailOtpGate,
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
-    BaBody(req): BaBody<SignInOtpRequest>,
+    BaBody(req): BaBody<BaSignInOtpRequest>,
 ) -> Result<Response, BaError> {
     let signed = state
         .warden
@@ -474,7 +474,7 @@ pub async fn sign_in_email_otp(
 /// Mail a `forget-password` code (`emailOtp.requestPasswordReset`). The
 /// same answer for any address.
 #[utoipa::path(post, path = "/email-otp/request-password-reset", tag = "betterauth", operation_id = "baEmailOtpRequestPasswordReset",
-    request_body = EmailOnlyRequest,
+    request_body = BaEmailOnlyRequest,
     responses(
         (status = 200, body = BaSuccess),
         (status = 400, description = "INVALID_EMAIL, VALIDATION_ERROR", body = BaError),
@@ -483,7 +483,7 @@ pub async fn sign_in_email_otp(
 pub async fn request_password_reset_otp(
     _on: EmailOtpGate,
     State(state): State<AppState>,
-    BaBody(req): BaBody<EmailOnlyRequest>,
+    BaBody(req): BaBody<BaEmailOnlyRequest>,
 ) -> Result<Json<BaSuccess>, BaError> {
     state
         .warden
@@ -494,7 +494,7 @@ pub async fn request_password_reset_otp(
 /// The deprecated name of `/email-otp/request-password-reset`
 /// (`forgetPassword.emailOtp`).
 #[utoipa::path(post, path = "/forget-password/email-otp", tag = "betterauth", operation_id = "baForgetPasswordEmailOtp",
-    request_body = EmailOnlyRequest,
+    request_body = BaEmailOnlyRequest,
     responses(
         (status = 200, body = BaSuccess),
         (status = 400, description = "INVALID_EMAIL, VALIDATION_ERROR", body = BaError),
@@ -503,7 +503,7 @@ pub async fn request_password_reset_otp(
 pub async fn forget_password_otp(
     on: EmailOtpGate,
     state: State<AppState>,
-    body: BaBody<EmailOnlyRequest>,
+    body: BaBody<BaEmailOnlyRequest>,
 ) -> Result<Json<BaSuccess>, BaError> {
     request_password_reset_otp(on, state, body).await
 }
@@ -511,7 +511,7 @@ pub async fn forget_password_otp(
 /// Set a new password with a `forget-password` code
 /// (`emailOtp.resetPassword`). Every session of the user ends.
 #[utoipa::path(post, path = "/email-otp/reset-password", tag = "betterauth", operation_id = "baEmailOtpResetPassword",
-    request_body = ResetPasswordOtpRequest,
+    request_body = BaResetPasswordOtpRequest,
     responses(
         (status = 200, body = BaSuccess),
         (status = 400, description = "INVALID_OTP, OTP_EXPIRED, USER_NOT_FOUND, PASSWORD_TOO_SHORT, PASSWORD_TOO_LONG, PASSWORD_COMPROMISED, INVALID_EMAIL", body = BaError),
@@ -521,7 +521,7 @@ pub async fn forget_password_otp(
 pub async fn reset_password_otp(
     _on: EmailOtpGate,
     State(state): State<AppState>,
-    BaBody(req): BaBody<ResetPasswordOtpRequest>,
+    BaBody(req): BaBody<BaResetPasswordOtpRequest>,
 ) -> Result<Json<BaSuccess>, BaError> {
     state
         .warden
@@ -535,7 +535,7 @@ pub async fn reset_password_otp(
 /// goes to the new address; a taken one gets nothing (the same answer).
 /// Needs `email_otp.change_email` and a fresh session.
 #[utoipa::path(post, path = "/email-otp/request-email-change", tag = "betterauth", operation_id = "baEmailOtpRequestEmailChange",
-    request_body = RequestEmailChangeOtpRequest,
+    request_body = BaRequestEmailChangeOtpRequest,
     security(("sessionCookie" = []), ("bearerAuth" = [])),
     responses(
         (status = 200, body = BaSuccess),
@@ -548,7 +548,7 @@ pub async fn request_email_change_otp(
     _on: EmailOtpGate,
     State(state): State<AppState>,
     BaAuth(auth): BaAuth,
-    BaBody(req): BaBody<RequestEmailChangeOtpRequest>,
+    BaBody(req): BaBody<BaRequestEmailChangeOtpRequest>,
 ) -> Result<Json<BaSuccess>, BaError> {
     state
         .warden
@@ -561,7 +561,7 @@ pub async fn request_email_change_otp(
 /// Change the email with the code mailed to the new address
 /// (`emailOtp.changeEmail`); the new address is verified.
 #[utoipa::path(post, path = "/email-otp/change-email", tag = "betterauth", operation_id = "baEmailOtpChangeEmail",
-    request_body = ChangeEmailOtpRequest,
+    request_body = BaChangeEmailOtpRequest,
     security(("sessionCookie" = []), ("bearerAuth" = [])),
     responses(
         (status = 200, body = BaSuccess),
@@ -574,7 +574,7 @@ pub async fn change_email_otp(
     _on: EmailOtpGate,
     State(state): State<AppState>,
     BaAuth(auth): BaAuth,
-    BaBody(req): BaBody<ChangeEmailOtpRequest>,
+    BaBody(req): BaBody<BaChangeEmailOtpRequest>,
 ) -> Result<Json<BaSuccess>, BaError> {
     state
         .warden

@@ -90,6 +90,32 @@ pub enum AuthError {
     /// The provider gave no (usable) email for a new user.
     #[error("the provider did not give an email address")]
     SocialEmailMissing,
+    /// The feature (magic links, email codes) is off: its routes answer
+    /// 404, as BetterAuth's without the plugin.
+    #[error("not found")]
+    FeatureDisabled,
+    /// An emailed one-time code that is wrong, used or never sent.
+    #[error("invalid one-time code")]
+    InvalidOtp,
+    /// An emailed one-time code past its lifetime.
+    #[error("the one-time code has expired; ask for a new one")]
+    OtpExpired,
+    /// Too many wrong guesses: the code is dead.
+    #[error("too many wrong guesses; ask for a new code")]
+    OtpTooManyAttempts,
+    /// No live two-factor code was mailed for this sign-in (or it expired).
+    #[error("the two-factor code has expired or was not sent; ask for a new one")]
+    TwoFactorOtpExpired,
+    /// Email change by code is off (`email_otp.change_email`).
+    #[error("email change by one-time code is disabled")]
+    EmailChangeByCodeDisabled,
+    /// Too many two-factor codes mailed to this user recently
+    /// (`email_otp.per_email_max` per `per_email_window`).
+    #[error("too many codes sent recently; wait a minute and ask again")]
+    TwoFactorOtpTooSoon,
+    /// Two-factor by email is off (`two_factor.email_otp`).
+    #[error("two-factor codes by email are not enabled")]
+    TwoFactorOtpNotConfigured,
     /// New users cannot sign up this way.
     #[error("sign-up is disabled")]
     SignUpDisabled,

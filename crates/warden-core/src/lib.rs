@@ -14,6 +14,7 @@ pub mod mail;
 mod model;
 pub mod passkey;
 pub mod password;
+pub mod passwordless;
 mod service;
 pub mod social;
 mod store;
@@ -30,13 +31,14 @@ pub use clock::{Clock, MockClock, SystemClock};
 pub use error::{AuthError, PasswordRejection};
 pub use invalidate::{Invalidation, InvalidationBus};
 pub use limit::{Counters, Hit, MemoryCounters};
-pub use mail::{Email, MailError, Mailer, Outbox, OutboxEntry, Templates};
+pub use mail::{Email, MailError, Mailer, Outbox, OutboxEntry, Template, Templates};
 pub use model::{
     now, Credential, LinkedAccount, NewAccount, RequestMeta, Session, Timestamp, TwoFactorRecord,
     User, UserUpdate,
 };
 pub use passkey::{Attachment, PasskeyCeremony, PasskeyRecord, PasskeySettings, UserVerification};
 pub use password::{Argon2Settings, PasswordHasher, PasswordPolicy};
+pub use passwordless::{EmailOtpSettings, MagicLinkSettings, OtpPurpose, PasswordlessSignIn};
 pub use service::{
     Authenticated, EmailVerificationSettings, LockoutSettings, PasswordChange,
     PasswordResetSettings, Registered, SessionSettings, SignUp, SignedIn, Verified, Warden,

@@ -17,6 +17,9 @@ pub struct Email {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// The one-time code the message carries, if any (email OTP, two-factor
+    /// by email): the development outbox logs it as the field `code`.
+    pub code: Option<String>,
 }
 
 /// The bodies carry single-use tokens: never printed by `Debug`.
@@ -126,15 +129,25 @@ impl Mailer for Outbox {
     async fn send(&self, email: Email) -> Result<(), MailError> {
         let links = links(&email.text);
         // Never inside a trace (`parent: None`): the line holds the address
-        // and the link with its token. It goes to the log only, as the
-        // development outbox must.
-        tracing::info!(
-            parent: None,
-            to = %email.to,
-            subject = %email.subject,
-            links = ?links,
-            "email (development outbox; not sent)"
-        );
+        // and the link with its token (or the one-time code). It goes to the
+        // log only, as the development outbox must.
+        match email.code.as_deref() {
+            Some(code) => tracing::info!(
+                parent: None,
+                to = %email.to,
+                subject = %email.subject,
+                links = ?links,
+                code = %code,
+                "email (development outbox; not sent)"
+            ),
+            None => tracing::info!(
+                parent: None,
+                to = %email.to,
+                subject = %email.subject,
+                links = ?links,
+                "email (development outbox; not sent)"
+            ),
+        }
         {
             let mut m = self.lock();
             if m.list.len() == self.capacity {
@@ -165,15 +178,33 @@ pub enum Template {
     ChangeEmail,
     /// To the old address: a change was asked for.
     EmailChangeRequested,
+    /// A sign-in link (`[magic_link]`).
+    MagicLink,
+    /// A one-time sign-in code (`[email_otp]`, type `sign-in`).
+    SignInCode,
+    /// A one-time code confirming the address (type `email-verification`).
+    VerifyEmailCode,
+    /// A one-time code resetting the password (type `forget-password`).
+    PasswordResetCode,
+    /// The second step of a sign-in by email (`[two_factor] email_otp`).
+    TwoFactorCode,
+    /// A one-time code confirming a new address (email change by code).
+    ChangeEmailCode,
 }
 
-const ALL_TEMPLATES: [Template; 6] = [
+const ALL_TEMPLATES: [Template; 12] = [
     Template::PasswordReset,
     Template::PasswordChanged,
     Template::VerifyEmail,
     Template::AccountExists,
     Template::ChangeEmail,
     Template::EmailChangeRequested,
+    Template::MagicLink,
+    Template::SignInCode,
+    Template::VerifyEmailCode,
+    Template::PasswordResetCode,
+    Template::TwoFactorCode,
+    Template::ChangeEmailCode,
 ];
 
 impl Template {
@@ -187,6 +218,12 @@ impl Template {
             Template::AccountExists => "account-exists",
             Template::ChangeEmail => "change-email",
             Template::EmailChangeRequested => "email-change-requested",
+            Template::MagicLink => "magic-link",
+            Template::SignInCode => "sign-in-code",
+            Template::VerifyEmailCode => "verify-email-code",
+            Template::PasswordResetCode => "password-reset-code",
+            Template::TwoFactorCode => "two-factor-code",
+            Template::ChangeEmailCode => "change-email-code",
         }
     }
 
@@ -222,6 +259,36 @@ impl Template {
                 "Someone signed in to your {{app_name}} account ({{email}}) asked to move it to another address. Nothing changes unless that address confirms.\n\nIf this was not you, change your password now.\n",
                 "<p>Someone signed in to your {{app_name}} account ({{email}}) asked to move it to another address. Nothing changes unless that address confirms.</p>\n<p>If this was not you, change your password now.</p>\n",
             ),
+            Template::MagicLink => (
+                "Sign in to {{app_name}}",
+                "To sign in to {{app_name}} as {{email}}, open this link within {{expires_in}}:\n\n{{link}}\n\nThe link works once. If you did not ask for it, ignore this message.\n",
+                "<p>To sign in to {{app_name}} as {{email}}:</p>\n<p><a href=\"{{link}}\">Sign in</a> (the link works once, within {{expires_in}}).</p>\n<p>If you did not ask for it, ignore this message.</p>\n",
+            ),
+            Template::SignInCode => (
+                "Your {{app_name}} sign-in code",
+                "Your code to sign in to {{app_name}} as {{email}} is:\n\n{{code}}\n\nIt works once, within {{expires_in}}. If you did not ask for it, ignore this message.\n",
+                "<p>Your code to sign in to {{app_name}} as {{email}} is:</p>\n<p><strong>{{code}}</strong></p>\n<p>It works once, within {{expires_in}}. If you did not ask for it, ignore this message.</p>\n",
+            ),
+            Template::VerifyEmailCode => (
+                "Your {{app_name}} verification code",
+                "Your code to confirm that {{email}} is your address is:\n\n{{code}}\n\nIt works once, within {{expires_in}}. If you did not sign up for {{app_name}}, ignore this message.\n",
+                "<p>Your code to confirm that {{email}} is your address is:</p>\n<p><strong>{{code}}</strong></p>\n<p>It works once, within {{expires_in}}. If you did not sign up for {{app_name}}, ignore this message.</p>\n",
+            ),
+            Template::PasswordResetCode => (
+                "Your {{app_name}} password reset code",
+                "Someone asked to reset the password of your {{app_name}} account ({{email}}). The code is:\n\n{{code}}\n\nIt works once, within {{expires_in}}. If it was not you, ignore this message: your password stays as it is.\n",
+                "<p>Someone asked to reset the password of your {{app_name}} account ({{email}}). The code is:</p>\n<p><strong>{{code}}</strong></p>\n<p>It works once, within {{expires_in}}. If it was not you, ignore this message: your password stays as it is.</p>\n",
+            ),
+            Template::ChangeEmailCode => (
+                "Confirm your new email for {{app_name}}",
+                "To make {{email}} the address of your {{app_name}} account, enter this code within {{expires_in}}:\n\n{{code}}\n\nIf you did not ask for this, ignore this message.\n",
+                "<p>To make {{email}} the address of your {{app_name}} account, enter this code:</p>\n<p><strong>{{code}}</strong></p>\n<p>It works once, within {{expires_in}}. If you did not ask for this, ignore this message.</p>\n",
+            ),
+            Template::TwoFactorCode => (
+                "Your {{app_name}} verification code",
+                "Your code to finish signing in to {{app_name}} ({{email}}) is:\n\n{{code}}\n\nIt works once, within {{expires_in}}. If you are not signing in, change your password: someone knows it.\n",
+                "<p>Your code to finish signing in to {{app_name}} ({{email}}) is:</p>\n<p><strong>{{code}}</strong></p>\n<p>It works once, within {{expires_in}}. If you are not signing in, change your password: someone knows it.</p>\n",
+            ),
         }
     }
 }
@@ -229,7 +296,8 @@ impl Template {
 /// Message templates: built in, or overridden by files
 /// `<dir>/<name>.subject.txt`, `<name>.txt` and `<name>.html` (for example
 /// `password-reset.txt`). Placeholders: `{{app_name}}`, `{{email}}`,
-/// `{{link}}`, `{{expires_in}}`; values are HTML-escaped in the HTML part.
+/// `{{link}}`, `{{code}}` (the code templates), `{{expires_in}}`; values are
+/// HTML-escaped in the HTML part.
 /// A template's overridden subject, text and HTML (`None`: built in).
 type Override = (Template, [Option<String>; 3]);
 
@@ -267,6 +335,23 @@ impl Templates {
 
     /// Renders `template` for `to`, with `link` and `expires_in` filled in.
     pub fn render(&self, template: Template, to: &str, link: &str, expires_in: &str) -> Email {
+        self.render_with(template, to, link, "", expires_in)
+    }
+
+    /// Renders a code template: `code` fills `{{code}}` and is kept in
+    /// [`Email::code`].
+    pub fn render_code(&self, template: Template, to: &str, code: &str, expires_in: &str) -> Email {
+        self.render_with(template, to, "", code, expires_in)
+    }
+
+    fn render_with(
+        &self,
+        template: Template,
+        to: &str,
+        link: &str,
+        code: &str,
+        expires_in: &str,
+    ) -> Email {
         let (ds, dt, dh) = template.default_parts();
         let o = self.overrides.iter().find(|(t, ..)| *t == template);
         let pick = |i: usize, d: &str| -> String {
@@ -277,6 +362,7 @@ impl Templates {
             ("{{app_name}}", self.app_name.as_str()),
             ("{{email}}", to),
             ("{{link}}", link),
+            ("{{code}}", code),
             ("{{expires_in}}", expires_in),
         ];
         let fill = |s: String, html: bool| {
@@ -296,6 +382,7 @@ impl Templates {
             subject: fill(pick(0, ds), false).trim().replace(['\r', '\n'], " "),
             text: fill(pick(1, dt), false),
             html: fill(pick(2, dh), true),
+            code: (!code.is_empty()).then(|| code.to_owned()),
         }
     }
 }
@@ -326,6 +413,26 @@ mod tests {
         assert!(e.html.contains("https://x.example/r?token=abc&amp;x=1"));
         assert!(e.html.contains("Acme &lt;Auth&gt;"));
         assert!(!format!("{e:?}").contains("token"));
+    }
+
+    #[test]
+    fn code_templates_carry_the_code() {
+        let t = Templates::new("App");
+        let e = t.render_code(Template::SignInCode, "c@example.com", "042917", "5 minutes");
+        assert_eq!(e.code.as_deref(), Some("042917"));
+        // Not in the subject: subjects show on lock screens and in `Debug`.
+        assert!(!e.subject.contains("042917"));
+        assert!(e.text.contains("042917") && e.html.contains("042917"));
+        assert!(e.text.contains("5 minutes"));
+        assert!(!format!("{e:?}").contains("042917"));
+        let e = t.render(
+            Template::MagicLink,
+            "c@example.com",
+            "https://l/x?token=t",
+            "5 minutes",
+        );
+        assert_eq!(e.code, None);
+        assert!(e.text.contains("https://l/x?token=t"));
     }
 
     #[test]

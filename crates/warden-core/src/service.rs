@@ -153,6 +153,8 @@ pub struct WardenSettings {
     pub lockout: LockoutSettings,
     pub password_reset: PasswordResetSettings,
     pub two_factor: TwoFactorSettings,
+    pub magic_link: crate::passwordless::MagicLinkSettings,
+    pub email_otp: crate::passwordless::EmailOtpSettings,
     pub admin: AdminSettings,
     pub passkey: crate::passkey::PasskeySettings,
     pub password: PasswordPolicy,
@@ -172,6 +174,8 @@ impl Default for WardenSettings {
             email_verification: EmailVerificationSettings::default(),
             password_reset: PasswordResetSettings::default(),
             two_factor: TwoFactorSettings::default(),
+            magic_link: Default::default(),
+            email_otp: Default::default(),
             admin: AdminSettings::default(),
             passkey: crate::passkey::PasskeySettings::default(),
             password: PasswordPolicy::default(),
@@ -345,8 +349,26 @@ impl Warden {
 
     /// Sends in the background: a request's answer and timing must not
     /// depend on the mail server (or reveal whether mail was sent).
-    fn send_later(&self, template: Template, to: &str, link: &str, expires_in: &str) {
+    pub(crate) fn send_later(&self, template: Template, to: &str, link: &str, expires_in: &str) {
         let email = self.templates.render(template, to, link, expires_in);
+        self.queue_mail(template, email);
+    }
+
+    /// [`Warden::send_later`] for a message carrying a one-time code.
+    pub(crate) fn send_code_later(
+        &self,
+        template: Template,
+        to: &str,
+        code: &str,
+        expires_in: Duration,
+    ) {
+        let email = self
+            .templates
+            .render_code(template, to, code, &human_duration(expires_in));
+        self.queue_mail(template, email);
+    }
+
+    fn queue_mail(&self, template: Template, email: crate::mail::Email) {
         let mailer = self.mailer.clone();
         let metrics = self.metrics.clone();
         let name = template.name();
@@ -562,8 +584,11 @@ impl Warden {
 
     /// Runs `work` after the answer: for requests whose answer must not
     /// depend (in content or time) on what the work finds.
-    fn detached<F>(self: &Arc<Self>, failure: &'static str, work: impl FnOnce(Arc<Self>) -> F)
-    where
+    pub(crate) fn detached<F>(
+        self: &Arc<Self>,
+        failure: &'static str,
+        work: impl FnOnce(Arc<Self>) -> F,
+    ) where
         F: std::future::Future<Output = Result<(), AuthError>> + Send + 'static,
     {
         let task = work(self.clone());
@@ -1346,7 +1371,7 @@ impl Warden {
 }
 
 /// "1 hour", "30 minutes", "2 days": for messages.
-fn human_duration(d: Duration) -> String {
+pub(crate) fn human_duration(d: Duration) -> String {
     let s = d.as_secs();
     let (n, unit) = if s.is_multiple_of(86400) && s >= 86400 {
         (s / 86400, "day")

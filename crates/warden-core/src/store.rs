@@ -215,6 +215,18 @@ pub trait Store: Send + Sync + 'static {
     /// (verification rows `trust-device:*` holding the user id), atomically.
     async fn disable_two_factor(&self, user_id: &str, now: Timestamp) -> Result<(), StoreError>;
 
+    /// Claims an unverified account for whoever proved its email: if the
+    /// user's email is still unverified, in one transaction marks it
+    /// verified, turns two-factor off, and deletes its accounts (password
+    /// included), two-factor record, trusted devices and sessions. Returns
+    /// the deleted sessions' token hashes; `None` if the email was verified
+    /// already (nothing changed).
+    async fn claim_unverified_user(
+        &self,
+        user_id: &str,
+        now: Timestamp,
+    ) -> Result<Option<Vec<String>>, StoreError>;
+
     /// Records the use of TOTP step `step` if it is later than the last one
     /// used (false: a replay), and clears the failure count. Atomic.
     async fn use_totp_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError>;

@@ -34,6 +34,16 @@ pub struct TwoFactorSettings {
     /// How long "trust this device" lasts (default 30 days; renewed, with a
     /// new token, each time it is used).
     pub trust_device_ttl: Duration,
+    /// Offer the `otp` method: a code mailed to the user (default off).
+    pub email_otp: bool,
+    /// How long a mailed two-factor code works (default 3 minutes, as
+    /// BetterAuth).
+    pub otp_expires_in: Duration,
+    /// A magic-link or email-code sign-in of a user with two-factor on
+    /// gets the challenge, as a password sign-in does (default on; off is
+    /// BetterAuth 1.7's behaviour, which skips it: then a mailbox alone
+    /// signs in).
+    pub passwordless_challenge: bool,
 }
 
 impl Default for TwoFactorSettings {
@@ -45,6 +55,9 @@ impl Default for TwoFactorSettings {
             lock_after: 10,
             lock_for: Duration::from_secs(15 * 60),
             trust_device_ttl: Duration::from_secs(30 * 24 * 3600),
+            email_otp: false,
+            otp_expires_in: Duration::from_secs(180),
+            passwordless_challenge: true,
         }
     }
 }
@@ -67,7 +80,9 @@ impl std::fmt::Debug for TwoFactorSetup {
 pub struct TwoFactorChallenge {
     /// Opaque; handed to the client (in a signed cookie or the body).
     pub token: SessionToken,
-    /// The second factors the user can use: `totp` (backup codes always work).
+    /// The second factors the user can use: `totp` (a confirmed
+    /// authenticator; backup codes work with it) and `otp` (a code by
+    /// email, when `two_factor.email_otp` is on).
     pub methods: Vec<&'static str>,
     pub expires_in: Duration,
 }
@@ -87,6 +102,8 @@ pub enum SignInOutcome {
 pub enum SecondFactor<'a> {
     Totp(&'a str),
     BackupCode(&'a str),
+    /// A code from `send_two_factor_otp`'s mail.
+    EmailOtp(&'a str),
 }
 
 /// Purposes of the verification rows (`<purpose>:<sha256(token)>`).
@@ -128,10 +145,22 @@ impl Warden {
                 ttl,
             )
             .await?;
-        tracing::info!(user_id = %user.id, "password accepted; two-factor challenge issued");
+        tracing::info!(user_id = %user.id, "first factor accepted; two-factor challenge issued");
+        let mut methods = vec![];
+        if self
+            .store
+            .find_two_factor(&user.id)
+            .await?
+            .is_some_and(|r| r.verified)
+        {
+            methods.push("totp");
+        }
+        if self.settings.two_factor.email_otp {
+            methods.push("otp");
+        }
         Ok(SignInOutcome::TwoFactorRequired(TwoFactorChallenge {
             token,
-            methods: vec!["totp"],
+            methods,
             expires_in: ttl,
         }))
     }
@@ -289,11 +318,7 @@ impl Warden {
         factor.check_shape()?;
         let hash = TokenHash::of(challenge);
         let id = format!("{CHALLENGE}:{}", hash.as_str());
-        let t = self.now();
-        let (user_id, remember_me) = match self.store.peek_verification(&id).await? {
-            Some((value, expires_at)) if expires_at > t => parse_challenge(&value)?,
-            _ => return Err(AuthError::InvalidTwoFactorChallenge),
-        };
+        let (user_id, remember_me) = self.live_challenge(challenge).await?;
         // Counted before checking, so that parallel guesses cannot exceed
         // the limit.
         let settings = &self.settings.two_factor;
@@ -315,8 +340,21 @@ impl Warden {
             self.store.take_verification(&id).await?;
             return Err(AuthError::TwoFactorTooManyAttempts);
         }
-        let record = self.two_factor_record(&user_id).await?;
-        match self.check_second_factor(&record, factor).await {
+        let checked = match factor {
+            SecondFactor::EmailOtp(code) => {
+                self.check_two_factor_otp(
+                    &crate::passwordless::challenge_otp_identifier(&hash),
+                    &user_id,
+                    code,
+                )
+                .await
+            }
+            _ => {
+                let record = self.two_factor_record(&user_id).await?;
+                self.check_second_factor(&record, factor).await
+            }
+        };
+        match checked {
             Ok(()) => {}
             Err(AuthError::InvalidTwoFactorCode | AuthError::InvalidBackupCode)
                 if attempts >= settings.max_attempts =>
@@ -338,6 +376,43 @@ impl Warden {
         }
         tracing::info!(user_id = %user_id, method = factor.name(), "user signed in (two-factor)");
         Ok(signed_in)
+    }
+
+    /// The user id and "remember me" of a live challenge.
+    pub(crate) async fn live_challenge(
+        &self,
+        challenge: &str,
+    ) -> Result<(String, bool), AuthError> {
+        if challenge.is_empty() || challenge.len() > 256 {
+            return Err(AuthError::InvalidTwoFactorChallenge);
+        }
+        let id = format!("{CHALLENGE}:{}", TokenHash::of(challenge).as_str());
+        match self.store.peek_verification(&id).await? {
+            Some((value, expires_at)) if expires_at > self.now() => parse_challenge(&value),
+            _ => Err(AuthError::InvalidTwoFactorChallenge),
+        }
+    }
+
+    /// Counts a wrong code towards the account's two-factor lock; the
+    /// error when this one locked it.
+    pub(crate) async fn count_two_factor_lock(&self, user_id: &str) -> Result<(), AuthError> {
+        let settings = &self.settings.two_factor;
+        let t = self.now();
+        if let Some(until) = self
+            .store
+            .count_two_factor_failure(
+                user_id,
+                settings.lock_after.max(1) as i64,
+                t + delta(settings.lock_for),
+            )
+            .await?
+        {
+            tracing::warn!(user_id = %user_id, "two-factor locked after repeated wrong codes");
+            return Err(AuthError::TwoFactorLocked {
+                retry_after: (until - t).to_std().unwrap_or_default(),
+            });
+        }
+        Ok(())
     }
 
     /// Checks a code against the record: TOTP in its window and never
@@ -368,6 +443,7 @@ impl Warden {
                 }
             }
             SecondFactor::BackupCode(code) => self.use_backup_code(record, code).await?,
+            SecondFactor::EmailOtp(_) => false,
         };
         if ok {
             return Ok(());
@@ -389,7 +465,7 @@ impl Warden {
         }
         tracing::info!(user_id = %record.user_id, method = factor.name(), "wrong two-factor code");
         Err(match factor {
-            SecondFactor::Totp(_) => AuthError::InvalidTwoFactorCode,
+            SecondFactor::Totp(_) | SecondFactor::EmailOtp(_) => AuthError::InvalidTwoFactorCode,
             SecondFactor::BackupCode(_) => AuthError::InvalidBackupCode,
         })
     }
@@ -484,6 +560,9 @@ impl SecondFactor<'_> {
                     ));
                 }
             }
+            SecondFactor::EmailOtp(c) => {
+                crate::passwordless::check_code_shape(c, two_factor::DIGITS as usize, "code")?
+            }
             SecondFactor::BackupCode(c) => {
                 if two_factor::normalize_backup_code(c).is_none() {
                     return Err(AuthError::invalid(
@@ -500,6 +579,7 @@ impl SecondFactor<'_> {
         match self {
             SecondFactor::Totp(_) => "totp",
             SecondFactor::BackupCode(_) => "backup_code",
+            SecondFactor::EmailOtp(_) => "otp",
         }
     }
 }

@@ -617,6 +617,7 @@ pub(crate) fn mail_json(e: &warden_core::OutboxEntry) -> Value {
         "text": e.email.text,
         "html": e.email.html,
         "links": e.links(),
+        "code": e.email.code,
     })
 }
 

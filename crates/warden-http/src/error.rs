@@ -136,6 +136,16 @@ impl From<AuthError> for ApiError {
                 ApiError::invalid(e.to_string())
             }
             e @ AuthError::SignUpDisabled => ApiError::new(ErrCode::PermissionDenied, e.to_string()),
+            AuthError::FeatureDisabled => ApiError::new(ErrCode::NotFound, "not found"),
+            AuthError::InvalidOtp => ApiError::unauthenticated("otp: invalid one-time code"),
+            e @ AuthError::OtpExpired => ApiError::invalid(format!("otp: {e}")),
+            e @ AuthError::OtpTooManyAttempts => {
+                ApiError::new(ErrCode::ResourceExhausted, format!("otp: {e}"))
+            }
+            e @ AuthError::EmailChangeByCodeDisabled => ApiError::new(ErrCode::NotFound, e.to_string()),
+            e @ AuthError::TwoFactorOtpTooSoon => ApiError::new(ErrCode::ResourceExhausted, e.to_string()),
+            e @ AuthError::TwoFactorOtpExpired => ApiError::invalid(format!("code: {e}")),
+            e @ AuthError::TwoFactorOtpNotConfigured => ApiError::new(ErrCode::NotFound, e.to_string()),
             AuthError::AccountNotFound => ApiError::new(ErrCode::NotFound, "account not found"),
             e @ AuthError::LastSignInMethod => ApiError::invalid(e.to_string()),
             AuthError::TwoFactorNotEnabled => {

@@ -42,6 +42,7 @@ mod extract;
 pub mod fuzzing;
 mod middleware;
 pub mod origin;
+pub mod passwordless;
 pub mod ratelimit;
 mod route_list;
 pub mod routes;
@@ -204,7 +205,7 @@ impl Modify for BearerScheme {
 /// The tutorial API's routes (and social sign-in's), in one list for both
 /// builders (see `route_list.rs`).
 fn tutorial_routes<R: RouteSink>(router: R) -> R {
-    use routes::{auth, email, health, password, profile, sessions, two_factor};
+    use routes::{auth, email, health, password, passwordless, profile, sessions, two_factor};
     let router = router
         .add(route!(auth::sign_up))
         .add(route!(auth::sign_in))
@@ -224,6 +225,18 @@ fn tutorial_routes<R: RouteSink>(router: R) -> R {
         .add(route!(two_factor::generate_backup_codes))
         .add(route!(two_factor::verify_totp))
         .add(route!(two_factor::verify_backup_code))
+        .add(route!(two_factor::enable_otp))
+        .add(route!(two_factor::send_otp))
+        .add(route!(two_factor::verify_otp))
+        .add(route!(passwordless::magic_link))
+        .add(route!(passwordless::magic_link_verify))
+        .add(route!(passwordless::email_otp_send))
+        .add(route!(passwordless::email_otp_sign_in))
+        .add(route!(passwordless::email_otp_verify_email))
+        .add(route!(passwordless::email_otp_check))
+        .add(route!(passwordless::email_otp_reset_password))
+        .add(route!(passwordless::email_otp_request_email_change))
+        .add(route!(passwordless::email_otp_change_email))
         .add(route!(health::healthz))
         .add(route!(health::readyz));
     let router = routes::admin::routes(router);

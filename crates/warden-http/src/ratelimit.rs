@@ -87,7 +87,8 @@ impl std::fmt::Debug for RateLimitSettings {
 }
 
 impl RateLimitSettings {
-    /// BetterAuth's defaults: 100 requests per 10 s per path; sign-in,
+    /// BetterAuth's defaults: 100 requests per 10 s per path; magic links 5
+    /// and email codes 3 per 60 s; sign-in,
     /// sign-up, change-password and change-email 3 per 10 s;
     /// password-reset and verification mails 3 per 60 s. `custom` rules come
     /// first, so they override these.
@@ -99,6 +100,20 @@ impl RateLimitSettings {
         let s10 = Duration::from_secs(10);
         let s60 = Duration::from_secs(60);
         let mut rules = custom;
+        // Before the `sign-in/*` rules, which would match first. Magic
+        // links 5 per minute, email codes 3 per minute (BetterAuth's
+        // plugins' limits); each also limited per email in the core
+        // (`per_email_max`).
+        rules.push(RateRule::new("/auth/magic-link*", s60, 5));
+        rules.push(RateRule::new("/auth/email-otp/*", s60, 3));
+        if let Some(base) = betterauth_base {
+            for p in ["/sign-in/magic-link*", "/magic-link/verify*"] {
+                rules.push(RateRule::new(format!("{base}{p}"), s60, 5));
+            }
+            for p in ["/sign-in/email-otp*", "/email-otp/*"] {
+                rules.push(RateRule::new(format!("{base}{p}"), s60, 3));
+            }
+        }
         for p in [
             "/auth/signin",
             "/auth/signup",

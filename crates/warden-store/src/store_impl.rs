@@ -942,6 +942,46 @@ macro_rules! impl_store {
                 tx.commit().await.map_err(|e| self.fail(e))
             }
 
+            async fn claim_unverified_user(
+                &self,
+                user_id: &str,
+                now: Timestamp,
+            ) -> Result<Option<Vec<String>>, StoreError> {
+                let mut tx = self.db()?.begin().await.map_err(|e| self.fail(e))?;
+                // The conditional update first: it locks the row, so of two
+                // concurrent claims the second finds it verified.
+                let r = sqlx::query(sql!(r#"UPDATE "user" SET "emailVerified" = $1, "twoFactorEnabled" = $2, "updatedAt" = $3
+                       WHERE "id" = $4 AND "emailVerified" = $5"#))
+                    .bind(true)
+                    .bind(false)
+                    .bind(ts(now))
+                    .bind(user_id)
+                    .bind(false)
+                    .execute(self.on(&mut tx))
+                    .await
+                    .map_err(|e| self.fail(e))?;
+                if r.rows_affected() == 0 {
+                    tx.rollback().await.map_err(|e| self.fail(e))?;
+                    return Ok(None);
+                }
+                for sql in [
+                    sql!(r#"DELETE FROM "account" WHERE "userId" = $1"#),
+                    sql!(r#"DELETE FROM "twoFactor" WHERE "userId" = $1"#),
+                    sql!(DELETE_TRUSTED_DEVICES),
+                ] {
+                    sqlx::query(sql)
+                        .bind(user_id)
+                        .execute(self.on(&mut tx))
+                        .await
+                        .map_err(|e| self.fail(e))?;
+                }
+                let deleted = self
+                    .dialect_delete_sessions_on(&mut tx, user_id, SessionFilter::All)
+                    .await?;
+                tx.commit().await.map_err(|e| self.fail(e))?;
+                Ok(Some(deleted))
+            }
+
             async fn use_totp_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError> {
                 let r = sqlx::query(
                     sql!(r#"UPDATE "twoFactor" SET "lastUsedStep" = $1, "failedVerificationCount" = 0

@@ -110,6 +110,10 @@ label_enum! {
         /// The second step: a TOTP or backup code after a password.
         TwoFactor = "two_factor",
         Passkey = "passkey",
+        /// A magic link followed.
+        MagicLink = "magic_link",
+        /// A one-time code from the email.
+        EmailOtp = "email_otp",
     }
 }
 
@@ -144,6 +148,8 @@ label_enum! {
         Password = "password",
         Social = "social",
         Admin = "admin",
+        /// Created by a magic link or an email code.
+        Passwordless = "passwordless",
     }
 }
 

@@ -59,6 +59,8 @@ pub struct Config {
     pub email_verification: EmailVerificationConfig,
     pub two_factor: TwoFactorConfig,
     pub passkey: PasskeyConfig,
+    pub magic_link: MagicLinkConfig,
+    pub email_otp: EmailOtpConfig,
     pub admin: AdminConfig,
     pub telemetry: TelemetryConfig,
     pub dashboard: DashboardConfig,
@@ -226,6 +228,90 @@ pub struct TwoFactorConfig {
     /// How long "trust this device" skips the second step (renewed on use).
     #[serde(with = "humantime_serde")]
     pub trust_device_ttl: Duration,
+    /// Offer the `otp` method: a code mailed to the user
+    /// (`two-factor/send-otp`, `two-factor/verify-otp`).
+    pub email_otp: bool,
+    /// How long a mailed two-factor code works.
+    #[serde(with = "humantime_serde")]
+    pub otp_expires_in: Duration,
+    /// Users with two-factor on get the challenge after a magic link or an
+    /// email code too (false: BetterAuth 1.7's behaviour, which skips it).
+    pub passwordless_challenge: bool,
+}
+
+/// `[magic_link]`: sign-in by an emailed link (BetterAuth's `magicLink`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MagicLinkConfig {
+    /// Off by default: the routes answer 404.
+    pub enabled: bool,
+    /// How long a link works.
+    #[serde(with = "humantime_serde")]
+    pub expires_in: Duration,
+    /// Unknown emails get no link and no account.
+    pub disable_sign_up: bool,
+    /// Links mailed to one address per `per_email_window`; more requests
+    /// get the same answer and no mail.
+    pub per_email_max: u64,
+    #[serde(with = "humantime_serde")]
+    pub per_email_window: Duration,
+}
+
+impl Default for MagicLinkConfig {
+    fn default() -> Self {
+        let d = warden_core::MagicLinkSettings::default();
+        MagicLinkConfig {
+            enabled: d.enabled,
+            expires_in: d.expires_in,
+            disable_sign_up: d.disable_sign_up,
+            per_email_max: d.max_per_email,
+            per_email_window: d.email_window,
+        }
+    }
+}
+
+/// `[email_otp]`: one-time codes by email (BetterAuth's `emailOTP`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailOtpConfig {
+    /// Off by default: the routes answer 404.
+    pub enabled: bool,
+    /// Digits per code (4 to 10).
+    pub length: usize,
+    /// How long a code works.
+    #[serde(with = "humantime_serde")]
+    pub expires_in: Duration,
+    /// Wrong guesses a code survives; then it is dead.
+    pub allowed_attempts: u64,
+    /// Unknown emails get no sign-in code and no account.
+    pub disable_sign_up: bool,
+    /// Codes mailed to one address per `per_email_window`; more requests
+    /// get the same answer and no mail.
+    pub per_email_max: u64,
+    #[serde(with = "humantime_serde")]
+    pub per_email_window: Duration,
+    /// Email change by code (`/email-otp/request-email-change`,
+    /// `/email-otp/change-email`); off, as BetterAuth's default.
+    pub change_email: bool,
+    /// Email change by code also needs a code sent to the current address.
+    pub change_email_verify_current: bool,
+}
+
+impl Default for EmailOtpConfig {
+    fn default() -> Self {
+        let d = warden_core::EmailOtpSettings::default();
+        EmailOtpConfig {
+            enabled: d.enabled,
+            length: d.length,
+            expires_in: d.expires_in,
+            allowed_attempts: d.allowed_attempts,
+            disable_sign_up: d.disable_sign_up,
+            per_email_max: d.max_per_email,
+            per_email_window: d.email_window,
+            change_email: d.change_email,
+            change_email_verify_current: d.change_email_verify_current,
+        }
+    }
 }
 
 impl Default for TwoFactorConfig {
@@ -238,6 +324,9 @@ impl Default for TwoFactorConfig {
             lock_after: d.lock_after,
             lock_for: d.lock_for,
             trust_device_ttl: d.trust_device_ttl,
+            email_otp: d.email_otp,
+            otp_expires_in: d.otp_expires_in,
+            passwordless_challenge: d.passwordless_challenge,
         }
     }
 }
@@ -862,6 +951,8 @@ const CONFIG_KEYS: &[&str] = &[
     "email_verification",
     "two_factor",
     "passkey",
+    "magic_link",
+    "email_otp",
     "admin",
     "telemetry",
     "dashboard",
@@ -893,6 +984,8 @@ impl Default for Config {
             email_verification: EmailVerificationConfig::default(),
             two_factor: TwoFactorConfig::default(),
             passkey: PasskeyConfig::default(),
+            magic_link: MagicLinkConfig::default(),
+            email_otp: EmailOtpConfig::default(),
             admin: AdminConfig::default(),
             telemetry: TelemetryConfig::default(),
             dashboard: DashboardConfig::default(),
@@ -1091,6 +1184,22 @@ impl Config {
         {
             return Err(ConfigError::Rule(
                 "admin.default_ban_expires_in must be positive and at most 100 years".into(),
+            ));
+        }
+        let o = &self.email_otp;
+        if !(4..=10).contains(&o.length) || o.allowed_attempts == 0 || o.expires_in.is_zero() {
+            return Err(ConfigError::Rule(
+                "email_otp: length must be 4 to 10, allowed_attempts and expires_in positive"
+                    .into(),
+            ));
+        }
+        if self.magic_link.expires_in.is_zero()
+            || self.two_factor.otp_expires_in.is_zero()
+            || self.magic_link.per_email_window.is_zero()
+            || o.per_email_window.is_zero()
+        {
+            return Err(ConfigError::Rule(
+                "magic_link.expires_in, two_factor.otp_expires_in and the per_email_window limits must be positive".into(),
             ));
         }
         let d = &self.database;

@@ -68,6 +68,7 @@ export function mailNode(m, fresh = false) {
       h('div', {class: 'mail-subject'}, m.subject ?? '(no subject)'),
       h('div', {class: 'mail-time mono muted', title: m.at ?? ''}, fmtTime(m.at))),
     h('div', {class: 'mail-meta small'}, h('span', {class: 'muted'}, 'To '), h('span', {class: 'mail-to mono'}, m.to ?? '')),
+    m.code ? h('div', {class: 'mail-meta small'}, h('span', {class: 'muted'}, 'Code '), h('span', {class: 'mail-code mono'}, String(m.code))) : null,
     h('pre', {class: 'mail-text'}, linkify(m.text ?? '')),
     h('div', {class: 'mail-actions'},
       toggle,

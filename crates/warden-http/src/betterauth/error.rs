@@ -170,6 +170,29 @@ impl From<AuthError> for BaError {
                 BaError::bad_request("EMAIL_NOT_FOUND", "Email not found")
             }
             AuthError::SignUpDisabled => BaError::forbidden("SIGNUP_DISABLED", "Sign up disabled"),
+            // As BetterAuth without the plugin: no such route.
+            AuthError::FeatureDisabled => BaError::not_found(),
+            AuthError::InvalidOtp => BaError::bad_request("INVALID_OTP", "Invalid OTP"),
+            AuthError::OtpExpired => BaError::bad_request("OTP_EXPIRED", "OTP expired"),
+            AuthError::OtpTooManyAttempts => {
+                BaError::forbidden("TOO_MANY_ATTEMPTS", "Too many attempts")
+            }
+            // BetterAuth answers 400 with this message and no code.
+            AuthError::EmailChangeByCodeDisabled => BaError::bad_request(
+                "CHANGE_EMAIL_DISABLED",
+                "Change email with OTP is disabled",
+            ),
+            AuthError::TwoFactorOtpTooSoon => BaError::new(
+                S::TOO_MANY_REQUESTS,
+                "TOO_MANY_REQUESTS",
+                "Too many codes sent recently. Wait a minute and ask again.",
+            ),
+            AuthError::TwoFactorOtpExpired => {
+                BaError::bad_request("OTP_HAS_EXPIRED", "OTP has expired")
+            }
+            AuthError::TwoFactorOtpNotConfigured => {
+                BaError::bad_request("OTP_NOT_CONFIGURED", "OTP is not available")
+            }
             AuthError::AccountNotFound => {
                 BaError::bad_request("ACCOUNT_NOT_FOUND", "Account not found")
             }

@@ -8,6 +8,7 @@ pub(crate) mod body;
 mod error;
 #[cfg(feature = "passkey")]
 mod passkey;
+mod passwordless;
 mod two_factor;
 
 use axum::extract::{FromRef, FromRequestParts, Query, State};
@@ -76,6 +77,19 @@ pub(crate) fn routes<R: RouteSink>(router: R) -> R {
         .add(route!(two_factor::verify_totp))
         .add(route!(two_factor::verify_backup_code))
         .add(route!(two_factor::generate_backup_codes))
+        .add(route!(two_factor::send_otp))
+        .add(route!(two_factor::verify_otp))
+        .add(route!(passwordless::sign_in_magic_link))
+        .add(route!(passwordless::magic_link_verify))
+        .add(route!(passwordless::send_verification_otp))
+        .add(route!(passwordless::check_verification_otp))
+        .add(route!(passwordless::verify_email_otp))
+        .add(route!(passwordless::sign_in_email_otp))
+        .add(route!(passwordless::request_password_reset_otp))
+        .add(route!(passwordless::forget_password_otp))
+        .add(route!(passwordless::reset_password_otp))
+        .add(route!(passwordless::request_email_change_otp))
+        .add(route!(passwordless::change_email_otp))
         .add(route!(admin::set_role))
         .add(route!(admin::get_user))
         .add(route!(admin::create_user))

@@ -18,17 +18,35 @@ use crate::AppState;
 pub struct TwoFactorPasswordRequest {
     #[schema(min_length = 1, max_length = 128)]
     pub password: String,
-    /// Only `totp` is supported.
+    /// `totp` (default): set up an authenticator app; `otp`: codes by
+    /// email, on at once (needs `two_factor.email_otp`).
+    #[schema(pattern = "^(totp|otp)$")]
     pub method: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BaEnableResponse {
+    /// `totp` or `otp`.
     pub method: &'static str,
-    #[serde(rename = "totpURI")]
-    pub totp_uri: String,
-    pub backup_codes: Vec<String>,
+    /// Only for `totp`.
+    #[serde(rename = "totpURI", skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub totp_uri: Option<String>,
+    /// Only for `totp`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub backup_codes: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct BaSendOtpRequest {
+    /// Accepted for BetterAuth's client; "trust this device" is chosen
+    /// with `verify-otp`.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub trust_device: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -78,23 +96,15 @@ pub(super) fn challenge_response(state: &AppState, c: TwoFactorChallenge) -> Res
     r
 }
 
-fn unsupported_method(method: &Option<String>) -> Result<(), BaError> {
-    match method.as_deref() {
-        None | Some("totp") => Ok(()),
-        Some(_) => Err(BaError::validation(
-            "[body.method] only \"totp\" is supported",
-        )),
-    }
-}
-
-/// Set up TOTP (`twoFactor.enable`). Two-factor turns on after the first
-/// `verify-totp` with a session.
+/// Set up TOTP (`twoFactor.enable`); two-factor turns on after the first
+/// `verify-totp` with a session. With `method: "otp"`, two-factor turns on
+/// at once with codes by email.
 #[utoipa::path(post, path = "/two-factor/enable", tag = "betterauth", operation_id = "baTwoFactorEnable",
     request_body = TwoFactorPasswordRequest,
     security(("sessionCookie" = []), ("bearerAuth" = [])),
     responses(
         (status = 200, body = BaEnableResponse),
-        (status = 400, description = "INVALID_PASSWORD, CREDENTIAL_ACCOUNT_NOT_FOUND, TOTP_ALREADY_ENABLED, VALIDATION_ERROR", body = BaError),
+        (status = 400, description = "INVALID_PASSWORD, CREDENTIAL_ACCOUNT_NOT_FOUND, TOTP_ALREADY_ENABLED, OTP_NOT_CONFIGURED, VALIDATION_ERROR", body = BaError),
         (status = 401, description = "UNAUTHORIZED", body = BaError),
     ))]
 pub async fn enable(
@@ -102,15 +112,33 @@ pub async fn enable(
     BaAuth(auth): BaAuth,
     BaBody(req): BaBody<TwoFactorPasswordRequest>,
 ) -> Result<Json<BaEnableResponse>, BaError> {
-    unsupported_method(&req.method)?;
+    match req.method.as_deref() {
+        None | Some("totp") => {}
+        Some("otp") => {
+            state
+                .warden
+                .enable_two_factor_otp(&auth.authenticated(), &req.password)
+                .await?;
+            return Ok(Json(BaEnableResponse {
+                method: "otp",
+                totp_uri: None,
+                backup_codes: None,
+            }));
+        }
+        Some(_) => {
+            return Err(BaError::validation(
+                "[body.method] must be \"totp\" or \"otp\"",
+            ))
+        }
+    }
     let setup = state
         .warden
         .enable_two_factor(&auth.authenticated(), &req.password)
         .await?;
     Ok(Json(BaEnableResponse {
         method: "totp",
-        totp_uri: setup.totp_uri,
-        backup_codes: setup.backup_codes,
+        totp_uri: Some(setup.totp_uri),
+        backup_codes: Some(setup.backup_codes),
     }))
 }
 
@@ -223,6 +251,81 @@ pub async fn verify_totp(
     let user = state
         .warden
         .confirm_totp(&auth.authenticated(), &req.code)
+        .await?;
+    Ok(Json(BaTokenResponse {
+        token: Some(auth.token.expose().to_owned()),
+        user: BaUser::from(user),
+    })
+    .into_response())
+}
+
+/// `twoFactor.sendOtp`: mails a code, for the sign-in challenge (its
+/// cookie) or, with a session instead, to turn the `otp` method on.
+#[utoipa::path(post, path = "/two-factor/send-otp", tag = "betterauth", operation_id = "baTwoFactorSendOtp",
+    request_body = BaSendOtpRequest,
+    security((), ("sessionCookie" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, body = BaStatus),
+        (status = 400, description = "OTP_NOT_CONFIGURED (`two_factor.email_otp` is off)", body = BaError),
+        (status = 401, description = "INVALID_TWO_FACTOR_COOKIE: no challenge and no session", body = BaError),
+        (status = 429, description = "TOO_MANY_REQUESTS: more than `email_otp.per_email_max` codes to the address within `per_email_window`", body = BaError),
+    ))]
+pub async fn send_otp(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: Option<AuthUser>,
+) -> Result<Json<BaStatus>, BaError> {
+    // The body (`{trustDevice?}`, optional) changes nothing here.
+    if let Some(challenge) = state.settings.cookies.read_two_factor(&headers) {
+        state.warden.send_two_factor_otp(&challenge).await?;
+    } else if let Some(auth) = auth {
+        state
+            .warden
+            .send_two_factor_otp_signed_in(&auth.authenticated())
+            .await?;
+    } else {
+        return Err(AuthError::InvalidTwoFactorChallenge.into());
+    }
+    Ok(Json(BaStatus { status: true }))
+}
+
+/// `twoFactor.verifyOtp`: with the challenge cookie, completes a sign-in
+/// with the mailed code; with a session instead, turns the `otp` method on.
+#[utoipa::path(post, path = "/two-factor/verify-otp", tag = "betterauth", operation_id = "baTwoFactorVerifyOtp",
+    request_body = BaVerifyRequest,
+    security((), ("sessionCookie" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "`{token, user}`; a sign-in also sets the session cookie and `set-auth-token`", body = BaTokenResponse),
+        (status = 400, description = "OTP_HAS_EXPIRED (none sent, or too old), TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE, OTP_NOT_CONFIGURED, VALIDATION_ERROR (not 6 digits)", body = BaError),
+        (status = 401, description = "INVALID_CODE, INVALID_TWO_FACTOR_COOKIE", body = BaError),
+        (status = 429, description = "ACCOUNT_TEMPORARILY_LOCKED", body = BaError),
+    ))]
+pub async fn verify_otp(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    headers: HeaderMap,
+    auth: Option<AuthUser>,
+    BaBody(req): BaBody<BaVerifyRequest>,
+) -> Result<Response, BaError> {
+    if let Some(challenge) = state.settings.cookies.read_two_factor(&headers) {
+        if !state.warden.settings().two_factor.email_otp {
+            return Err(AuthError::TwoFactorOtpNotConfigured.into());
+        }
+        return complete(
+            &state,
+            &challenge,
+            SecondFactor::EmailOtp(&req.code),
+            req.trust_device,
+            meta,
+        )
+        .await;
+    }
+    let Some(auth) = auth else {
+        return Err(AuthError::InvalidTwoFactorChallenge.into());
+    };
+    let user = state
+        .warden
+        .confirm_two_factor_otp(&auth.authenticated(), &req.code)
         .await?;
     Ok(Json(BaTokenResponse {
         token: Some(auth.token.expose().to_owned()),

@@ -5,6 +5,7 @@ pub mod health;
 #[cfg(feature = "passkey")]
 pub mod passkey;
 pub mod password;
+pub mod passwordless;
 pub mod profile;
 pub mod sessions;
 pub mod two_factor;

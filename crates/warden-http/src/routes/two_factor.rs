@@ -251,6 +251,87 @@ pub async fn generate_backup_codes(
     Ok(Json(BackupCodesResponse { backup_codes }))
 }
 
+#[derive(Deserialize, ToSchema, Default)]
+pub struct SendOtpRequest {
+    /// The challenge from `/auth/signin`. Browsers may send the
+    /// `warden.two_factor` cookie instead.
+    #[schema(max_length = 256)]
+    pub challenge: Option<String>,
+}
+
+/// Turn two-factor on with codes by email (`two_factor.email_otp`): each
+/// sign-in then waits for a code from `/auth/two-factor/send-otp`.
+#[utoipa::path(post, path = "/auth/two-factor/enable-otp", tag = "two-factor", operation_id = "twoFactorEnableOtp",
+    request_body = PasswordRequest,
+    security(("bearerAuth" = []), ("sessionCookie" = [])),
+    responses(
+        (status = 200, body = ConfirmResponse),
+        (status = 400, description = "Wrong password, or the account has none", body = ApiError),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 404, description = "Two-factor codes by email are off", body = ApiError),
+    ))]
+pub async fn enable_otp(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(req): ApiJson<PasswordRequest>,
+) -> Result<Json<ConfirmResponse>, ApiError> {
+    let user = state
+        .warden
+        .enable_two_factor_otp(&auth.authenticated(), &req.password)
+        .await?;
+    Ok(Json(ConfirmResponse {
+        two_factor_enabled: user.two_factor_enabled,
+    }))
+}
+
+/// Email a code for a two-factor sign-in challenge (method `otp`).
+#[utoipa::path(post, path = "/auth/two-factor/send-otp", tag = "two-factor", operation_id = "twoFactorSendOtp",
+    request_body = SendOtpRequest,
+    responses(
+        (status = 200, body = SuccessResponse),
+        (status = 400, description = "No challenge given", body = ApiError),
+        (status = 401, description = "Invalid or expired challenge", body = ApiError),
+        (status = 404, description = "Two-factor codes by email are off", body = ApiError),
+        (status = 429, description = "Too many codes to the address recently (`email_otp.per_email_max`)", body = ApiError),
+    ))]
+pub async fn send_otp(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<SendOtpRequest>,
+) -> Result<Json<SuccessResponse>, ApiError> {
+    let challenge = req
+        .challenge
+        .filter(|c| !c.is_empty())
+        .or_else(|| state.settings.cookies.read_two_factor(&headers))
+        .ok_or_else(|| {
+            ApiError::invalid("challenge: missing; send the challenge from /auth/signin")
+        })?;
+    state.warden.send_two_factor_otp(&challenge).await?;
+    Ok(Json(SuccessResponse { success: true }))
+}
+
+/// Complete a two-factor sign-in with the emailed code.
+#[utoipa::path(post, path = "/auth/two-factor/verify-otp", tag = "two-factor", operation_id = "twoFactorVerifyOtp",
+    request_body = VerifyRequest,
+    responses(
+        (status = 200, description = "Signed in", body = super::auth::AuthResponse),
+        (status = 400, description = "Invalid input, or no live code (send one first)", body = ApiError),
+        (status = 401, description = "Wrong code, or invalid or expired challenge", body = ApiError),
+        (status = 404, description = "Two-factor codes by email are off", body = ApiError),
+        (status = 429, description = "Too many wrong codes, or two-factor locked for the account", body = ApiError),
+    ))]
+pub async fn verify_otp(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<VerifyRequest>,
+) -> Result<Response, ApiError> {
+    if !state.warden.settings().two_factor.email_otp {
+        return Err(AuthError::TwoFactorOtpNotConfigured.into());
+    }
+    verify(state, meta, headers, req, Kind::EmailOtp).await
+}
+
 /// Complete a two-factor sign-in with a TOTP code.
 #[utoipa::path(post, path = "/auth/two-factor/verify-totp", tag = "two-factor", operation_id = "twoFactorVerifyTotp",
     request_body = VerifyRequest,
@@ -266,7 +347,7 @@ pub async fn verify_totp(
     headers: HeaderMap,
     ApiJson(req): ApiJson<VerifyRequest>,
 ) -> Result<Response, ApiError> {
-    verify(state, meta, headers, req, false).await
+    verify(state, meta, headers, req, Kind::Totp).await
 }
 
 /// Complete a two-factor sign-in with a backup code (each works once).
@@ -284,7 +365,13 @@ pub async fn verify_backup_code(
     headers: HeaderMap,
     ApiJson(req): ApiJson<VerifyRequest>,
 ) -> Result<Response, ApiError> {
-    verify(state, meta, headers, req, true).await
+    verify(state, meta, headers, req, Kind::BackupCode).await
+}
+
+enum Kind {
+    Totp,
+    BackupCode,
+    EmailOtp,
 }
 
 async fn verify(
@@ -292,7 +379,7 @@ async fn verify(
     meta: warden_core::RequestMeta,
     headers: HeaderMap,
     req: VerifyRequest,
-    backup: bool,
+    kind: Kind,
 ) -> Result<Response, ApiError> {
     let from_cookie = state.settings.cookies.read_two_factor(&headers);
     let challenge = req
@@ -302,10 +389,10 @@ async fn verify(
         .ok_or_else(|| {
             ApiError::invalid("challenge: missing; send the challenge from /auth/signin")
         })?;
-    let factor = if backup {
-        SecondFactor::BackupCode(&req.code)
-    } else {
-        SecondFactor::Totp(&req.code)
+    let factor = match kind {
+        Kind::Totp => SecondFactor::Totp(&req.code),
+        Kind::BackupCode => SecondFactor::BackupCode(&req.code),
+        Kind::EmailOtp => SecondFactor::EmailOtp(&req.code),
     };
     let signed_in = match state
         .warden

@@ -85,6 +85,31 @@ const ROUTES: &[(&str, &str, bool)] = &[
     ("post", "/api/auth/two-factor/generate-backup-codes", true),
     ("post", "/api/auth/two-factor/verify-totp", false),
     ("post", "/api/auth/two-factor/verify-backup-code", false),
+    ("post", "/api/auth/two-factor/send-otp", false),
+    ("post", "/api/auth/two-factor/verify-otp", false),
+    ("post", "/auth/two-factor/enable-otp", true),
+    ("post", "/auth/two-factor/send-otp", false),
+    ("post", "/auth/two-factor/verify-otp", false),
+    ("post", "/auth/magic-link", false),
+    ("get", "/auth/magic-link/verify", false),
+    ("post", "/auth/email-otp/send", false),
+    ("post", "/auth/email-otp/signin", false),
+    ("post", "/auth/email-otp/verify-email", false),
+    ("post", "/auth/email-otp/check", false),
+    ("post", "/auth/email-otp/reset-password", false),
+    ("post", "/api/auth/sign-in/magic-link", false),
+    ("get", "/api/auth/magic-link/verify", false),
+    ("post", "/api/auth/email-otp/send-verification-otp", false),
+    ("post", "/api/auth/email-otp/check-verification-otp", false),
+    ("post", "/api/auth/email-otp/verify-email", false),
+    ("post", "/api/auth/sign-in/email-otp", false),
+    ("post", "/api/auth/email-otp/request-password-reset", false),
+    ("post", "/api/auth/forget-password/email-otp", false),
+    ("post", "/api/auth/email-otp/reset-password", false),
+    ("post", "/api/auth/email-otp/request-email-change", true),
+    ("post", "/api/auth/email-otp/change-email", true),
+    ("post", "/auth/email-otp/request-email-change", true),
+    ("post", "/auth/email-otp/change-email", true),
     ("get", "/auth/signin/{provider}", false),
     ("get", "/auth/callback/{provider}", false),
     ("post", "/auth/exchange", false),
@@ -118,7 +143,12 @@ const ROUTES: &[(&str, &str, bool)] = &[
 ];
 
 async fn openapi_documents_every_route(b: Backend) {
-    let app = spawn_app(b).await;
+    // With the features whose routes answer 404 while off.
+    let app = spawn_app_with(b, |c| {
+        c.magic_link.enabled = true;
+        c.email_otp.enabled = true;
+    })
+    .await;
     let doc: Value = app
         .get("/openapi.json")
         .send()

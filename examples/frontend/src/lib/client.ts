@@ -132,9 +132,64 @@ export namespace auth {
         name: string
     }
 
+    export interface ChangeEmailCodeRequest {
+        newEmail: string
+        /** The code mailed to the new address. */
+        otp: string
+    }
+
     export interface ChangeEmailRequest {
         callbackURL?: string | null
         newEmail: string
+    }
+
+    export interface CheckCodeRequest {
+        email: string
+        /** The code from the email. */
+        otp: string
+        type: string
+    }
+
+    export interface CodeRequest {
+        email: string
+        otp: string
+    }
+
+    export interface CodeResetPasswordRequest {
+        email: string
+        newPassword: string
+        otp: string
+    }
+
+    export interface CodeSignInRequest {
+        email: string
+        /** The name of the account, if the code creates one. */
+        name?: string | null
+        otp: string
+    }
+
+    export interface MagicLinkRequest {
+        /**
+         * Where the link leads once signed in (relative, or on a trusted
+         * origin). Without it the link answers JSON.
+         */
+        callbackURL?: string | null
+        email: string
+        /** Where it leads on failure, with `?error=` (default `callbackURL`). */
+        errorCallbackURL?: string | null
+        /** The name of the account, if the link creates one. */
+        name?: string | null
+        /** Where it leads a new user (default `callbackURL`). */
+        newUserCallbackURL?: string | null
+    }
+
+    export interface RequestEmailChangeCodeRequest {
+        newEmail: string
+        /**
+         * An `email-verification` code of the current address, when
+         * `email_otp.change_email_verify_current` is on.
+         */
+        otp?: string | null
     }
 
     export interface RequestPasswordResetRequest {
@@ -155,6 +210,12 @@ export namespace auth {
         newPassword: string
         /** The token from the emailed link. */
         token: string
+    }
+
+    export interface SendCodeRequest {
+        email: string
+        /** `sign-in`, `email-verification` or `forget-password`. */
+        type: string
     }
 
     export interface SendVerificationRequest {
@@ -218,6 +279,14 @@ export namespace auth {
         success: boolean
     }
 
+    export interface MagicLinkVerifyParams {
+        /** The token from the emailed link. */
+        token?: string
+        callbackURL?: string
+        newUserCallbackURL?: string
+        errorCallbackURL?: string
+    }
+
     export interface VerifyEmailParams {
         /** The token from the emailed link. */
         token?: string
@@ -234,6 +303,15 @@ export namespace auth {
         constructor(baseClient: BaseClient) {
             this.baseClient = baseClient
             this.changeEmail = this.changeEmail.bind(this)
+            this.emailOtpChangeEmail = this.emailOtpChangeEmail.bind(this)
+            this.emailOtpCheck = this.emailOtpCheck.bind(this)
+            this.emailOtpRequestEmailChange = this.emailOtpRequestEmailChange.bind(this)
+            this.emailOtpResetPassword = this.emailOtpResetPassword.bind(this)
+            this.emailOtpSend = this.emailOtpSend.bind(this)
+            this.emailOtpSignIn = this.emailOtpSignIn.bind(this)
+            this.emailOtpVerifyEmail = this.emailOtpVerifyEmail.bind(this)
+            this.magicLink = this.magicLink.bind(this)
+            this.magicLinkVerify = this.magicLinkVerify.bind(this)
             this.requestPasswordReset = this.requestPasswordReset.bind(this)
             this.resetPassword = this.resetPassword.bind(this)
             this.sendVerificationEmail = this.sendVerificationEmail.bind(this)
@@ -253,6 +331,108 @@ export namespace auth {
         public async changeEmail(params: ChangeEmailRequest): Promise<SuccessResponse> {
             const resp = await this.baseClient.callTypedAPI("POST", `/auth/change-email`, JSON.stringify(params))
             return await resp.json() as SuccessResponse
+        }
+
+        /**
+         * Change the email with the code mailed to the new address; the new
+         * address is verified.
+         *
+         * `POST /auth/email-otp/change-email`
+         */
+        public async emailOtpChangeEmail(params: ChangeEmailCodeRequest): Promise<VerifyResponse> {
+            const resp = await this.baseClient.callTypedAPI("POST", `/auth/email-otp/change-email`, JSON.stringify(params))
+            return await resp.json() as VerifyResponse
+        }
+
+        /**
+         * Is this code right (without using it)? A wrong guess counts.
+         *
+         * `POST /auth/email-otp/check`
+         */
+        public async emailOtpCheck(params: CheckCodeRequest): Promise<SuccessResponse> {
+            const resp = await this.baseClient.callTypedAPI("POST", `/auth/email-otp/check`, JSON.stringify(params))
+            return await resp.json() as SuccessResponse
+        }
+
+        /**
+         * Ask to change the email by code: a code goes to the new address (a
+         * taken one gets nothing, and the same answer). Needs
+         * `email_otp.change_email` and a recent sign-in.
+         *
+         * `POST /auth/email-otp/request-email-change`
+         */
+        public async emailOtpRequestEmailChange(params: RequestEmailChangeCodeRequest): Promise<SuccessResponse> {
+            const resp = await this.baseClient.callTypedAPI("POST", `/auth/email-otp/request-email-change`, JSON.stringify(params))
+            return await resp.json() as SuccessResponse
+        }
+
+        /**
+         * Set a new password with a `forget-password` code. Every session of the
+         * user ends.
+         *
+         * `POST /auth/email-otp/reset-password`
+         */
+        public async emailOtpResetPassword(params: CodeResetPasswordRequest): Promise<SuccessResponse> {
+            const resp = await this.baseClient.callTypedAPI("POST", `/auth/email-otp/reset-password`, JSON.stringify(params))
+            return await resp.json() as SuccessResponse
+        }
+
+        /**
+         * Email a one-time code: `sign-in` (to any address, unless sign-up is
+         * disabled), `email-verification` or `forget-password` (to registered
+         * addresses). The same answer in every case.
+         *
+         * `POST /auth/email-otp/send`
+         */
+        public async emailOtpSend(params: SendCodeRequest): Promise<SuccessResponse> {
+            const resp = await this.baseClient.callTypedAPI("POST", `/auth/email-otp/send`, JSON.stringify(params))
+            return await resp.json() as SuccessResponse
+        }
+
+        /**
+         * Sign in with a `sign-in` code; an unknown email gets a new account
+         * (unless sign-up is disabled).
+         *
+         * `POST /auth/email-otp/signin`
+         */
+        public async emailOtpSignIn(params: CodeSignInRequest): Promise<SignInResponse> {
+            const resp = await this.baseClient.callTypedAPI("POST", `/auth/email-otp/signin`, JSON.stringify(params))
+            return await resp.json() as SignInResponse
+        }
+
+        /**
+         * Verify the email with an `email-verification` code.
+         *
+         * `POST /auth/email-otp/verify-email`
+         */
+        public async emailOtpVerifyEmail(params: CodeRequest): Promise<VerifyResponse> {
+            const resp = await this.baseClient.callTypedAPI("POST", `/auth/email-otp/verify-email`, JSON.stringify(params))
+            return await resp.json() as VerifyResponse
+        }
+
+        /**
+         * Email a sign-in link. The same answer for any address; an unknown one
+         * gets an account when the link is followed (unless sign-up is disabled).
+         *
+         * `POST /auth/magic-link`
+         */
+        public async magicLink(params: MagicLinkRequest): Promise<SuccessResponse> {
+            const resp = await this.baseClient.callTypedAPI("POST", `/auth/magic-link`, JSON.stringify(params))
+            return await resp.json() as SuccessResponse
+        }
+
+        /**
+         * The emailed link: signs in. With `callbackURL`, a redirect there (a new
+         * user to `newUserCallbackURL`; failures to `errorCallbackURL` with
+         * `?error=INVALID_TOKEN`, `SIGN_UP_DISABLED` or `BANNED_USER`; a user with
+         * two-factor on gets the challenge cookie and `twoFactorRedirect=true`).
+         * Without, the answer of `/auth/signin`.
+         *
+         * `GET /auth/magic-link/verify`
+         */
+        public async magicLinkVerify(params?: MagicLinkVerifyParams): Promise<SignInResponse> {
+            const resp = await this.baseClient.callTypedAPI("GET", `/auth/magic-link/verify`, undefined, { query: toQuery(params) })
+            return await resp.json() as SignInResponse
         }
 
         /**
@@ -757,6 +937,14 @@ export namespace twoFactor {
         password: string
     }
 
+    export interface SendOtpRequest {
+        /**
+         * The challenge from `/auth/signin`. Browsers may send the
+         * `warden.two_factor` cookie instead.
+         */
+        challenge?: string | null
+    }
+
     export interface TotpUriResponse {
         totpURI: string
     }
@@ -784,9 +972,12 @@ export namespace twoFactor {
             this.confirm = this.confirm.bind(this)
             this.disable = this.disable.bind(this)
             this.enable = this.enable.bind(this)
+            this.enableOtp = this.enableOtp.bind(this)
             this.generateBackupCodes = this.generateBackupCodes.bind(this)
             this.getTotpUri = this.getTotpUri.bind(this)
+            this.sendOtp = this.sendOtp.bind(this)
             this.verifyBackupCode = this.verifyBackupCode.bind(this)
+            this.verifyOtp = this.verifyOtp.bind(this)
             this.verifyTotp = this.verifyTotp.bind(this)
         }
 
@@ -822,6 +1013,17 @@ export namespace twoFactor {
         }
 
         /**
+         * Turn two-factor on with codes by email (`two_factor.email_otp`): each
+         * sign-in then waits for a code from `/auth/two-factor/send-otp`.
+         *
+         * `POST /auth/two-factor/enable-otp`
+         */
+        public async enableOtp(params: PasswordRequest): Promise<ConfirmResponse> {
+            const resp = await this.baseClient.callTypedAPI("POST", `/auth/two-factor/enable-otp`, JSON.stringify(params))
+            return await resp.json() as ConfirmResponse
+        }
+
+        /**
          * A new set of backup codes; the old set stops working.
          *
          * `POST /auth/two-factor/generate-backup-codes`
@@ -842,12 +1044,32 @@ export namespace twoFactor {
         }
 
         /**
+         * Email a code for a two-factor sign-in challenge (method `otp`).
+         *
+         * `POST /auth/two-factor/send-otp`
+         */
+        public async sendOtp(params: SendOtpRequest): Promise<auth.SuccessResponse> {
+            const resp = await this.baseClient.callTypedAPI("POST", `/auth/two-factor/send-otp`, JSON.stringify(params))
+            return await resp.json() as auth.SuccessResponse
+        }
+
+        /**
          * Complete a two-factor sign-in with a backup code (each works once).
          *
          * `POST /auth/two-factor/verify-backup-code`
          */
         public async verifyBackupCode(params: VerifyRequest): Promise<auth.AuthResponse> {
             const resp = await this.baseClient.callTypedAPI("POST", `/auth/two-factor/verify-backup-code`, JSON.stringify(params))
+            return await resp.json() as auth.AuthResponse
+        }
+
+        /**
+         * Complete a two-factor sign-in with the emailed code.
+         *
+         * `POST /auth/two-factor/verify-otp`
+         */
+        public async verifyOtp(params: VerifyRequest): Promise<auth.AuthResponse> {
+            const resp = await this.baseClient.callTypedAPI("POST", `/auth/two-factor/verify-otp`, JSON.stringify(params))
             return await resp.json() as auth.AuthResponse
         }
 

@@ -48,6 +48,7 @@ import { adminAc, userAc } from "better-auth/plugins/admin/access";
 import { magicLink } from "better-auth/plugins/magic-link";
 import { emailOTP } from "better-auth/plugins/email-otp";
 import { passkey } from "@better-auth/passkey";
+import { genericOAuth } from "better-auth/plugins/generic-oauth";
 
 const listen = process.env.WARDEN_LISTEN ?? "127.0.0.1:4000";
 const sep = listen.lastIndexOf(":");
@@ -176,6 +177,25 @@ if (flag("WARDEN_PASSKEY__ENABLED", true)) {
       : {}),
   }));
 }
+// Social sign-in: one genericOAuth provider per WARDEN_SOCIAL__<NAME>__ISSUER
+// (providerId the name in lower case, discovery from the issuer, the client
+// id and WARDEN_SOCIAL_<NAME>_CLIENT_SECRET), as the README describes. In
+// 1.7.25 they work through signIn.social and /callback/:id like built-in ones.
+const socialProviders = Object.keys(process.env)
+  .map((k) => /^WARDEN_SOCIAL__([A-Z0-9_]+?)__ISSUER$/.exec(k)?.[1])
+  .filter(Boolean)
+  .map((name) => ({
+    providerId: name.toLowerCase(),
+    discoveryUrl: `${process.env[`WARDEN_SOCIAL__${name}__ISSUER`].replace(/\/$/, "")}/.well-known/openid-configuration`,
+    clientId: process.env[`WARDEN_SOCIAL__${name}__CLIENT_ID`],
+    clientSecret: process.env[`WARDEN_SOCIAL_${name}_CLIENT_SECRET`],
+    scopes: ["openid", "email", "profile"],
+    ...(process.env[`WARDEN_SOCIAL__${name}__REDIRECT_URI`]
+      ? { redirectURI: process.env[`WARDEN_SOCIAL__${name}__REDIRECT_URI`] }
+      : {}),
+  }));
+if (socialProviders.length) passwordlessPlugins.push(genericOAuth({ config: socialProviders }));
+
 const twoFactorOptions = flag("WARDEN_TWO_FACTOR__EMAIL_OTP")
   ? {
     otpOptions: {

@@ -43,6 +43,11 @@ const PASSWORD = "correct horse battery staple";
 const NEW_PASSWORD = "a different horse, stapled";
 const ENV = { WARDEN_EMAIL_OTP__ENABLED: "true" };
 
+// Warden has no email change by code yet (no `[email_otp] change_email`): it
+// refuses to start with the switch. These tests are TODO against Warden
+// until it has it; against BetterAuth they are ordinary tests.
+const NO_EMAIL_CHANGE = "no email change by code yet ([email_otp] change_email; /email-otp/request-email-change, /email-otp/change-email)";
+
 let warden;
 
 let binaryProblem = null;
@@ -288,8 +293,8 @@ function suite() {
     await currentSession(b.client, "after verifyTotp");
   });
 
-  test("D1. an unverified user's code sign-in removes the password and the sessions made before (BetterAuth's pre-registration defence)",
-    knownDifference("check the documented choice for unverified users"), async () => {
+  test("16. an unverified user's code sign-in removes the password and the sessions made before (BetterAuth's pre-registration defence)",
+    TEST, async () => {
       const squatter = newClient();
       const email = uniqueEmail("otp-d1");
       ok(await squatter.client.signUp.email({ email, password: PASSWORD, name: "Squatter" }), "signUp.email");
@@ -302,7 +307,7 @@ function suite() {
         "the password set before the proof no longer signs in");
     });
 
-  test("D2. a reset by code also verifies an unverified address", knownDifference("check emailVerified after a reset by code"), async () => {
+  test("17. a reset by code also verifies an unverified address", TEST, async () => {
     const c = newClient();
     const email = uniqueEmail("otp-d2");
     ok(await c.client.signUp.email({ email, password: PASSWORD, name: "Reset Verifies" }), "signUp.email");
@@ -336,15 +341,21 @@ function expiry() {
 
 function emailChange() {
   let server;
+  let startProblem = null;
   before(async () => {
     if (binaryProblem) return;
-    server = await startWarden({ env: { ...ENV, WARDEN_EMAIL_OTP__CHANGE_EMAIL: "true" } });
+    try {
+      server = await startWarden({ env: { ...ENV, WARDEN_EMAIL_OTP__CHANGE_EMAIL: "true" } });
+    } catch (err) {
+      startProblem = err;
+    }
   }, { timeout: 60_000 });
   after(async () => {
     await server?.stop();
   });
 
-  test("14. requestEmailChange mails a code to the new address; changeEmail with it moves the account there, verified", TEST, async () => {
+  test("14. requestEmailChange mails a code to the new address; changeEmail with it moves the account there, verified", knownDifference(NO_EMAIL_CHANGE), async () => {
+    if (startProblem) throw startProblem;
     const c = newClient(server);
     const email = uniqueEmail("otp-change");
     const newEmail = uniqueEmail("otp-changed");
@@ -365,7 +376,8 @@ function emailChange() {
       "the old address no longer signs in");
   });
 
-  test("15. requestEmailChange to an address in use answers the same and mails nothing; the same address is refused", TEST, async () => {
+  test("15. requestEmailChange to an address in use answers the same and mails nothing; the same address is refused", knownDifference(NO_EMAIL_CHANGE), async () => {
+    if (startProblem) throw startProblem;
     const taken = newClient(server);
     const takenEmail = uniqueEmail("otp-taken");
     ok(await taken.client.signUp.email({ email: takenEmail, password: PASSWORD, name: "Taken" }), "signUp.email", server);

@@ -27,7 +27,6 @@ import {
   currentSession,
   describeError,
   fails,
-  knownDifference,
   ok,
   sleep,
   turnOnTotp,
@@ -294,8 +293,8 @@ function suite() {
     await currentSession(b.client, "after verifyTotp");
   });
 
-  test("D1. an unverified user's magic-link sign-in removes the password and the sessions made before (BetterAuth's pre-registration defence)",
-    knownDifference("check the documented choice for unverified users"), async () => {
+  test("12. an unverified user's magic-link sign-in removes the password and the sessions made before (BetterAuth's pre-registration defence)",
+    TEST, async () => {
       const email = uniqueEmail("ml-d1");
       const squatter = newClient();
       ok(await squatter.client.signUp.email({ email, password: PASSWORD, name: "Squatter" }), "signUp.email");

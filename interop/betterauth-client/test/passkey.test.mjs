@@ -115,6 +115,15 @@ async function openPage(tag) {
     /** authClient.<path>(...args) in the page: {data, error}. */
     call: (p, ...args) => page.evaluate(([p2, a]) => window.call(p2, ...a), [p, args]),
     credentials: async () => (await cdp.send("WebAuthn.getCredentials", { authenticatorId })).credentials,
+    /** Puts `credential` back with another signature counter (a clone of the authenticator). */
+    resetCounter: async (credential, signCount) => {
+      await cdp.send("WebAuthn.removeCredential", { authenticatorId, credentialId: credential.credentialId });
+      const { credentialId, isResidentCredential, rpId, privateKey, userHandle } = credential;
+      await cdp.send("WebAuthn.addCredential", {
+        authenticatorId,
+        credential: { credentialId, isResidentCredential, rpId, privateKey, userHandle, signCount },
+      });
+    },
     snap: (name) => page.screenshot({ path: path.join(SCREENSHOTS, `${tag}-${String(++shot).padStart(2, "0")}-${name}.png`) }),
     close: () => context.close(),
   };
@@ -303,6 +312,36 @@ function suite() {
       assert.equal(s?.user?.id, up.user.id);
       assert.equal(s.user.twoFactorEnabled, true);
       await p.snap("two-factor-user-signed-in");
+    } finally {
+      await p.close();
+    }
+  });
+
+  test("4. a signature counter that goes backwards (a cloned authenticator) is refused, and no session starts", TEST, async () => {
+    const p = await openPage("clone");
+    const email = uniqueEmail("pk-clone");
+    try {
+      okIn(await p.call("signUp.email", { email, password: PASSWORD, name: "Cloned" }), "signUp.email");
+      okIn(await p.call("passkey.addPasskey", { name: "Key" }), "addPasskey");
+      okIn(await p.call("signOut"), "signOut");
+      okIn(await p.call("signIn.passkey"), "first signIn.passkey");
+      okIn(await p.call("signOut"), "signOut");
+      okIn(await p.call("signIn.passkey"), "second signIn.passkey");
+      const [cred] = await p.credentials();
+      assert.ok(cred.signCount >= 2, `the authenticator has signed twice, signCount ${cred.signCount}`);
+      const stored = okIn(await p.call("passkey.listUserPasskeys"), "listUserPasskeys")[0].counter;
+      assert.equal(stored, cred.signCount, "the server stored the authenticator's counter");
+      okIn(await p.call("signOut"), "signOut");
+
+      // The same key with its counter back at 0: the next signature says 1.
+      await p.resetCounter(cred, 0);
+      const refused = await p.call("signIn.passkey");
+      assert.equal(refused.data, null, `a counter that went backwards should be refused, got ${JSON.stringify(refused.data)}`);
+      assert.ok(refused.error, "a counter that went backwards should be refused");
+      assert.ok([400, 401].includes(refused.error.status), `refused with 400 or 401, got ${JSON.stringify(refused.error)}`);
+      if (AGAINST_REFERENCE) assert.equal(refused.error.code, "AUTHENTICATION_FAILED");
+      assert.equal(okIn(await p.call("getSession"), "getSession after the refusal"), null, "no session");
+      await p.snap("cloned-counter-refused");
     } finally {
       await p.close();
     }

@@ -98,6 +98,7 @@ if (binaryProblem) {
   });
   describe("BetterAuth emailOTP client against Warden", suite);
   describe("an expired code", expiry);
+  describe("sign-up by code turned off", noSignUp);
   describe("email change by code", emailChange);
 }
 
@@ -391,5 +392,32 @@ function emailChange() {
     fails(await c.client.emailOtp.requestEmailChange({ newEmail: email }), 400, undefined, "requestEmailChange to the same address");
     fails(await newClient(server).client.emailOtp.requestEmailChange({ newEmail: uniqueEmail("otp-nosession") }), 401, undefined,
       "requestEmailChange without a session");
+  });
+}
+
+function noSignUp() {
+  let closed;
+  before(async () => {
+    if (binaryProblem) return;
+    closed = await startWarden({ env: { ...ENV, WARDEN_EMAIL_OTP__DISABLE_SIGN_UP: "true" } });
+  }, { timeout: 60_000 });
+  after(async () => {
+    await closed?.stop();
+  });
+
+  test("13b. with WARDEN_EMAIL_OTP__DISABLE_SIGN_UP=true an unknown email gets the same answer, no code and no account", TEST, async () => {
+    const c = newClient(closed);
+    const known = uniqueEmail("otp-closed-known");
+    ok(await c.client.signUp.email({ email: known, password: PASSWORD, name: "Known" }), "signUp.email", closed);
+    const unknown = uniqueEmail("otp-closed-new");
+    const a = await c.client.emailOtp.sendVerificationOtp({ email: known, type: "sign-in" });
+    const b = await c.client.emailOtp.sendVerificationOtp({ email: unknown, type: "sign-in" });
+    assert.deepEqual(b, a, "an unknown email gets the same answer");
+    assert.deepEqual(ok(a, "sendVerificationOtp(sign-in)"), { success: true });
+    const code = (await nextMail(closed, known, { match: hasCode })).code;
+    await closed.mail.none(unknown);
+    fails(await c.client.signIn.emailOtp({ email: unknown, otp: code }), 400, "INVALID_OTP", "signIn.emailOtp for the unknown email");
+    const data = ok(await c.client.signIn.emailOtp({ email: known, otp: code }), "signIn.emailOtp for the known email", closed);
+    assert.equal(data.user.email, known);
   });
 }

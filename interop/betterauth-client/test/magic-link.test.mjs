@@ -102,6 +102,7 @@ if (binaryProblem) {
   });
   describe("BetterAuth magicLink client against Warden", suite);
   describe("an expired magic link", expiry);
+  describe("sign-up by magic link turned off", noSignUp);
 }
 
 function suite() {
@@ -333,5 +334,52 @@ function expiry() {
     assert.ok(got.location.searchParams.get("error"), `an expired link: an error in ${got.location}`);
     if (AGAINST_REFERENCE) assert.equal(got.location.searchParams.get("error"), "INVALID_TOKEN");
     await assertNoSession(b.client, "after an expired link");
+  });
+}
+
+function noSignUp() {
+  let closed;
+  before(async () => {
+    if (binaryProblem) return;
+    closed = await startWarden({ env: { ...ENV, WARDEN_MAGIC_LINK__DISABLE_SIGN_UP: "true" } });
+  }, { timeout: 60_000 });
+  after(async () => {
+    await closed?.stop();
+  });
+
+  test("12b. with WARDEN_MAGIC_LINK__DISABLE_SIGN_UP=true an unknown email gets the same answer but no account: error=new_user_signup_disabled", TEST, async () => {
+    const known = uniqueEmail("ml-closed-known");
+    const c = newClient(closed);
+    ok(await c.client.signUp.email({ email: known, password: PASSWORD, name: "Known" }), "signUp.email", closed);
+    const unknown = uniqueEmail("ml-closed-new");
+    const a = await c.client.signIn.magicLink({ email: known, callbackURL: "/dashboard", errorCallbackURL: "/nope" });
+    const b = await c.client.signIn.magicLink({ email: unknown, callbackURL: "/dashboard", errorCallbackURL: "/nope" });
+    assert.deepEqual(b, a, "an unknown email gets the same answer");
+    assert.deepEqual(ok(a, "signIn.magicLink"), { status: true });
+    // The known user's link works.
+    const knownMail = await nextMail(closed, known, { match: (m) => m.links.some((l) => l.includes("/magic-link/verify")) });
+    const k = newClient(closed);
+    const opened = await openLink(k.jar, knownMail.links.find((l) => l.includes("/magic-link/verify")));
+    assertRedirect(opened, "/dashboard", "the known user's link");
+    // BetterAuth mails the unknown address a link that cannot sign up;
+    // a server may also mail nothing. Either way no account appears.
+    const unknownMails = closed.mail.to(unknown);
+    if (AGAINST_REFERENCE) {
+      await nextMail(closed, unknown);
+      assert.equal(closed.mail.to(unknown).length, 1, "BetterAuth mails the unknown address");
+    } else {
+      await sleep(500);
+    }
+    for (const mail of closed.mail.to(unknown)) {
+      const link = mail.links.find((l) => l.includes("/magic-link/verify"));
+      const u = newClient(closed);
+      const got = await openLink(u.jar, link);
+      assertRedirect(got, "/nope", "the unknown address's link");
+      assert.equal(got.location.searchParams.get("error"), "new_user_signup_disabled", `the unknown address's link: ${got.location}`);
+      await assertNoSession(u.client, "after the unknown address's link");
+    }
+    assert.ok(unknownMails.length <= 1);
+    fails(await newClient(closed).client.signIn.email({ email: unknown, password: PASSWORD }), 401, "INVALID_EMAIL_OR_PASSWORD",
+      "no account was made for the unknown email");
   });
 }

@@ -346,4 +346,21 @@ function suite() {
       await p.close();
     }
   });
+
+  test("5. a signed passkey answer works once: sent again, it is refused (single-use challenge)", TEST, async () => {
+    const p = await openPage("replay");
+    const email = uniqueEmail("pk-replay");
+    try {
+      const up = okIn(await p.call("signUp.email", { email, password: PASSWORD, name: "Replay" }), "signUp.email");
+      okIn(await p.call("passkey.addPasskey", { name: "Key" }), "addPasskey");
+      okIn(await p.call("signOut"), "signOut");
+      const { first, second } = await p.page.evaluate((url) => window.replayAssertion(url), serverURL);
+      assert.equal(first.status, 200, `the first verify-authentication: ${JSON.stringify(first)}`);
+      assert.equal(first.body?.user?.id, up.user.id, "the first answer signs the user in");
+      assert.ok(second.status >= 400 && second.status < 500, `the same answer again should be refused, got ${JSON.stringify(second)}`);
+      if (AGAINST_REFERENCE) assert.equal(second.body?.code, "CHALLENGE_NOT_FOUND");
+    } finally {
+      await p.close();
+    }
+  });
 }

@@ -6,6 +6,7 @@
 
 import { createAuthClient } from "better-auth/client";
 import { passkeyClient } from "@better-auth/passkey/client";
+import { startAuthentication } from "@simplewebauthn/browser";
 
 const log = (line) => {
   const el = document.getElementById("log");
@@ -36,4 +37,28 @@ window.call = async (path, ...args) => {
   if (path === "signOut" && !error) document.getElementById("who").textContent = "signed out";
   // Plain JSON: what crosses into the test.
   return JSON.parse(JSON.stringify({ data: data ?? null, error: error ?? null }));
+};
+
+/**
+ * The passkey sign-in by hand, as passkeyClient() does it (options, then the
+ * authenticator, then verify-authentication), but with the same signed
+ * answer sent twice: the second must be refused (single-use challenge).
+ */
+window.replayAssertion = async (baseURL) => {
+  const api = `${baseURL}/api/auth/passkey`;
+  const options = await (await fetch(`${api}/generate-authenticate-options`, { credentials: "include" })).json();
+  const { clientExtensionResults, ...response } = await startAuthentication({ optionsJSON: options });
+  const post = async () => {
+    const res = await fetch(`${api}/verify-authentication`, {
+      method: "POST",
+      credentials: "include",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ response }),
+    });
+    return { status: res.status, body: await res.json().catch(() => null) };
+  };
+  const first = await post();
+  const second = await post();
+  log(`verify-authentication twice: ${first.status}, then ${second.status}`);
+  return { first, second };
 };

@@ -140,6 +140,138 @@ function startWatchdog(pid, dir) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// ------------------------------------------------------- the development outbox
+
+/** The message of the line Warden's development outbox logs for each mail. */
+export const OUTBOX_MESSAGE = "email (development outbox; not sent)";
+const MAIL_TIMEOUT_MS = 10_000;
+
+/** Rust's Debug form of a list of strings (`["a", "b"]`, Warden's `links`) to an array. */
+export function parseDebugList(text) {
+  if (Array.isArray(text)) return text;
+  if (typeof text !== "string") return [];
+  try {
+    const parsed = JSON.parse(text);
+    if (Array.isArray(parsed)) return parsed.map(String);
+  } catch {
+    // Debug escapes that JSON lacks (\u{..}, \'): read the quoted strings one by one.
+  }
+  const out = [];
+  const re = /"((?:[^"\\]|\\.)*)"/g;
+  let m;
+  while ((m = re.exec(text))) {
+    out.push(m[1].replace(/\\u\{([0-9a-fA-F]+)\}/g, (_, h) => String.fromCodePoint(parseInt(h, 16)))
+      .replace(/\\(.)/g, (_, c) => ({ n: "\n", r: "\r", t: "\t", 0: "\0" })[c] ?? c));
+  }
+  return out;
+}
+
+/**
+ * The mails a server's development outbox logged, read from its output
+ * (WARDEN_LOG__FORMAT=json: one JSON object a line, the event's fields at
+ * the top level). Each mail is {to, subject, links, code, line}; `code` is
+ * the one-time code, when the mail carries one.
+ */
+class MailLog {
+  constructor() {
+    this.mails = [];
+    /** The mails `next` has handed out. */
+    this.taken = new Set();
+    this.waiters = new Set();
+  }
+
+  line(text) {
+    if (!text.includes(OUTBOX_MESSAGE)) return;
+    let event;
+    try {
+      event = JSON.parse(text);
+    } catch {
+      return;
+    }
+    const fields = event.fields && typeof event.fields === "object" ? { ...event, ...event.fields } : event;
+    if (fields.message !== OUTBOX_MESSAGE) return;
+    this.mails.push({
+      to: String(fields.to ?? ""),
+      subject: String(fields.subject ?? ""),
+      links: parseDebugList(fields.links),
+      code: fields.code === undefined || fields.code === null ? undefined : String(fields.code),
+      line: text,
+    });
+    for (const wake of this.waiters) wake();
+  }
+
+  /** Every mail to `address` so far. */
+  to(address) {
+    const want = address.toLowerCase();
+    return this.mails.filter((m) => m.to.toLowerCase() === want);
+  }
+
+  untaken(address, match) {
+    return this.to(address).filter((m) => !this.taken.has(m) && (!match || match(m)));
+  }
+
+  /**
+   * The first mail to `address` that `next` has not returned yet (and that
+   * `match`, if given, accepts), waiting up to `timeoutMs` for it to be
+   * logged. Resolves to {to, subject, links, code}; rejects, with the
+   * server's last lines, if none comes.
+   */
+  async next(address, { match, timeoutMs = MAIL_TIMEOUT_MS, logs } = {}) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const [mail] = this.untaken(address, match);
+      if (mail) {
+        this.taken.add(mail);
+        return mail;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(`no${match ? " matching" : ""} mail to ${address} in the development outbox within ${timeoutMs} ms` +
+          ` (${this.to(address).length} to it in all)` +
+          (logs ? `\n--- last lines of server output ---\n${logs(30)}\n--- end ---` : ""));
+      }
+      await new Promise((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.waiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.min(left, 250));
+        this.waiters.add(done);
+      });
+    }
+  }
+
+  /** Waits `ms`, then asserts no mail to `address` came beyond those `next` returned. */
+  async none(address, { ms = 500, match } = {}) {
+    await sleep(ms);
+    const extra = this.untaken(address, match);
+    if (extra.length) {
+      throw new Error(`expected no mail to ${address}, got ${extra.length}: ${extra.map((m) => JSON.stringify(m.subject)).join(", ")}`);
+    }
+  }
+}
+
+/** Splits a stream's chunks into lines for `onLine`. */
+function lineSplitter(onLine) {
+  let partial = "";
+  return (chunk) => {
+    const parts = (partial + chunk.toString("utf8")).split("\n");
+    partial = parts.pop();
+    for (const line of parts) onLine(line.replace(/\r$/, ""));
+  };
+}
+
+/**
+ * The next mail to `address` in `server`'s development outbox (see
+ * MailLog.next): {to, subject, links, code}. Each call hands out the next
+ * one, so a test reads its mails in the order they were sent. Options:
+ * `match(mail)` skips (and leaves for later) mails it refuses, `timeoutMs`.
+ */
+export function nextMail(server, address, options = {}) {
+  return server.mail.next(address, { logs: server.logs, ...options });
+}
+
 /**
  * Starts `warden serve` on a free port and waits for GET /healthz to answer
  * 200. By default the database is a fresh SQLite file in a temporary
@@ -203,9 +335,12 @@ export async function startWarden({ databaseURL, env = {}, startupTimeoutMs = ST
       }
     });
   });
+  const mail = new MailLog();
   for (const stream of ["stdout", "stderr"]) {
+    const split = lineSplitter((line) => mail.line(line));
     child[stream].on("data", (chunk) => {
       output.push(stream, chunk);
+      split(chunk);
       if (verbose) process.stderr.write(`[warden ${stream}] ${chunk}`);
     });
   }
@@ -303,6 +438,8 @@ export async function startWarden({ databaseURL, env = {}, startupTimeoutMs = ST
     stop,
     /** The last `n` lines the server printed (for failure messages). */
     logs: (n = 60) => output.tail(n),
+    /** The development outbox's mails (see `nextMail`). */
+    mail,
   };
 }
 

@@ -23,9 +23,9 @@
 // other. The `D*` tests check BetterAuth's exact behaviour where Warden
 // differs; against Warden they are TODO tests (reported, not failing).
 //
-// Against BetterAuth itself: WARDEN_BIN pointing at a reference server named
-// reference-server.mjs that configures `genericOAuth` providers `acme` and
-// `google` from the same WARDEN_SOCIAL__* variables (see the README).
+// Against BetterAuth itself: WARDEN_BIN=tools/reference-server.mjs, which
+// configures `genericOAuth` providers `acme` and `google` from the same
+// WARDEN_SOCIAL__* variables (see the README).
 
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";

@@ -1,9 +1,30 @@
 #!/usr/bin/env node
 // A stand-in for the Warden binary that runs BetterAuth itself (better-auth
-// 1.7.25, in-memory database, bearer, twoFactor and admin plugins),
-// configured from the same WARDEN_* variables the harness sets. It exists to
-// check the test suite: a test that fails against this server is a bug in the
-// test, not in Warden.
+// 1.7.25, in-memory database, bearer, twoFactor and admin plugins, and the
+// passwordless ones: magicLink, emailOTP, twoFactor's otp method and
+// @better-auth/passkey 1.7.6), configured from the same WARDEN_* variables
+// the harness sets. It exists to check the test suite: a test that fails
+// against this server is a bug in the test, not in Warden.
+//
+// Mail: BetterAuth has no mailer; the plugins' send callbacks print the line
+// Warden's development outbox logs with WARDEN_LOG__FORMAT=json (message
+// "email (development outbox; not sent)", fields `to`, `subject`, `links` as
+// Rust's Debug form of a list of URLs, and `code` for a one-time code), so
+// the harness reads mail from both servers the same way.
+//
+// The WARDEN_* switches it mirrors (Warden's names):
+//   WARDEN_MAGIC_LINK__ENABLED=true, WARDEN_MAGIC_LINK__EXPIRES_IN (e.g. 5m, 1s)
+//   WARDEN_EMAIL_OTP__ENABLED=true, WARDEN_EMAIL_OTP__EXPIRES_IN,
+//     WARDEN_EMAIL_OTP__CHANGE_EMAIL=true (email change by code)
+//   WARDEN_TWO_FACTOR__EMAIL_OTP=true (twoFactor otpOptions.sendOTP)
+//   WARDEN_PASSKEY__ENABLED (default true), WARDEN_PASSKEY__RP_ID (default:
+//     the host of WARDEN_BASE_URL), WARDEN_PASSKEY__RP_NAME,
+//     WARDEN_PASSKEY__USER_VERIFICATION (default: BetterAuth's "preferred";
+//     Warden's default is "required")
+//   WARDEN_TRUSTED_ORIGINS, WARDEN_CORS__ALLOW_ORIGINS_WITH_CREDENTIALS (JSON
+//     lists; the latter default ["http://localhost:5173"] as in Warden): both
+//     are trusted origins (redirect targets, Origin checks, passkey origins),
+//     and the latter get credentialed CORS answers, as Warden gives them.
 //
 //   WARDEN_BIN=tools/reference-server.mjs npm test
 //
@@ -24,6 +45,10 @@ import { bearer } from "better-auth/plugins/bearer";
 import { twoFactor } from "better-auth/plugins/two-factor";
 import { admin } from "better-auth/plugins/admin";
 import { adminAc, userAc } from "better-auth/plugins/admin/access";
+import { magicLink } from "better-auth/plugins/magic-link";
+import { emailOTP } from "better-auth/plugins/email-otp";
+import { passkey } from "@better-auth/passkey";
+import { genericOAuth } from "better-auth/plugins/generic-oauth";
 
 const listen = process.env.WARDEN_LISTEN ?? "127.0.0.1:4000";
 const sep = listen.lastIndexOf(":");
@@ -59,11 +84,142 @@ if (process.argv[2] === "user") {
   }
 }
 
+const flag = (name, fallback = false) => {
+  const v = process.env[name];
+  return v === undefined || v === "" ? fallback : v === "true" || v === "1";
+};
+
+/** A JSON list of strings from the environment ("" or unset: `fallback`). */
+function listEnv(name, fallback = []) {
+  const v = process.env[name];
+  if (v === undefined || v.trim() === "") return fallback;
+  const parsed = JSON.parse(v);
+  if (!Array.isArray(parsed) || parsed.some((x) => typeof x !== "string")) {
+    throw new Error(`${name} should be a JSON list of strings, got ${v}`);
+  }
+  return parsed;
+}
+
+/** A humantime-like duration ("300ms", "1s", "5m", "1h", "1m 30s") in seconds. */
+function secondsEnv(name, fallback) {
+  const v = process.env[name];
+  if (v === undefined || v.trim() === "") return fallback;
+  let total = 0;
+  const re = /(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\b/g;
+  let m;
+  let matched = "";
+  while ((m = re.exec(v))) {
+    total += Number(m[1]) * { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 }[m[2]];
+    matched += m[0];
+  }
+  if (!matched) throw new Error(`${name}: not a duration: ${v}`);
+  return total;
+}
+
+const corsOrigins = listEnv("WARDEN_CORS__ALLOW_ORIGINS_WITH_CREDENTIALS", ["http://localhost:5173"]);
+const trustedOrigins = [new URL(baseURL).origin, ...listEnv("WARDEN_TRUSTED_ORIGINS"), ...corsOrigins];
+
+/** Rust's `{:?}` of a Vec<String>, as Warden's outbox logs `links`. */
+function rustDebugList(items) {
+  const quote = (s) => `"${s.replace(/[\\"]/g, (c) => `\\${c}`).replace(/\n/g, "\\n").replace(/\r/g, "\\r").replace(/\t/g, "\\t")}"`;
+  return `[${items.map(quote).join(", ")}]`;
+}
+
+/** Logs a mail as Warden's development outbox does (WARDEN_LOG__FORMAT=json). */
+function outbox({ to, subject, links = [], code }) {
+  console.log(JSON.stringify({
+    timestamp: new Date().toISOString(),
+    level: "INFO",
+    message: "email (development outbox; not sent)",
+    to,
+    subject,
+    links: rustDebugList(links),
+    ...(code === undefined ? {} : { code }),
+    target: "warden_core::mail",
+  }));
+}
+
+const APP = "Warden";
+const OTP_SUBJECTS = {
+  "sign-in": `Your ${APP} sign-in code`,
+  "email-verification": `Your ${APP} verification code`,
+  "forget-password": `Your ${APP} password reset code`,
+  "change-email": `Your ${APP} email change code`,
+};
+
+const passwordlessPlugins = [];
+if (flag("WARDEN_MAGIC_LINK__ENABLED")) {
+  passwordlessPlugins.push(magicLink({
+    expiresIn: secondsEnv("WARDEN_MAGIC_LINK__EXPIRES_IN", 300),
+    disableSignUp: flag("WARDEN_MAGIC_LINK__DISABLE_SIGN_UP"),
+    async sendMagicLink({ email, url }) {
+      outbox({ to: email, subject: `Sign in to ${APP}`, links: [url] });
+    },
+  }));
+}
+if (flag("WARDEN_EMAIL_OTP__ENABLED")) {
+  passwordlessPlugins.push(emailOTP({
+    expiresIn: secondsEnv("WARDEN_EMAIL_OTP__EXPIRES_IN", 300),
+    disableSignUp: flag("WARDEN_EMAIL_OTP__DISABLE_SIGN_UP"),
+    changeEmail: { enabled: flag("WARDEN_EMAIL_OTP__CHANGE_EMAIL") },
+    async sendVerificationOTP({ email, otp, type }) {
+      outbox({ to: email, subject: `${OTP_SUBJECTS[type] ?? "Your code"}: ${otp}`, code: otp });
+    },
+  }));
+}
+if (flag("WARDEN_PASSKEY__ENABLED", true)) {
+  passwordlessPlugins.push(passkey({
+    rpID: process.env.WARDEN_PASSKEY__RP_ID || new URL(baseURL).hostname,
+    rpName: process.env.WARDEN_PASSKEY__RP_NAME || APP,
+    origin: trustedOrigins,
+    ...(process.env.WARDEN_PASSKEY__USER_VERIFICATION
+      ? { authenticatorSelection: { userVerification: process.env.WARDEN_PASSKEY__USER_VERIFICATION } }
+      : {}),
+  }));
+}
+// Social sign-in: one genericOAuth provider per WARDEN_SOCIAL__<NAME>__ISSUER
+// (providerId the name in lower case, discovery from the issuer, the client
+// id and WARDEN_SOCIAL_<NAME>_CLIENT_SECRET), as the README describes. In
+// 1.7.25 they work through signIn.social and /callback/:id like built-in ones.
+const socialProviders = Object.keys(process.env)
+  .map((k) => /^WARDEN_SOCIAL__([A-Z0-9_]+?)__ISSUER$/.exec(k)?.[1])
+  .filter(Boolean)
+  .map((name) => ({
+    providerId: name.toLowerCase(),
+    discoveryUrl: `${process.env[`WARDEN_SOCIAL__${name}__ISSUER`].replace(/\/$/, "")}/.well-known/openid-configuration`,
+    clientId: process.env[`WARDEN_SOCIAL__${name}__CLIENT_ID`],
+    clientSecret: process.env[`WARDEN_SOCIAL_${name}_CLIENT_SECRET`],
+    scopes: ["openid", "email", "profile"],
+    ...(process.env[`WARDEN_SOCIAL__${name}__REDIRECT_URI`]
+      ? { redirectURI: process.env[`WARDEN_SOCIAL__${name}__REDIRECT_URI`] }
+      : {}),
+  }));
+if (socialProviders.length) passwordlessPlugins.push(genericOAuth({ config: socialProviders }));
+
+const twoFactorOptions = flag("WARDEN_TWO_FACTOR__EMAIL_OTP")
+  ? {
+    otpOptions: {
+      async sendOTP({ user, otp }) {
+        outbox({ to: user.email, subject: `Your ${APP} sign-in code: ${otp}`, code: otp });
+      },
+    },
+  }
+  : undefined;
+
 const auth = betterAuth({
   baseURL,
   secret: randomBytes(32).toString("hex"),
-  database: memoryAdapter({ user: [], session: [], account: [], verification: [], twoFactor: [] }),
+  appName: APP,
+  trustedOrigins,
+  database: memoryAdapter({ user: [], session: [], account: [], verification: [], twoFactor: [], passkey: [] }),
   emailAndPassword: { enabled: true },
+  // Verification links (sendVerificationEmail), mailed as Warden does; not
+  // on sign-up, as in Warden by default.
+  emailVerification: {
+    async sendVerificationEmail({ user, url }) {
+      outbox({ to: user.email, subject: `Verify your ${APP} email address`, links: [url] });
+    },
+  },
   user: { deleteUser: { enabled: process.env.WARDEN_USER__ALLOW_DELETE === "true" } },
   // twoFactor with its defaults (TOTP, 10 backup codes, 30-day trusted
   // devices); its own 3-per-10-s rate limit is off with the rest below.
@@ -73,7 +229,14 @@ const auth = betterAuth({
   // The memory adapter needs no schema: the admin fields (user.role,
   // banned, banReason, banExpires; session.impersonatedBy) are stored on
   // the records of the user and session tables above.
-  plugins: [bearer(), twoFactor(), admin({ roles: { admin: adminAc, user: userAc } })],
+  // The passwordless plugins are on when their WARDEN_* switch is (see the
+  // top of this file); passkeys by default, as in Warden.
+  plugins: [
+    bearer(),
+    twoFactor(twoFactorOptions),
+    admin({ roles: { admin: adminAc, user: userAc } }),
+    ...passwordlessPlugins,
+  ],
   // The memory adapter leaves an unset image out of the user altogether; a
   // SQL database (and Warden) gives image: null. Store null, as SQL would.
   databaseHooks: {
@@ -118,7 +281,29 @@ async function setRoleByEmail(req, res) {
   return sendJSON(res, 200, { id: user.id, email: user.email, role: user.role });
 }
 
+/** Credentialed CORS for the origins of WARDEN_CORS__ALLOW_ORIGINS_WITH_CREDENTIALS,
+ * as Warden answers them (BetterAuth leaves CORS to the app). Returns true
+ * when the request was a preflight and has been answered. */
+function cors(req, res) {
+  const origin = req.headers.origin;
+  if (!origin || !corsOrigins.includes(origin)) return false;
+  res.setHeader("access-control-allow-origin", origin);
+  res.setHeader("access-control-allow-credentials", "true");
+  res.setHeader("access-control-expose-headers", "set-auth-token");
+  res.setHeader("vary", "Origin");
+  if (req.method === "OPTIONS" && req.headers["access-control-request-method"]) {
+    res.setHeader("access-control-allow-methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS");
+    res.setHeader("access-control-allow-headers", req.headers["access-control-request-headers"] ?? "content-type");
+    res.setHeader("access-control-max-age", "600");
+    res.writeHead(204);
+    res.end();
+    return true;
+  }
+  return false;
+}
+
 const server = http.createServer((req, res) => {
+  if (cors(req, res)) return;
   if (req.method === "GET" && req.url === "/healthz") {
     res.writeHead(200, { "content-type": "application/json" });
     res.end(JSON.stringify({ status: "ok" }));

@@ -29,7 +29,6 @@ import {
   cookieEndingIn,
   currentSession,
   fails,
-  knownDifference,
   ok,
   otherCode,
   sleep,
@@ -43,10 +42,6 @@ const PASSWORD = "correct horse battery staple";
 const NEW_PASSWORD = "a different horse, stapled";
 const ENV = { WARDEN_EMAIL_OTP__ENABLED: "true" };
 
-// Warden has no email change by code yet (no `[email_otp] change_email`): it
-// refuses to start with the switch. These tests are TODO against Warden
-// until it has it; against BetterAuth they are ordinary tests.
-const NO_EMAIL_CHANGE = "no email change by code yet ([email_otp] change_email; /email-otp/request-email-change, /email-otp/change-email)";
 
 let warden;
 
@@ -355,7 +350,7 @@ function emailChange() {
     await server?.stop();
   });
 
-  test("14. requestEmailChange mails a code to the new address; changeEmail with it moves the account there, verified", knownDifference(NO_EMAIL_CHANGE), async () => {
+  test("14. requestEmailChange mails a code to the new address; changeEmail with it moves the account there, verified", TEST, async () => {
     if (startProblem) throw startProblem;
     const c = newClient(server);
     const email = uniqueEmail("otp-change");
@@ -377,7 +372,7 @@ function emailChange() {
       "the old address no longer signs in");
   });
 
-  test("15. requestEmailChange to an address in use answers the same and mails nothing; the same address is refused", knownDifference(NO_EMAIL_CHANGE), async () => {
+  test("15. requestEmailChange to an address in use answers the same and mails nothing; the same address is refused", TEST, async () => {
     if (startProblem) throw startProblem;
     const taken = newClient(server);
     const takenEmail = uniqueEmail("otp-taken");

@@ -882,6 +882,108 @@ async fn outbox_log_line_carries_the_code(b: Backend) {
     assert!(line.contains("\"links\""), "{line}");
 }
 
+/// With SMTP (production's transport), no log line holds a magic-link
+/// token or an emailed code: the development outbox is the only place that
+/// logs them. Tokens are registered secrets (the suite fails on any log line
+/// holding one); a 6-digit code is too short for that, so the lines are
+/// searched for it as a field's value.
+async fn with_smtp_no_link_or_code_in_the_logs(b: Backend) {
+    let (app, sink) = crate::mail_sink::spawn_app_with_sink(b, |c| {
+        c.magic_link.enabled = true;
+        c.email_otp.enabled = true;
+    })
+    .await;
+    let email = unique_email("smtp");
+    let res = ba(
+        &app,
+        "/sign-in/magic-link",
+        None,
+        json!({"email": email, "callbackURL": "/home"}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let mails = sink.wait_for(&email, 1, Duration::from_secs(10)).await;
+    let link = mails[0]
+        .links()
+        .into_iter()
+        .find(|l| l.contains("/magic-link/verify?token="))
+        .unwrap_or_else(|| panic!("no magic link in: {}", mails[0].text));
+    let token = link
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
+    crate::helpers::remember_secret(&token);
+    crate::helpers::remember_secret(&link);
+    let path = link.strip_prefix(BASE).expect("links point at base_url");
+    let res = follow(&app, path).await;
+    assert_eq!(location(&res), "/home");
+    assert!(cookie_named(&res, "session_token").is_some());
+
+    let mut codes = Vec::new();
+    for (n, kind) in [(2, "sign-in"), (3, "forget-password")] {
+        let res = ba(
+            &app,
+            "/email-otp/send-verification-otp",
+            None,
+            json!({"email": email, "type": kind}),
+        )
+        .await;
+        assert_eq!(res.status(), 200);
+        let mails = sink.wait_for(&email, n, Duration::from_secs(10)).await;
+        let text = &mails[n - 1].text;
+        let code: String = text
+            .split(|c: char| !c.is_ascii_digit())
+            .find(|w| w.len() == 6)
+            .unwrap_or_else(|| panic!("no 6-digit code in: {text}"))
+            .to_owned();
+        assert!(
+            !mails[n - 1].subject.contains(&code),
+            "a code in a subject: {}",
+            mails[n - 1].subject
+        );
+        codes.push(code);
+    }
+    let res = ba(
+        &app,
+        "/sign-in/email-otp",
+        None,
+        json!({"email": email, "otp": codes[0]}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let res = ba(
+        &app,
+        "/email-otp/reset-password",
+        None,
+        json!({"email": email, "otp": codes[1], "password": "A-New-Password-77"}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    crate::helpers::remember_secret("A-New-Password-77");
+
+    let logs = captured_logs();
+    for code in &codes {
+        for pattern in [
+            format!("code={code}"),
+            format!("\"code\":\"{code}\""),
+            format!("otp={code}"),
+            format!("\"otp\":\"{code}\""),
+            format!("{code}\""),
+        ] {
+            assert!(
+                !logs.lines().any(|l| l.contains(&pattern)),
+                "a mailed code in the log ({pattern})"
+            );
+        }
+    }
+    let leaks = crate::helpers::leaked_secrets();
+    assert!(leaks.is_empty(), "{}", leaks.join("\n"));
+}
+
 // ---------------------------------------------------------------------------
 // The unverified-account trap
 
@@ -1444,6 +1546,7 @@ backend_tests!(
     concurrent_guesses_never_exceed_the_limit,
     no_enumeration_by_answer_or_timing,
     outbox_log_line_carries_the_code,
+    with_smtp_no_link_or_code_in_the_logs,
     proving_the_email_claims_an_unverified_account,
     passwordless_sign_in_keeps_the_two_factor_challenge,
     passwordless_challenge_off_is_betterauths_behaviour,

@@ -89,11 +89,23 @@ pub struct PasskeyOptionsResponse {
 #[serde(rename_all = "camelCase")]
 pub struct RegisterOptionsRequest {
     /// A name for the passkey (default: none; the account's email is what
-    /// the authenticator shows).
-    #[schema(max_length = 256)]
+    /// the authenticator shows). No control characters.
+    #[schema(max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub name: Option<String>,
     /// `platform` or `cross-platform`.
+    #[schema(value_type = Option<PasskeyAttachment>)]
     pub authenticator_attachment: Option<String>,
+}
+
+/// Which authenticators may answer (WebAuthn's `authenticatorAttachment`).
+// Only the schema of `RegisterOptionsRequest::authenticator_attachment`,
+// which is parsed by hand so that a wrong value is named in the error.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+#[allow(dead_code)]
+pub enum PasskeyAttachment {
+    Platform,
+    CrossPlatform,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -101,7 +113,8 @@ pub struct RegisterVerifyRequest {
     /// `navigator.credentials.create()`'s credential, as JSON.
     #[schema(value_type = Object)]
     pub response: serde_json::Value,
-    #[schema(max_length = 256)]
+    /// No control characters.
+    #[schema(max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub name: Option<String>,
     /// From the options' answer (browsers may rely on the cookie).
     #[schema(max_length = 256)]
@@ -125,7 +138,12 @@ pub struct PasskeyListResponse {
 
 #[derive(Deserialize, ToSchema)]
 pub struct RenamePasskeyRequest {
-    #[schema(min_length = 1, max_length = 256)]
+    /// 1 to 256 characters, not only spaces, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub name: String,
 }
 

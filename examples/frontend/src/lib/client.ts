@@ -752,6 +752,9 @@ export namespace social {
 
 /** Passkeys (WebAuthn): register, sign in without a password, list, rename and delete */
 export namespace passkey {
+    /** Which authenticators may answer (WebAuthn's `authenticatorAttachment`). */
+    export type PasskeyAttachment = "platform" | "cross-platform"
+
     /** A registered passkey. */
     export interface PasskeyInfo {
         /** The authenticator model's AAGUID. */
@@ -788,11 +791,10 @@ export namespace passkey {
     }
 
     export interface RegisterOptionsRequest {
-        /** `platform` or `cross-platform`. */
-        authenticatorAttachment?: string | null
+        authenticatorAttachment?: PasskeyAttachment | null
         /**
          * A name for the passkey (default: none; the account's email is what
-         * the authenticator shows).
+         * the authenticator shows). No control characters.
          */
         name?: string | null
     }
@@ -800,12 +802,14 @@ export namespace passkey {
     export interface RegisterVerifyRequest {
         /** From the options' answer (browsers may rely on the cookie). */
         challenge?: string | null
+        /** No control characters. */
         name?: string | null
         /** `navigator.credentials.create()`'s credential, as JSON. */
         response: { [key: string]: unknown }
     }
 
     export interface RenamePasskeyRequest {
+        /** 1 to 256 characters, not only spaces, no control characters. */
         name: string
     }
 
